@@ -21,9 +21,6 @@ import torch
 
 from .skeletons import Skeleton, get_skeleton
 
-# index_reduce_ (the cube's one-pass max-scatter) warns that its API is in beta; the call is pinned here.
-warnings.filterwarnings("ignore", message=r"index_reduce\(\) is in beta")
-
 __all__ = [
     "CodecConfig",
     "TargetEncoder",
@@ -152,7 +149,9 @@ def depth_cube(
     if select is not None:
         keep = select.flatten()
         rows, src = rows[keep], src[keep]
-    cube.view(B * bins, H * W).index_reduce_(0, rows, src, "amax", include_self=True)
+    with warnings.catch_warnings():  # index_reduce_ warns that its API is in beta; the call here is pinned
+        warnings.simplefilter("ignore", UserWarning)
+        cube.view(B * bins, H * W).index_reduce_(0, rows, src, "amax", include_self=True)
     return cube
 
 
