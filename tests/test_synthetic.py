@@ -1,0 +1,139 @@
+import json
+
+import numpy as np
+import pytest
+
+from cdlpose.cli import main as cli_main
+from cdlpose.data.sample import DataError, validate_sample
+from cdlpose.data.synthetic import ACTIVITIES, SyntheticHumans, make_subject, render_sample
+from cdlpose.geometry import apply_affine, project
+from cdlpose.skeletons import H36M17, geodesic_length
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return [render_sample(i, "train", seed=0) for i in range(40)]
+
+
+def test_projection_of_3d_joints_gives_2d_joints(samples):
+    for s in samples:
+        assert np.abs(project(s["joints_3d"], s["f"], s["c"]) - s["joints_2d"]).max() < 1e-3
+        assert (s["joints_3d"][:, 2] > 2500).all() and 2900 < s["joints_3d"][0, 2] < 7100
+        assert abs(s["f"][0] - 1150) < 0.11 * 1150
+        # the crop shows the frame-level box
+        corners = apply_affine(s["frame_to_image"], np.array([s["box"][:2], s["box"][:2] + s["box"][2:]]))
+        assert np.allclose(corners, [[-0.5, -0.5], [255.5, 255.5]])
+
+
+def test_rendered_depth_agrees_with_joint_depth(samples):
+    n_visible = 0
+    for s in samples:
+        uv = apply_affine(s["frame_to_image"], s["joints_2d"])
+        px = np.round(uv).astype(int)
+        inside = ((px >= 0) & (px < 256)).all(1)
+        rendered = s["depth"][px[inside, 1], px[inside, 0]]
+        z = s["joints_3d"][inside, 2]
+        # every joint lies inside a body primitive: the first surface along its ray is never behind it
+        assert (rendered <= z + 1.0).all()
+        vis = s["visible"][inside]
+        # a visible joint's surface is within a body-part radius of the joint
+        assert (z[vis] - rendered[vis] < 0.07 * s["stature"]).all()
+        n_visible += vis.sum()
+    assert n_visible > 0.6 * 17 * len(samples)  # most joints are visible, some are occluded
+
+
+def test_determinism_by_seed_and_index():
+    a, b = render_sample(7, "train", 3), render_sample(7, "train", 3)
+    for k in a:
+        if isinstance(a[k], np.ndarray):
+            assert np.array_equal(a[k], b[k]), k
+        else:
+            assert a[k] == b[k], k
+    assert not np.array_equal(a["image"], render_sample(7, "train", 4)["image"])
+    assert not np.array_equal(a["image"], render_sample(8, "train", 3)["image"])
+
+
+def test_splits_are_disjoint():
+    subj = {sp: {render_sample(i, sp)["subject"] for i in range(25)} for sp in ("train", "val", "test")}
+    assert not (subj["train"] & subj["val"]) and not (subj["train"] & subj["test"]) and not (subj["val"] & subj["test"])
+    ids = {sp: render_sample(0, sp)["sample_id"] for sp in ("train", "val", "test")}
+    assert len(set(ids.values())) == 3
+    with pytest.raises(KeyError, match="unknown synthetic split"):
+        render_sample(0, "validation")
+
+
+def test_statures_bone_lengths_and_activities(samples):
+    statures = [make_subject(i).stature for i in range(300)]
+    assert 1500 <= min(statures) and max(statures) <= 1950 and max(statures) - min(statures) > 350
+    geo = []
+    for s in samples:
+        x = s["joints_3d"]
+        geo.append(geodesic_length(x))
+        bones = np.array([np.linalg.norm(x[c] - x[p]) for p, c in H36M17.bones])
+        assert (bones > 0.03 * s["stature"]).all() and (bones < 0.3 * s["stature"]).all()
+    # the neck→knee geodesic length spans the range of real people around Human3.6M's 1077 mm
+    assert 850 < min(geo) and max(geo) < 1350 and min(geo) < 1000 < 1100 < max(geo)
+    # bone lengths are a property of the subject: the same in every pose
+    subject_id = samples[0]["subject"]
+    same = [s for s in render_sample_many(subject_id)]
+    lengths = [[np.linalg.norm(s["joints_3d"][c] - s["joints_3d"][p]) for p, c in H36M17.bones] for s in same]
+    assert len(same) >= 2 and np.allclose(lengths[0], lengths[1], rtol=1e-9)
+    assert {s["action"] for s in samples} <= set(ACTIVITIES) and len({s["action"] for s in samples}) >= 6
+
+
+def render_sample_many(subject_id, limit=2, tries=2000):
+    found = []
+    for i in range(tries):
+        s = render_sample(i, "train")
+        if s["subject"] == subject_id:
+            found.append(s)
+            if len(found) == limit:
+                break
+    return found
+
+
+def test_record_passes_the_common_validation_and_bad_records_fail(samples):
+    s = dict(samples[0])
+    validate_sample(s, "synthetic")
+    bad = dict(s, joints_2d=s["joints_2d"].copy())
+    bad["joints_2d"][3, 0] = np.nan
+    with pytest.raises(DataError, match=r"synthetic: record synthetic/train/0/0: field 'joints_2d': NaN .*R_Ankle"):
+        validate_sample(bad, "synthetic")
+    bad = dict(s, joints_3d=s["joints_3d"][:16])
+    with pytest.raises(DataError, match=r"field 'joints_3d': expected shape \(17, 3\)"):
+        validate_sample(bad, "x.json")
+    bad = dict(s, joints_3d=s["joints_3d"] * np.array([1, 1, -1]))
+    with pytest.raises(DataError, match="non-positive depth"):
+        validate_sample(bad)
+    bad = {k: v for k, v in s.items() if k != "box"}
+    with pytest.raises(DataError, match="field 'box': missing"):
+        validate_sample(bad)
+    with pytest.raises(DataError, match="field 'image'"):
+        validate_sample(dict(s, image=s["image"].astype(np.float32)))
+
+
+def test_dataset_in_dataloader_workers_and_disk_cache(tmp_path):
+    import torch
+
+    ds = SyntheticHumans("val", size=6, seed=1, cache_dir=tmp_path)
+    loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2, collate_fn=list)
+    got = [s for batch in loader for s in batch]
+    assert [s["sample_id"] for s in got] == [f"synthetic/val/1/{i}" for i in range(6)]
+    assert len(list((tmp_path / "val-1").glob("*.npz"))) == 6 and not list(tmp_path.rglob("*.tmp.npz"))
+    for i, s in enumerate(got):
+        cached = ds[i]  # read back from the cache
+        direct = render_sample(i, "val", 1)
+        assert np.array_equal(cached["image"], direct["image"]) and np.array_equal(s["joints_3d"], direct["joints_3d"])
+        assert cached["action"] == direct["action"] and "depth" not in cached
+        validate_sample(cached, "cache")
+    with pytest.raises(IndexError):
+        ds[6]
+
+
+def test_cli_synth_writes_a_browsable_sample(tmp_path):
+    assert cli_main(["synth", "--out", str(tmp_path), "-n", "5"]) == 0
+    ann = json.loads((tmp_path / "annotations.json").read_text())
+    assert len(ann["images"]) == 5 and (tmp_path / "contact_sheet.png").is_file()
+    rec = ann["images"][0]
+    assert (tmp_path / rec["file_name"]).is_file()
+    assert np.array(rec["joints_3d"]).shape == (17, 3) and rec["skeleton"] == "h36m17"
