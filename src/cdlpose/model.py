@@ -1,0 +1,240 @@
+"""The cascaded dimension-lifting network (paper Fig. 2) and its Table 4 ablation variants.
+
+Variants: ``baseline`` (Moon et al.'s PoseNet head + 3D lifting block), ``jh`` (+ joint heatmaps),
+``bj`` (+ bone heatmaps feeding the joint stage), ``full`` (+ depth-centric block with cube and ordinal outputs).
+
+Output maps are at 1/4 of the input (64×64 for 256×256). ``forward(images)`` returns a dict:
+
+- ``bone_heatmaps`` (B, K, H, W) — ``bj``, ``full``
+- ``joint_heatmaps`` (B, J, H, W) — ``jh``, ``bj``, ``full``
+- ``cube`` (B, C, H, W) and ``ordinal_logits`` (B, C, H, W) — ``full``
+- ``uvz`` (B, J, 3): soft-argmax of the per-joint volumes: u, v output-map pixels, z continuous depth index
+- ``pose_3d`` (B, J, 3): root-relative camera-space pose in mm, geodesic-normalised scale (eq. 10)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.resnet import Bottleneck
+
+from .codec import soft_argmax_3d
+from .skeletons import get_skeleton
+
+__all__ = ["ModelConfig", "CascadedLiftingNet", "LiftingBlock", "build_backbone", "VARIANTS"]
+
+VARIANTS = ("baseline", "jh", "bj", "full")
+_BACKBONE_CHANNELS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
+
+
+@dataclass
+class ModelConfig:
+    variant: str = "full"  # baseline | jh | bj | full
+    backbone: str = "resnet50"  # resnet18/34/50/101/152
+    pretrained: str | None = None  # None | "imagenet" | path to a backbone state dict
+    lite: bool = False  # narrow trunk (128 channels) and fewer bottlenecks, for CPUs and fast experiments
+    skeleton: str = "h36m17"
+    depth_bins: int = 64  # C
+    lift_hidden: int = 1024
+    lift_blocks: int = 5
+    lift_layers_per_block: int = 2  # the paper: 2; the authors' code: 3
+    lift_dropout: float = 0.5
+    softargmax_beta: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"model.variant must be one of {', '.join(VARIANTS)}; got {self.variant!r}")
+        if self.backbone not in _BACKBONE_CHANNELS:
+            raise ValueError(f"model.backbone must be one of {', '.join(_BACKBONE_CHANNELS)}; got {self.backbone!r}")
+
+
+def _weights_help(name: str, weights) -> str:
+    fname = Path(weights.url).name
+    dest = Path(torch.hub.get_dir()) / "checkpoints" / fname
+    return (
+        f"could not load torchvision's ImageNet weights for {name} (offline?). Download {weights.url} on a machine "
+        f"with internet access and put it at {dest} (TORCH_HOME sets the folder), or set model.pretrained to the "
+        f"path of a local state dict."
+    )
+
+
+def build_backbone(name: str, pretrained: str | None = None) -> nn.Module:
+    """A torchvision ResNet without its pooling and classifier: (B, 3, H, W) → (B, C, H/32, W/32).
+
+    ``pretrained``: ``None``; ``"imagenet"`` (torchvision's weights API, cached under TORCH_HOME); or a path to a
+    local state dict (ResNet keys; ``fc.*`` ignored), loaded with ``weights_only=True``.
+    """
+    net = torchvision.models.get_model(name, weights=None)
+    if pretrained == "imagenet":
+        weights = torchvision.models.get_model_weights(name).DEFAULT
+        try:
+            state = weights.get_state_dict(progress=False, check_hash=False)
+        except Exception as e:  # URLError, OSError: offline without a cached file
+            raise RuntimeError(_weights_help(name, weights)) from e
+        net.load_state_dict(state)
+    elif pretrained:
+        path = Path(pretrained)
+        if not path.is_file():
+            raise FileNotFoundError(f"model.pretrained: no file {path} (expected a ResNet state dict saved by torch.save)")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+        state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("fc.")]
+        if missing or unexpected:
+            raise ValueError(f"{path}: not a {name} state dict (missing {missing[:5]}, unexpected {unexpected[:5]})")
+    net.fc = nn.Identity()
+    return nn.Sequential(*(list(net.children())[:-2]))
+
+
+def _deconv(cin: int, cout: int, n: int = 3) -> nn.Sequential:
+    layers = []
+    for i in range(n):
+        layers += [nn.ConvTranspose2d(cin if i == 0 else cout, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout),
+                   nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+def _conv_bn(cin: int, cout: int, k: int = 3, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=dilation * (k // 2), dilation=dilation, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def _bottlenecks(width: int, n: int) -> nn.Sequential:
+    return nn.Sequential(*[Bottleneck(width, width // Bottleneck.expansion) for _ in range(n)])
+
+
+class ASPP(nn.Module):
+    """Atrous spatial pyramid pooling: 1×1, 3×3 dilated 4, 8, 12 and image pooling, fused by a 1×1 conv."""
+
+    def __init__(self, cin: int, cout: int, rates=(4, 8, 12)) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList([_conv_bn(cin, cout, 1)] + [_conv_bn(cin, cout, 3, r) for r in rates])
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(cin, cout, 1, bias=False), nn.ReLU(inplace=True))
+        self.fuse = _conv_bn(cout * (len(rates) + 2), cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = [b(x) for b in self.branches]
+        feats.append(self.pool(x).expand(-1, -1, x.shape[2], x.shape[3]))
+        return self.fuse(torch.cat(feats, 1))
+
+
+class LiftingBlock(nn.Module):
+    """3D lifting block (paper, "3D Lifting block"): per joint (u, v, u − u_root, v − v_root, z), normalised,
+    → Linear(1024) → residual blocks of [Linear, BatchNorm, ReLU, Dropout] × layers → Linear(J × 3).
+
+    Input: uvz (B, J, 3) in output-map pixels and depth index; output (B, J, 3) mm, root joint at the origin.
+    """
+
+    def __init__(self, num_joints: int, root: int, map_size: tuple[int, int], depth_bins: int,
+                 hidden: int = 1024, blocks: int = 5, layers_per_block: int = 2, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.num_joints, self.root, self.depth_bins = num_joints, root, depth_bins
+        self.register_buffer("map_size", torch.tensor([float(map_size[1]), float(map_size[0])]), persistent=False)
+        self.inp = nn.Linear(num_joints * 5, hidden)
+
+        def layer():
+            return [nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+
+        self.blocks = nn.ModuleList(
+            [nn.Sequential(*[m for _ in range(layers_per_block) for m in layer()]) for _ in range(blocks)]
+        )
+        self.out = nn.Linear(hidden, num_joints * 3)
+
+    def features(self, uvz: torch.Tensor) -> torch.Tensor:
+        """(B, J, 3) → (B, J * 5) network inputs, each roughly in [-1, 1]."""
+        uv = uvz[..., :2] / self.map_size * 2 - 1
+        rel = (uvz[..., :2] - uvz[:, self.root : self.root + 1, :2]) / self.map_size * 2
+        z = uvz[..., 2:3] / self.depth_bins * 2 - 1
+        return torch.cat([uv, rel, z], -1).flatten(1)
+
+    def forward(self, uvz: torch.Tensor) -> torch.Tensor:
+        x = self.inp(self.features(uvz))
+        for block in self.blocks:
+            x = x + block(x)
+        pose = self.out(x).view(-1, self.num_joints, 3) * 1000.0  # predict metres, return mm
+        return pose - pose[:, self.root : self.root + 1]
+
+
+class CascadedLiftingNet(nn.Module):
+    """The network of the paper, one of the Table 4 variants by ``config.variant``."""
+
+    def __init__(self, config: ModelConfig, input_size: tuple[int, int] = (256, 256)) -> None:
+        super().__init__()
+        self.config = cfg = config
+        sk = get_skeleton(cfg.skeleton)
+        if sk.root is None:
+            raise ValueError(f"skeleton {sk.name} has no root joint; the network needs a root-relative skeleton")
+        self.num_joints, self.num_bones, C = sk.num_joints, sk.num_bones, cfg.depth_bins
+        width = 128 if cfg.lite else 256
+        n_ctx, n_joint, n_final = (1, 1, 1) if cfg.lite else (2, 2, 3)
+        cb = _BACKBONE_CHANNELS[cfg.backbone]
+        v = cfg.variant
+        self.backbone = build_backbone(cfg.backbone, cfg.pretrained)
+        self.context = _deconv(cb, width)
+        if v == "baseline":
+            self.head = nn.Conv2d(width, self.num_joints * C, 1)
+        else:
+            self.context_conv = _conv_bn(width, width)
+            self.context_res = _bottlenecks(width, n_ctx)
+            if v in ("bj", "full"):
+                bw = width // 2
+                self.bone_deconv = _deconv(cb, bw)
+                self.bone_out = nn.Conv2d(bw, self.num_bones, 3, padding=1)
+                joint_in = width + bw
+            else:
+                joint_in = width
+            self.joint_reduce = _conv_bn(joint_in, width, 1)
+            self.joint_res = _bottlenecks(width, n_joint)
+            self.joint_out = nn.Conv2d(width, self.num_joints, 3, padding=1)
+            if v == "full":
+                self.aspp = ASPP(width, width)
+                self.dc_reduce = _conv_bn(2 * width, width, 1)
+                self.dc_res = _bottlenecks(width, 1)
+                self.cube_out = nn.Conv2d(width, C, 3, padding=1)
+                self.ordinal_out = nn.Conv2d(width, C, 1)
+            self.final_res = nn.Sequential(_conv_bn(2 * width, width, 1), _bottlenecks(width, n_final))
+            self.head = nn.Conv2d(width, self.num_joints * C, 1)
+        map_size = (input_size[0] // 4, input_size[1] // 4)
+        self.lifting = LiftingBlock(self.num_joints, sk.root, map_size, C, cfg.lift_hidden, cfg.lift_blocks,
+                                    cfg.lift_layers_per_block, cfg.lift_dropout)
+
+    def volumes(self, images: torch.Tensor) -> dict:
+        """Everything up to the per-joint volumes (stage 1): intermediate maps and ``uvz``."""
+        out = {}
+        feat = self.backbone(images)
+        ctx = self.context(feat)
+        if self.config.variant == "baseline":
+            top = ctx
+        else:
+            ctx = self.context_res(self.context_conv(ctx))
+            joint_in = ctx
+            if hasattr(self, "bone_deconv"):
+                bone_feat = self.bone_deconv(feat)
+                out["bone_heatmaps"] = self.bone_out(bone_feat)
+                joint_in = torch.cat([bone_feat, ctx], 1)
+            joint_feat = self.joint_res(self.joint_reduce(joint_in))
+            out["joint_heatmaps"] = self.joint_out(joint_feat)
+            if hasattr(self, "aspp"):
+                ctx = self.aspp(ctx)
+                dc = self.dc_res(self.dc_reduce(torch.cat([ctx, joint_feat], 1)))
+                out["cube"] = self.cube_out(dc)
+                out["ordinal_logits"] = self.ordinal_out(dc)
+                joint_feat = dc
+            top = self.final_res(torch.cat([ctx, joint_feat], 1))
+        logits = self.head(top)
+        B, _, H, W = logits.shape
+        vol = logits.view(B, self.num_joints, self.config.depth_bins, H, W)
+        # soft-argmax in float32 even under autocast: the softmax over 64^3 cells needs the range
+        out["uvz"] = soft_argmax_3d(vol.float(), beta=self.config.softargmax_beta)
+        return out
+
+    def forward(self, images: torch.Tensor) -> dict:
+        out = self.volumes(images)
+        out["pose_3d"] = self.lifting(out["uvz"])
+        return out
