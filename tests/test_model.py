@@ -144,3 +144,11 @@ def test_config_rejects_unknown_variants():
         ModelConfig(variant="posenet")
     with pytest.raises(ValueError, match="model.backbone"):
         ModelConfig(backbone="vgg16")
+
+
+def test_bad_image_shapes_get_a_clear_error():
+    net = CascadedLiftingNet(ModelConfig(variant="baseline", backbone="resnet18", lite=True), (64, 64)).eval()
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\) with H and W multiples of 32"):
+        net(torch.zeros(1, 64, 64, 3))
+    with pytest.raises(ValueError, match="multiples of 32"):
+        net(torch.zeros(1, 3, 100, 100))

@@ -206,6 +206,10 @@ class CascadedLiftingNet(nn.Module):
 
     def volumes(self, images: torch.Tensor) -> dict:
         """Everything up to the per-joint volumes (stage 1): intermediate maps and ``uvz``."""
+        if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] % 32 or images.shape[3] % 32:
+            raise ValueError(
+                f"expected images of shape (B, 3, H, W) with H and W multiples of 32, got {tuple(images.shape)}"
+            )
         out = {}
         feat = self.backbone(images)
         ctx = self.context(feat)
