@@ -138,56 +138,37 @@ _LEG_CHAINS = (
     ("Thorax", "Spine", "Pelvis", "L_Hip", "L_Knee"),
 )
 
+_H36M_SPEC = [
+    ("Pelvis", "Pelvis", None),
+    ("R_Hip", "R_Hip", "Pelvis"),
+    ("R_Knee", "R_Knee", "R_Hip"),
+    ("R_Ankle", "R_Ankle", "R_Knee"),
+    ("L_Hip", "L_Hip", "Pelvis"),
+    ("L_Knee", "L_Knee", "L_Hip"),
+    ("L_Ankle", "L_Ankle", "L_Knee"),
+    ("Spine", "Spine", "Pelvis"),
+    ("Thorax", "Thorax", "Spine"),
+    ("Neck_Nose", "Neck/Nose", "Thorax"),
+    ("Head_top", "Head", "Neck_Nose"),
+    ("L_Shoulder", "L_Shoulder", "Thorax"),
+    ("L_Elbow", "L_Elbow", "L_Shoulder"),
+    ("L_Wrist", "L_Wrist", "L_Elbow"),
+    ("R_Shoulder", "R_Shoulder", "Thorax"),
+    ("R_Elbow", "R_Elbow", "R_Shoulder"),
+    ("R_Wrist", "R_Wrist", "R_Elbow"),
+]
+
 #: Human3.6M, 17 joints, the standard evaluation order (VideoPose3D, MMPose, Martinez et al.).
-H36M17 = _skeleton(
-    "h36m17",
-    [
-        ("Pelvis", "Pelvis", None),
-        ("R_Hip", "R_Hip", "Pelvis"),
-        ("R_Knee", "R_Knee", "R_Hip"),
-        ("R_Ankle", "R_Ankle", "R_Knee"),
-        ("L_Hip", "L_Hip", "Pelvis"),
-        ("L_Knee", "L_Knee", "L_Hip"),
-        ("L_Ankle", "L_Ankle", "L_Knee"),
-        ("Spine", "Spine", "Pelvis"),
-        ("Thorax", "Thorax", "Spine"),
-        ("Neck_Nose", "Neck/Nose", "Thorax"),
-        ("Head_top", "Head", "Neck_Nose"),
-        ("L_Shoulder", "L_Shoulder", "Thorax"),
-        ("L_Elbow", "L_Elbow", "L_Shoulder"),
-        ("L_Wrist", "L_Wrist", "L_Elbow"),
-        ("R_Shoulder", "R_Shoulder", "Thorax"),
-        ("R_Elbow", "R_Elbow", "R_Shoulder"),
-        ("R_Wrist", "R_Wrist", "R_Elbow"),
-    ],
-    root="Pelvis",
-    geodesic=_LEG_CHAINS,
-)
+H36M17 = _skeleton("h36m17", _H36M_SPEC, root="Pelvis", geodesic=_LEG_CHAINS)
+
+# Moon et al.'s names for the joints whose common names differ.
+_MOON_NAMES = {"Spine": "Torso", "Thorax": "Neck", "Neck_Nose": "Nose"}
 
 #: Human3.6M, 18 joints in the order of Moon et al.'s preprocessed annotations (their names in source_names);
 #: the 18th joint is the mid-point of the shoulders, excluded from evaluation.
 H36M18 = _skeleton(
     "h36m18",
-    [
-        ("Pelvis", "Pelvis", None),
-        ("R_Hip", "R_Hip", "Pelvis"),
-        ("R_Knee", "R_Knee", "R_Hip"),
-        ("R_Ankle", "R_Ankle", "R_Knee"),
-        ("L_Hip", "L_Hip", "Pelvis"),
-        ("L_Knee", "L_Knee", "L_Hip"),
-        ("L_Ankle", "L_Ankle", "L_Knee"),
-        ("Spine", "Torso", "Pelvis"),
-        ("Thorax", "Neck", "Spine"),
-        ("Neck_Nose", "Nose", "Thorax"),
-        ("Head_top", "Head", "Neck_Nose"),
-        ("L_Shoulder", "L_Shoulder", "Thorax"),
-        ("L_Elbow", "L_Elbow", "L_Shoulder"),
-        ("L_Wrist", "L_Wrist", "L_Elbow"),
-        ("R_Shoulder", "R_Shoulder", "Thorax"),
-        ("R_Elbow", "R_Elbow", "R_Shoulder"),
-        ("R_Wrist", "R_Wrist", "R_Elbow"),
-        ("Shoulder_Center", "Thorax", "Thorax"),
-    ],
+    [(n, _MOON_NAMES.get(n, src), p) for n, src, p in _H36M_SPEC] + [("Shoulder_Center", "Thorax", "Thorax")],
     root="Pelvis",
     geodesic=_LEG_CHAINS,
 )
