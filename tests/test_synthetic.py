@@ -20,9 +20,13 @@ def test_projection_of_3d_joints_gives_2d_joints(samples):
         assert np.abs(project(s["joints_3d"], s["f"], s["c"]) - s["joints_2d"]).max() < 1e-3
         assert (s["joints_3d"][:, 2] > 2500).all() and 2900 < s["joints_3d"][0, 2] < 7100
         assert abs(s["f"][0] - 1150) < 0.11 * 1150
-        # the crop shows the frame-level box
-        corners = apply_affine(s["frame_to_image"], np.array([s["box"][:2], s["box"][:2] + s["box"][2:]]))
+        # the crop shows the frame-level box, made square and enlarged ×1.25
+        x, y, w, h = s["box"]
+        uv_box = apply_affine(s["frame_to_image"], np.array([[x, y], [x + w, y + h]]))
+        cx, cy, side = x + w / 2, y + h / 2, 1.25 * max(w, h)
+        corners = apply_affine(s["frame_to_image"], np.array([[cx - side / 2, cy - side / 2], [cx + side / 2, cy + side / 2]]))
         assert np.allclose(corners, [[-0.5, -0.5], [255.5, 255.5]])
+        assert (uv_box >= -0.5).all() and (uv_box <= 255.5).all()
 
 
 def test_rendered_depth_agrees_with_joint_depth(samples):

@@ -137,8 +137,9 @@ def fix_aspect_ratio(box, aspect_ratio: float = 1.0, enlarge: float = 1.25) -> n
     return np.array([cx - w / 2, cy - h / 2, w, h])
 
 
-def box_from_joints(uv, valid=None, aspect_ratio: float = 1.0, enlarge: float = 1.25) -> np.ndarray:
-    """Person box around the valid 2D joints, aspect ratio fixed, enlarged by ``enlarge``.
+def box_from_joints(uv, valid=None, aspect_ratio: float | None = 1.0, enlarge: float = 1.25) -> np.ndarray:
+    """Person box around the valid 2D joints, aspect ratio fixed, enlarged by ``enlarge``
+    (``aspect_ratio=None``: the tight box, no enlargement).
 
     Args:
         uv: (J, 2) pixels; valid: optional (J,) bool.
@@ -152,6 +153,8 @@ def box_from_joints(uv, valid=None, aspect_ratio: float = 1.0, enlarge: float = 
         raise ValueError("box_from_joints needs at least two valid joints")
     lo, hi = uv.min(0), uv.max(0)
     size = np.maximum(hi - lo, 1.0)  # a degenerate (collinear) pose still gets a box
+    if aspect_ratio is None:  # the tight box
+        return np.array([lo[0], lo[1], size[0], size[1]])
     return fix_aspect_ratio((lo[0], lo[1], size[0], size[1]), aspect_ratio, enlarge)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..geometry import box_from_joints, crop_transform, invert_affine, project
+from ..geometry import box_from_joints, crop_transform, fix_aspect_ratio, invert_affine, project
 from ..skeletons import H36M17
 
 __all__ = [
@@ -374,8 +374,11 @@ def render_sample(index: int, split: str = "train", seed: int = 0, size: int = C
         uv = project(cam, f, c)
         if (uv.min(0) > 10).all() and (uv.max(0) < np.array(FRAME) - 10).all():
             break
-    box = box_from_joints(uv)
-    M = crop_transform(box[:2] + box[2:] / 2, box[2:], (size, size))
+    # the record's box is the tight box of the joints, like a data set's annotation; the crop shows it
+    # enlarged ×1.25 with a square aspect ratio, as the crop pipeline makes it
+    box = box_from_joints(uv, aspect_ratio=None)
+    crop_box = fix_aspect_ratio(box, 1.0, 1.25)
+    M = crop_transform(crop_box[:2] + crop_box[2:] / 2, crop_box[2:], (size, size))
     image_to_frame = invert_affine(M)
     to_cam = lambda p: R @ p + t  # noqa: E731
     cam_parts = []

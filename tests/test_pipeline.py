@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+import torch
+
+from cdlpose.data.pipeline import AugmentConfig, CropAugment
+from cdlpose.data.synthetic import render_sample
+from cdlpose.geometry import apply_affine, project
+from cdlpose.skeletons import GEODESIC_MEAN_MM, geodesic_length
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return [render_sample(i, "train", seed=2) for i in range(12)]
+
+
+def test_augmented_3d_projects_onto_augmented_2d(samples):
+    aug = CropAugment("h36m17", AugmentConfig(occlusion_prob=1.0), seed=0)
+    flips = 0
+    for s in samples:
+        out = aug(s)
+        uv = project(out["joints_3d"].double().numpy(), out["f"].double().numpy(), out["c"].double().numpy())
+        # f_x and f_y of the synthetic cameras differ by < 0.5%, the only source of disagreement
+        assert np.abs(uv - out["uv_crop"].numpy()).max() < 1.0
+        # 2D goes back to the frame through the recorded inverse crop
+        back = apply_affine(out["crop_to_frame"].double().numpy(), out["uv_crop"].double().numpy())
+        joints = s["joints_2d"]
+        if bool(out["flipped"]):
+            flips += 1
+            joints = joints[aug.skeleton.flip_index]
+        assert np.allclose(back, joints, atol=1e-3)
+        # depth is untouched by in-plane rotation and flips; the pose is normalised to 1077 mm
+        assert torch.allclose(out["pose_3d"][:, 2], out["z"] * out["scale"], atol=1e-3)
+        assert float(geodesic_length(out["pose_3d"].double())) == pytest.approx(GEODESIC_MEAN_MM, rel=1e-5)
+        assert out["image"].shape == (3, 256, 256) and out["uv"].shape == (17, 2)
+    assert 0 < flips < len(samples)
+
+
+def test_flip_twice_is_identity_and_eval_mode_is_plain_crop(samples):
+    s = samples[0]
+    aug = CropAugment("h36m17", AugmentConfig(train=False))
+    plain = aug(s)
+    # the synthetic image is already the crop of the box ×1.25: an un-augmented crop reproduces it
+    assert torch.allclose(plain["uv_crop"].double(), torch.from_numpy(apply_affine(s["frame_to_image"], s["joints_2d"])),
+                          atol=1e-3)
+    p = {"scale": 1.0, "rot": 0.0, "flip": True, "gain": np.ones(3, np.float32), "occlude": False}
+    once = aug(s, p)
+    back = aug({**s, "image": np.ascontiguousarray(s["image"][:, ::-1])}, p)
+    # flipping the image and the joints twice gives the unflipped crop back
+    assert torch.allclose(back["image"], plain["image"], atol=1e-5)
+    assert torch.allclose(once["uv_crop"][aug.skeleton.flip_index, 0], 255 - plain["uv_crop"][:, 0], atol=1e-3)
+    assert torch.allclose(once["joints_3d"][aug.skeleton.flip_index, 0], -plain["joints_3d"][:, 0], atol=1e-3)
+
+
+def test_occluder_folder(tmp_path, samples):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "occ.png"), np.full((20, 30, 4), 255, np.uint8))
+    aug = CropAugment("h36m17", AugmentConfig(occlusion_prob=1.0, occluder_dir=str(tmp_path)), seed=1)
+    assert aug(samples[1])["image"].shape == (3, 256, 256)
+    with pytest.raises(FileNotFoundError, match="no .png/.jpg images"):
+        CropAugment("h36m17", AugmentConfig(occluder_dir=str(tmp_path / "none")))
