@@ -23,6 +23,7 @@ import numpy as np
 __all__ = [
     "Camera",
     "project",
+    "project_distorted",
     "back_project",
     "box_from_joints",
     "fix_aspect_ratio",
@@ -46,6 +47,24 @@ def project(points_cam, f, c):
         (..., 2) pixel coordinates ``u = f * X / Z + c``.
     """
     return points_cam[..., :2] / points_cam[..., 2:3] * f + c
+
+
+def project_distorted(points_cam, f, c, k, p):
+    """Projection with Human3.6M's lens model (as in Martinez et al.'s release and MMPose's 2D keypoints).
+
+    With normalised coordinates x = (X/Z, Y/Z) and r^2 = |x|^2: radial factor ``1 + k1 r^2 + k2 r^4 + k3 r^6``,
+    tangential term ``p1 y + p2 x``; ``x_d = x (radial + tangential) + (p2, p1) r^2``; pixels ``f x_d + c``.
+    points_cam: (..., 3) numpy; k: (3,); p: (2,).
+    """
+    X = np.asarray(points_cam, dtype=np.float64)
+    k = np.asarray(k, dtype=np.float64).reshape(3)
+    p = np.asarray(p, dtype=np.float64).reshape(2)
+    x = X[..., :2] / X[..., 2:3]
+    r2 = (x**2).sum(-1, keepdims=True)
+    radial = 1 + k[0] * r2 + k[1] * r2**2 + k[2] * r2**3
+    tangential = p[0] * x[..., 1:2] + p[1] * x[..., 0:1]
+    xd = x * (radial + tangential) + np.array([p[1], p[0]]) * r2
+    return xd * np.asarray(f, dtype=np.float64).reshape(2) + np.asarray(c, dtype=np.float64).reshape(2)
 
 
 def back_project(uv, depth, f, c):

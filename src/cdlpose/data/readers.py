@@ -1,0 +1,215 @@
+"""Annotation readers for the public releases' layouts. Each only reads annotations into the common sample
+record (:mod:`cdlpose.data.sample`); images are read lazily with :func:`load_image`.
+
+Implemented here: Human3.6M in MMPose's layout (``*.npz`` + ``cameras.pkl``), MPII (MMPose's JSON list) and
+COCO person keypoints. Missing joints are invalid, never zero; every error names the file, record and field.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..geometry import Camera
+from ..skeletons import COCO17, H36M17, MPII16
+from .sample import DataError
+
+__all__ = ["load_image", "load_cameras_pkl", "read_h36m_mmpose", "read_mpii", "read_coco", "H36M_PROTOCOLS"]
+
+#: Subject splits, with the paper's protocol names (Moon et al.'s code numbers them the other way round).
+H36M_PROTOCOLS = {
+    1: {"train": ("S1", "S5", "S6", "S7", "S8"), "test": ("S9", "S11")},
+    2: {"train": ("S1", "S5", "S6", "S7", "S8", "S9"), "test": ("S11",)},
+}
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB; a clear error for a missing or unreadable file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"cannot decode image file {path} (corrupt or not an image)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only: ``cameras.pkl`` comes from outside."""
+
+    _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+                ("numpy._core.multiarray", "_reconstruct")}
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return getattr(__import__(module, fromlist=[name]), name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are allowed")
+
+
+def load_cameras_pkl(path: str | Path) -> dict:
+    """MMPose's ``cameras.pkl``: ``{(subject, camera_id): Camera}`` (stored R, T with X_cam = R^T (X - T)).
+    The distortion coefficients are kept as ``camera.k`` (3,) and ``camera.p`` (2,) attributes when present."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"camera file not found: {path}")
+    with open(path, "rb") as fh:
+        try:
+            raw = _NumpyOnlyUnpickler(fh).load()
+        except (pickle.UnpicklingError, EOFError) as e:
+            raise DataError(str(path), "-", "-", f"not a camera pickle: {e}") from None
+    cams = {}
+    for key, p in raw.items():
+        for field in ("R", "T", "f", "c"):
+            if field not in p:
+                raise DataError(str(path), str(key), field, "missing")
+        cam = Camera.from_center(p["R"], p["T"], p["f"], p["c"])
+        cam.k = np.asarray(p.get("k", np.zeros(3)), np.float64).reshape(3)
+        cam.p = np.asarray(p.get("p", np.zeros(2)), np.float64).reshape(2)
+        cams[tuple(str(k) for k in key)] = cam
+    return cams
+
+
+_H36M_NAME = re.compile(r"(S\d+)_(.+)\.(\d+)_(\d+)\.jpg")
+
+
+def read_h36m_mmpose(npz: str | Path, cameras: str | Path, image_root: str | Path | None = None,
+                     subjects=None, every: int = 1) -> list[dict]:
+    """Human3.6M in MMPose's layout: ``npz`` with ``imgname``, ``center``, ``scale`` (box size / 200 px),
+    ``part`` (N, 17, 3) and ``S`` (N, 17, 4) camera-frame metres + validity; intrinsics from ``cameras.pkl``.
+
+    ``subjects``: keep only these (e.g. ``H36M_PROTOCOLS[1]["test"]``); ``every``: keep frames whose index is a
+    multiple (5 for training, 64 for testing). Records carry ``image_path`` instead of ``image``.
+    """
+    npz = Path(npz)
+    image_root = npz.parent if image_root is None else Path(image_root)
+    if not npz.is_file():
+        raise FileNotFoundError(f"annotation file not found: {npz}")
+    z = np.load(npz)
+    for field in ("imgname", "center", "scale", "part", "S"):
+        if field not in z.files:
+            raise DataError(str(npz), "-", field, "missing array")
+    cams = load_cameras_pkl(cameras)
+    out = []
+    for i, name in enumerate(z["imgname"]):
+        m = _H36M_NAME.fullmatch(Path(str(name)).name)
+        if m is None:
+            raise DataError(str(npz), str(name), "imgname", "expected S<subject>_<Action>.<camera>_<frame>.jpg")
+        subject, action, cam_id, frame = m.group(1), m.group(2), m.group(3), int(m.group(4))
+        if subjects is not None and subject not in subjects:
+            continue
+        if frame % every:
+            continue
+        if (subject, cam_id) not in cams:
+            raise DataError(str(cameras), f"{subject}/{cam_id}", "-", "no such camera in the camera file")
+        cam = cams[(subject, cam_id)]
+        part, S = z["part"][i], z["S"][i]
+        if part.shape != (17, 3) or S.shape != (17, 4):
+            raise DataError(str(npz), str(name), "part/S", f"expected (17, 3) and (17, 4), got {part.shape}, {S.shape}")
+        size = float(z["scale"][i]) * 200.0
+        cx, cy = z["center"][i]
+        out.append({
+            "image_path": str(image_root / str(name)),
+            "frame_to_image": np.array([[1.0, 0, 0], [0, 1.0, 0]]),
+            "frame_size": np.array([1000, 1000]),
+            "joints_2d": part[:, :2].astype(np.float64),
+            "joints_3d": S[:, :3].astype(np.float64) * 1000.0,
+            "valid_2d": part[:, 2] > 0,
+            "valid_3d": S[:, 3] > 0,
+            "visible": part[:, 2] > 0,
+            "f": cam.f.copy(),
+            "c": cam.c.copy(),
+            "k": cam.k.copy(),
+            "p": cam.p.copy(),
+            "box": np.array([cx - size / 2, cy - size / 2, size, size]),
+            "skeleton": H36M17.name,
+            "dataset": "h36m",
+            "sample_id": str(name),
+            "subject": subject,
+            "action": action.replace("_", " ").split(" ")[0],
+            "camera": cam_id,
+            "frame": frame,
+        })
+    return out
+
+
+def _two_d_record(name, uv, vis, box, skeleton, dataset, image_path, frame_size=(0, 0)):
+    J = skeleton.num_joints
+    return {
+        "image_path": image_path,
+        "frame_to_image": np.array([[1.0, 0, 0], [0, 1.0, 0]]),
+        "frame_size": np.array(frame_size),
+        "joints_2d": uv,
+        "joints_3d": np.zeros((J, 3)),
+        "valid_2d": vis,
+        "valid_3d": np.zeros(J, bool),
+        "visible": vis.copy(),
+        "f": np.full(2, np.nan),
+        "c": np.full(2, np.nan),
+        "box": box,
+        "skeleton": skeleton.name,
+        "dataset": dataset,
+        "sample_id": name,
+        "subject": "",
+        "action": "",
+    }
+
+
+def read_mpii(path: str | Path, image_root: str | Path | None = None) -> list[dict]:
+    """MPII in MMPose's JSON layout: a list of ``{image, joints (16 × [u, v]), joints_vis (16), center, scale}``
+    (scale = box height / 200 px; MPII's coordinates are 1-based, converted here to 0-based)."""
+    path = Path(path)
+    root = path.parent if image_root is None else Path(image_root)
+    records = json.loads(path.read_text())
+    out = []
+    for k, r in enumerate(records):
+        rid = f"{k} ({r.get('image', '?')})"
+        for field in ("image", "joints", "joints_vis", "center", "scale"):
+            if field not in r:
+                raise DataError(str(path), rid, field, "missing")
+        uv = np.asarray(r["joints"], np.float64)
+        if uv.shape != (16, 2):
+            raise DataError(str(path), rid, "joints", f"expected 16 × [u, v], got shape {uv.shape}")
+        vis = np.asarray(r["joints_vis"], bool)
+        if not np.isfinite(uv[vis]).all():
+            raise DataError(str(path), rid, "joints", "NaN or infinite coordinates")
+        size = float(r["scale"]) * 200.0
+        cx, cy = (float(v) for v in r["center"])
+        box = np.array([cx - size / 2, cy - size / 2, size, size])
+        out.append(_two_d_record(f"mpii/{k}", uv - 1.0, vis, box, MPII16, "mpii", str(root / r["image"])))
+    return out
+
+
+def read_coco(path: str | Path, image_root: str | Path | None = None, min_keypoints: int = 1) -> list[dict]:
+    """COCO person keypoints: one record per non-crowd person with at least ``min_keypoints`` labelled joints.
+    COCO's visibility 1 (labelled, occluded) and 2 (visible) are both valid; 0 is invalid."""
+    path = Path(path)
+    root = path.parent if image_root is None else Path(image_root)
+    data = json.loads(path.read_text())
+    for field in ("images", "annotations"):
+        if field not in data:
+            raise DataError(str(path), "-", field, "missing")
+    images = {im["id"]: im for im in data["images"]}
+    out = []
+    for a in data["annotations"]:
+        rid = str(a.get("id", "?"))
+        if a.get("iscrowd", 0) or a.get("num_keypoints", 1) < min_keypoints:
+            continue
+        for field in ("image_id", "keypoints", "bbox"):
+            if field not in a:
+                raise DataError(str(path), rid, field, "missing")
+        kp = np.asarray(a["keypoints"], np.float64)
+        if kp.shape != (51,):
+            raise DataError(str(path), rid, "keypoints", f"expected 17 × (u, v, visibility), got {kp.size} numbers")
+        kp = kp.reshape(17, 3)
+        im = images.get(a["image_id"])
+        if im is None:
+            raise DataError(str(path), rid, "image_id", f"no image with id {a['image_id']}")
+        box = np.asarray(a["bbox"], np.float64)
+        out.append(_two_d_record(f"coco/{rid}", kp[:, :2], kp[:, 2] > 0, box, COCO17, "coco",
+                                 str(root / im["file_name"]), (im.get("width", 0), im.get("height", 0))))
+    return out

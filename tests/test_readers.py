@@ -1,0 +1,91 @@
+"""Readers on the real-format fixtures in ../shared/fixtures (skipped when absent)."""
+
+import numpy as np
+import pytest
+
+from cdlpose.data.readers import load_cameras_pkl, load_image, read_coco, read_h36m_mmpose, read_mpii
+from cdlpose.data.sample import DataError, validate_sample
+from cdlpose.geometry import Camera, project, project_distorted
+
+
+@pytest.fixture(scope="module")
+def fixtures(shared_dir):
+    d = shared_dir / "fixtures"
+    if not (d / "h36m" / "test_h36m_body3d.npz").is_file():
+        pytest.skip("fixtures absent")
+    return d
+
+
+def test_h36m_mmpose_layout_projects_onto_its_2d_keypoints(fixtures):
+    recs = read_h36m_mmpose(fixtures / "h36m" / "test_h36m_body3d.npz", fixtures / "h36m" / "cameras.pkl")
+    assert [r["subject"] for r in recs] == ["S1", "S5", "S7", "S8"]
+    assert [r["action"] for r in recs] == ["Directions", "SittingDown", "Greeting", "WalkDog"]
+    for r in recs:
+        # MMPose's 2D keypoints include Human3.6M's lens distortion (up to 2.2 px on these frames)
+        uv = project_distorted(r["joints_3d"], r["f"], r["c"], r["k"], r["p"])
+        assert np.abs(uv - r["joints_2d"]).max() < 0.05
+        assert 3000 < r["joints_3d"][0, 2] < 7000  # mm
+        validate_sample(dict(r, image=load_image(r["image_path"])), "test_h36m_body3d.npz")
+    # subject filter and frame sampling
+    only = read_h36m_mmpose(fixtures / "h36m" / "test_h36m_body3d.npz", fixtures / "h36m" / "cameras.pkl",
+                            subjects=("S9", "S11"))
+    assert only == []
+    every = read_h36m_mmpose(fixtures / "h36m" / "test_h36m_body3d.npz", fixtures / "h36m" / "cameras.pkl", every=2)
+    assert [r["frame"] % 2 for r in every] == [0] * len(every) and len(every) == 2
+
+
+def test_h36m_mmpose_frame_equals_the_real_pose_file(fixtures, shared_dir):
+    base = shared_dir / "data" / "h36m-poses"
+    if not (base / "cameras.npz").is_file():
+        pytest.skip("h36m-poses absent")
+    rec = read_h36m_mmpose(fixtures / "h36m" / "test_h36m_body3d.npz", fixtures / "h36m" / "cameras.pkl")[0]
+    cams, poses = np.load(base / "cameras.npz"), np.load(base / "train_S1_S5_S6_S7_S8_every5.npz")
+    k = "S1/54138969/"
+    cam = Camera.from_center(cams[k + "R"], cams[k + "T"], cams[k + "f"], cams[k + "c"])
+    X = cam.world_to_camera(poses["S1/Directions 1"][0].astype(np.float64))
+    assert np.abs(X - rec["joints_3d"]).max() < 1.0  # mm
+    assert np.allclose(cam.f, rec["f"]) and np.allclose(cam.c, rec["c"])
+
+
+def test_cameras_pickle_refuses_code(tmp_path, fixtures):
+    import pickle
+
+    assert ("S1", "54138969") in load_cameras_pkl(fixtures / "h36m" / "cameras.pkl")
+    bad = tmp_path / "evil.pkl"
+    bad.write_bytes(pickle.dumps({("S1", "1"): {"R": print}}))
+    with pytest.raises(DataError, match="refusing to load builtins.print"):
+        load_cameras_pkl(bad)
+
+
+def test_mpii_and_coco_2d_readers(fixtures):
+    mp = read_mpii(fixtures / "mpii" / "test_mpii.json")
+    assert len(mp) == 5 and all(r["joints_2d"].shape == (16, 2) and not r["valid_3d"].any() for r in mp)
+    for r in mp:
+        img = load_image(r["image_path"])
+        validate_sample(dict(r, image=img), "test_mpii.json")
+        x, y, w, h = r["box"]
+        inside = r["joints_2d"][r["valid_2d"]]
+        assert (inside[:, 0] > x - 1).all() and (inside[:, 0] < x + w + 1).all()
+    co = read_coco(fixtures / "coco" / "test_coco.json")
+    assert len(co) >= 4 and all(r["skeleton"] == "coco17" for r in co)
+    for r in co:
+        validate_sample(dict(r, image=load_image(r["image_path"])), "test_coco.json")
+        assert r["valid_2d"].sum() > 0 and not np.isnan(r["joints_2d"]).any()
+
+
+def test_reader_errors_name_file_record_and_field(tmp_path):
+    import json
+
+    p = tmp_path / "mpii.json"
+    p.write_text(json.dumps([{"image": "a.jpg", "joints": [[0, 0]] * 15, "joints_vis": [1] * 15,
+                              "center": [1, 1], "scale": 1.0}]))
+    with pytest.raises(DataError, match=r"mpii.json: record 0 \(a.jpg\): field 'joints': expected 16"):
+        read_mpii(p)
+    p.write_text(json.dumps([{"image": "a.jpg"}]))
+    with pytest.raises(DataError, match="field 'joints': missing"):
+        read_mpii(p)
+    with pytest.raises(FileNotFoundError, match="image file not found"):
+        load_image(tmp_path / "none.jpg")
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match="cannot decode image file"):
+        load_image(tmp_path / "bad.jpg")
