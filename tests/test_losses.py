@@ -69,7 +69,7 @@ def test_pose_l1_is_eq9():
 
 
 def test_compute_losses_uses_only_what_the_variant_outputs():
-    B, J, C, H = 2, 17, 8, 8
+    B, J = 2, 17
     uv = torch.rand(B, J, 2) * 7
     out = {"uvz": torch.cat([uv, torch.rand(B, J, 1) * 7], -1), "pose_3d": torch.zeros(B, J, 3)}
     targets = {"joint_weight": torch.ones(B, J), "depth_index": out["uvz"][..., 2], "depth_weight": torch.ones(B, J)}

@@ -5,7 +5,7 @@ import pytest
 
 from cdlpose.data.readers import load_cameras_pkl, load_image, read_coco, read_h36m_mmpose, read_mpii
 from cdlpose.data.sample import DataError, validate_sample
-from cdlpose.geometry import Camera, project, project_distorted
+from cdlpose.geometry import Camera, project_distorted
 
 
 @pytest.fixture(scope="module")
