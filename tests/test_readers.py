@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from cdlpose.data.readers import load_cameras_pkl, load_image, read_coco, read_h36m_mmpose, read_mpii
+from cdlpose.data.readers import (
+    load_cameras_pkl, load_image, read_coco, read_h36m_mmpose, read_h36m_moon, read_mpii,
+)
 from cdlpose.data.sample import DataError, validate_sample
 from cdlpose.geometry import Camera, project_distorted
 
@@ -89,3 +91,62 @@ def test_reader_errors_name_file_record_and_field(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(ValueError, match="cannot decode image file"):
         load_image(tmp_path / "bad.jpg")
+
+
+def _write_moon_layout(root, shared_dir, fixtures):
+    """Moon et al.'s layout for one frame (S1 Directions 1, camera 1, frame 0), made from the real pose and
+    camera files, with the fixture's image: what a researcher holding that release has on disk."""
+    import json
+    import shutil
+
+    base = shared_dir / "data" / "h36m-poses"
+    if not (base / "cameras.npz").is_file():
+        pytest.skip("h36m-poses absent")
+    cams, poses = np.load(base / "cameras.npz"), np.load(base / "train_S1_S5_S6_S7_S8_every5.npz")
+    k = "S1/54138969/"
+    cam = Camera.from_center(cams[k + "R"], cams[k + "T"], cams[k + "f"], cams[k + "c"])
+    (root / "annotations").mkdir(parents=True)
+    name = "s_01_act_02_subact_01_ca_01/s_01_act_02_subact_01_ca_01_000001.jpg"
+    (root / "images" / name).parent.mkdir(parents=True)
+    shutil.copy(fixtures / "h36m" / "S1" / "S1_Directions_1.54138969" / "S1_Directions_1.54138969_000001.jpg",
+                root / "images" / name)
+    X = poses["S1/Directions 1"][0].astype(np.float64)
+    uv = cam.world_to_pixel(X)
+    lo, hi = uv.min(0), uv.max(0)
+    data = {"images": [{"id": 7, "file_name": name, "width": 1000, "height": 1002, "subject": 1,
+                        "action_name": "Directions", "action_idx": 2, "subaction_idx": 1, "cam_idx": 1,
+                        "frame_idx": 0}],
+            "annotations": [{"id": 7, "image_id": 7, "bbox": [*lo, *(hi - lo)], "keypoints_vis": [1] * 17}]}
+    ann = root / "annotations"
+    (ann / "Human36M_subject1_data.json").write_text(json.dumps(data))
+    (ann / "Human36M_subject1_camera.json").write_text(json.dumps(
+        {"1": {"R": cam.R.tolist(), "t": cam.t.tolist(), "f": cam.f.tolist(), "c": cam.c.tolist()}}))
+    (ann / "Human36M_subject1_joint_3d.json").write_text(json.dumps({"2": {"1": {"0": X.tolist()}}}))
+
+
+def test_same_frame_through_both_h36m_layouts(tmp_path, fixtures, shared_dir):
+    _write_moon_layout(tmp_path, shared_dir, fixtures)
+    moon = read_h36m_moon(tmp_path, subjects=("S1",))
+    mm = read_h36m_mmpose(fixtures / "h36m" / "test_h36m_body3d.npz", fixtures / "h36m" / "cameras.pkl")[0]
+    assert len(moon) == 1
+    a = moon[0]
+    assert (a["subject"], a["action"], a["camera"], a["frame"]) == (mm["subject"], mm["action"], mm["camera"], mm["frame"])
+    assert np.abs(a["joints_3d"] - mm["joints_3d"]).max() < 1.0  # mm
+    assert np.allclose(a["f"], mm["f"]) and np.allclose(a["c"], mm["c"])
+    # Moon projects without lens distortion; MMPose's 2D includes it
+    assert np.abs(project_distorted(a["joints_3d"], mm["f"], mm["c"], mm["k"], mm["p"]) - mm["joints_2d"]).max() < 0.05
+    assert np.abs(a["joints_2d"] - mm["joints_2d"]).max() < 2.5
+    validate_sample(dict(a, image=load_image(a["image_path"])), "moon layout")
+    assert np.array_equal(load_image(a["image_path"]), load_image(mm["image_path"]))
+
+
+def test_moon_layout_errors(tmp_path, fixtures, shared_dir):
+    import json
+
+    _write_moon_layout(tmp_path, shared_dir, fixtures)
+    p = tmp_path / "annotations" / "Human36M_subject1_joint_3d.json"
+    p.write_text(json.dumps({"2": {"1": {"0": [[0, 0, 0]] * 16}}}))
+    with pytest.raises(DataError, match=r"joint_3d.json: record .*000001.jpg: field 'joints': expected 17"):
+        read_h36m_moon(tmp_path)
+    with pytest.raises(FileNotFoundError, match="annotation file not found"):
+        read_h36m_moon(tmp_path, subjects=("S9",))

@@ -19,7 +19,8 @@ from ..geometry import Camera
 from ..skeletons import COCO17, H36M17, MPII16
 from .sample import DataError
 
-__all__ = ["load_image", "load_cameras_pkl", "read_h36m_mmpose", "read_mpii", "read_coco", "H36M_PROTOCOLS"]
+__all__ = ["load_image", "load_cameras_pkl", "read_h36m_mmpose", "read_h36m_moon", "read_mpii", "read_coco",
+           "H36M_PROTOCOLS", "H36M_CAMERA_IDS"]
 
 #: Subject splits, with the paper's protocol names (Moon et al.'s code numbers them the other way round).
 H36M_PROTOCOLS = {
@@ -99,7 +100,8 @@ def read_h36m_mmpose(npz: str | Path, cameras: str | Path, image_root: str | Pat
         m = _H36M_NAME.fullmatch(Path(str(name)).name)
         if m is None:
             raise DataError(str(npz), str(name), "imgname", "expected S<subject>_<Action>.<camera>_<frame>.jpg")
-        subject, action, cam_id, frame = m.group(1), m.group(2), m.group(3), int(m.group(4))
+        # file names count frames from 1; frame indices (Moon's frame_idx, the pose files) from 0
+        subject, action, cam_id, frame = m.group(1), m.group(2), m.group(3), int(m.group(4)) - 1
         if subjects is not None and subject not in subjects:
             continue
         if frame % every:
@@ -212,4 +214,86 @@ def read_coco(path: str | Path, image_root: str | Path | None = None, min_keypoi
         box = np.asarray(a["bbox"], np.float64)
         out.append(_two_d_record(f"coco/{rid}", kp[:, :2], kp[:, 2] > 0, box, COCO17, "coco",
                                  str(root / im["file_name"]), (im.get("width", 0), im.get("height", 0))))
+    return out
+
+
+#: Moon et al.'s camera index (1-4) → Human3.6M camera id.
+H36M_CAMERA_IDS = {1: "54138969", 2: "55011271", 3: "58860488", 4: "60457274"}
+
+
+def _read_json(path: Path, what: str):
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(str(path), "-", "-", f"not valid JSON ({e})") from None
+
+
+def read_h36m_moon(root: str | Path, subjects=("S1",), every: int = 1) -> list[dict]:
+    """Human3.6M in Moon et al.'s preprocessed layout (PoseNet, I2L-MeshNet, Pose2Mesh):
+    ``root/annotations/Human36M_subject{N}_{data,camera,joint_3d}.json`` and images under ``root/images``.
+
+    World joints (mm) go to camera space with ``X_cam = R X_world + t`` and to pixels without lens distortion,
+    as in Moon's code. ``subjects``: names like ``"S9"``; ``every``: keep frames whose index is a multiple.
+    """
+    root = Path(root)
+    out = []
+    for subject in subjects:
+        n = int(str(subject).lstrip("S"))
+        ann = root / "annotations"
+        data_path = ann / f"Human36M_subject{n}_data.json"
+        data = _read_json(data_path, "annotation file")
+        cams_path = ann / f"Human36M_subject{n}_camera.json"
+        cams_raw = _read_json(cams_path, "camera file")
+        joints_path = ann / f"Human36M_subject{n}_joint_3d.json"
+        joints = _read_json(joints_path, "joint file")
+        cams = {}
+        for idx, p in cams_raw.items():
+            for field in ("R", "t", "f", "c"):
+                if field not in p:
+                    raise DataError(str(cams_path), f"camera {idx}", field, "missing")
+            cams[str(idx)] = Camera(p["R"], p["t"], p["f"], p["c"])
+        boxes = {a["image_id"]: a for a in data.get("annotations", [])}
+        for im in data.get("images", []):
+            rid = str(im.get("file_name", im.get("id", "?")))
+            for field in ("id", "file_name", "action_idx", "subaction_idx", "frame_idx", "cam_idx"):
+                if field not in im:
+                    raise DataError(str(data_path), rid, field, "missing")
+            if im["frame_idx"] % every:
+                continue
+            try:
+                X = np.asarray(joints[str(im["action_idx"])][str(im["subaction_idx"])][str(im["frame_idx"])], np.float64)
+            except KeyError:
+                raise DataError(str(joints_path), rid, "joints",
+                                f"no entry for action {im['action_idx']}, subaction {im['subaction_idx']}, "
+                                f"frame {im['frame_idx']}") from None
+            if X.shape != (17, 3):
+                raise DataError(str(joints_path), rid, "joints", f"expected 17 × [x, y, z], got shape {X.shape}")
+            cam = cams.get(str(im["cam_idx"]))
+            if cam is None:
+                raise DataError(str(cams_path), rid, "cam_idx", f"no camera {im['cam_idx']}")
+            if im["id"] not in boxes:
+                raise DataError(str(data_path), rid, "bbox", "no annotation for this image")
+            Xc = cam.world_to_camera(X)
+            out.append({
+                "image_path": str(root / "images" / im["file_name"]),
+                "frame_to_image": np.array([[1.0, 0, 0], [0, 1.0, 0]]),
+                "frame_size": np.array([im.get("width", 1000), im.get("height", 1000)]),
+                "joints_2d": cam.camera_to_pixel(Xc),
+                "joints_3d": Xc,
+                "valid_2d": np.ones(17, bool),
+                "valid_3d": np.ones(17, bool),
+                "visible": np.asarray(boxes[im["id"]].get("keypoints_vis", [1] * 17), bool)[:17],
+                "f": cam.f.copy(),
+                "c": cam.c.copy(),
+                "box": np.asarray(boxes[im["id"]]["bbox"], np.float64),
+                "skeleton": H36M17.name,
+                "dataset": "h36m",
+                "sample_id": str(im["file_name"]),
+                "subject": f"S{n}",
+                "action": str(im.get("action_name", im["action_idx"])),
+                "camera": H36M_CAMERA_IDS.get(int(im["cam_idx"]), str(im["cam_idx"])),
+                "frame": int(im["frame_idx"]),
+            })
     return out
