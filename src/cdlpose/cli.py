@@ -19,7 +19,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sheet", type=int, default=64, help="images on the contact sheet (default 64)")
     p.set_defaults(func=_cmd_synth)
+    p = sub.add_parser("data", help="data set tools")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    c = dsub.add_parser("check", help="read every data set of a YAML file and report every problem")
+    c.add_argument("config", help="YAML file with a 'datasets' list")
+    c.set_defaults(func=_cmd_data_check)
     return parser
+
+
+def _cmd_data_check(args) -> int:
+    from .data.check import check_config, print_reports
+
+    return 0 if print_reports(check_config(args.config)) else 1
 
 
 def _cmd_synth(args) -> int:

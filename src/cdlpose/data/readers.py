@@ -20,7 +20,7 @@ from ..skeletons import COCO17, H36M17, MPII16
 from .sample import DataError
 
 __all__ = ["load_image", "load_cameras_pkl", "read_h36m_mmpose", "read_h36m_moon", "read_mpii", "read_coco",
-           "H36M_PROTOCOLS", "H36M_CAMERA_IDS"]
+           "read_muco", "read_mupots", "check_records", "H36M_PROTOCOLS", "H36M_CAMERA_IDS"]
 
 #: Subject splits, with the paper's protocol names (Moon et al.'s code numbers them the other way round).
 H36M_PROTOCOLS = {
@@ -166,7 +166,7 @@ def read_mpii(path: str | Path, image_root: str | Path | None = None) -> list[di
     (scale = box height / 200 px; MPII's coordinates are 1-based, converted here to 0-based)."""
     path = Path(path)
     root = path.parent if image_root is None else Path(image_root)
-    records = json.loads(path.read_text())
+    records = _read_json(path, "annotation file")
     out = []
     for k, r in enumerate(records):
         rid = f"{k} ({r.get('image', '?')})"
@@ -191,7 +191,7 @@ def read_coco(path: str | Path, image_root: str | Path | None = None, min_keypoi
     COCO's visibility 1 (labelled, occluded) and 2 (visible) are both valid; 0 is invalid."""
     path = Path(path)
     root = path.parent if image_root is None else Path(image_root)
-    data = json.loads(path.read_text())
+    data = _read_json(path, "annotation file")
     for field in ("images", "annotations"):
         if field not in data:
             raise DataError(str(path), "-", field, "missing")
@@ -297,3 +297,120 @@ def read_h36m_moon(root: str | Path, subjects=("S1",), every: int = 1) -> list[d
                 "frame": int(im["frame_idx"]),
             })
     return out
+
+
+def _read_multi_person(path: Path, image_root: Path, skeleton, dataset: str, intrinsics) -> list[dict]:
+    data = _read_json(path, "annotation file")
+    for field in ("images", "annotations"):
+        if field not in data:
+            raise DataError(str(path), "-", field, "missing")
+    images = {im["id"]: im for im in data["images"]}
+    J = skeleton.num_joints
+    out = []
+    for k, a in enumerate(data["annotations"]):
+        rid = str(a.get("id", k))
+        for field in ("image_id", "bbox", "keypoints_img", "keypoints_cam"):
+            if field not in a:
+                raise DataError(str(path), rid, field, "missing")
+        im = images.get(a["image_id"])
+        if im is None:
+            raise DataError(str(path), rid, "image_id", f"no image with id {a['image_id']}")
+        uv = np.asarray(a["keypoints_img"], np.float64)
+        X = np.asarray(a["keypoints_cam"], np.float64)
+        if uv.shape != (J, 2) or X.shape != (J, 3):
+            raise DataError(str(path), rid, "keypoints_img/keypoints_cam",
+                            f"expected {J} × [u, v] and {J} × [X, Y, Z], got {uv.shape} and {X.shape}")
+        f, c = intrinsics(im, str(path), rid)
+        rec = {
+            "image_path": str(image_root / im["file_name"]),
+            "frame_to_image": np.array([[1.0, 0, 0], [0, 1.0, 0]]),
+            "frame_size": np.array([im.get("width", 0), im.get("height", 0)]),
+            "joints_2d": uv, "joints_3d": X,
+            "valid_2d": np.ones(J, bool), "valid_3d": np.ones(J, bool), "visible": np.ones(J, bool),
+            "f": f, "c": c, "box": np.asarray(a["bbox"], np.float64),
+            "skeleton": skeleton.name, "dataset": dataset, "sample_id": f"{dataset}/{rid}",
+            "subject": "", "action": "", "image_id": a["image_id"],
+        }
+        out.append((rec, a))
+    return out
+
+
+def read_muco(path: str | Path, image_root: str | Path | None = None, min_root_distance: float | None = 500.0):
+    """MuCo-3DHP (Moon et al.'s COCO-style ``MuCo-3DHP.json``): images {id, file_name, f, c}, one annotation
+    per person {image_id, bbox, keypoints_img (21 × [u, v]), keypoints_cam (21 × [X, Y, Z] mm)}.
+
+    With ``min_root_distance`` (mm), as Moon et al. train: per image the person closest to the camera, plus every
+    other person whose root is at least that far (in 3D) from all other people of the image.
+    """
+    from ..skeletons import MUCO21
+
+    path = Path(path)
+    root = path.parent if image_root is None else Path(image_root)
+
+    def intr(im, src, rid):
+        if "f" not in im or "c" not in im:
+            raise DataError(src, rid, "f/c", f"image {im.get('id')} has no intrinsics")
+        return np.asarray(im["f"], np.float64), np.asarray(im["c"], np.float64)
+
+    pairs = _read_multi_person(path, root, MUCO21, "muco", intr)
+    recs = [r for r, _ in pairs]
+    if min_root_distance is None:
+        return recs
+    by_image: dict = {}
+    for r in recs:
+        by_image.setdefault(r["image_id"], []).append(r)
+    kept = []
+    pelvis = MUCO21.root
+    for people in by_image.values():
+        roots = np.stack([p["joints_3d"][pelvis] for p in people])
+        nearest = int(np.argmin(roots[:, 2]))
+        for i, p in enumerate(people):
+            others = np.delete(roots, i, axis=0)
+            far = len(others) == 0 or np.linalg.norm(others - roots[i], axis=1).min() >= min_root_distance
+            if i == nearest or far:
+                kept.append(p)
+    return kept
+
+
+def read_mupots(path: str | Path, image_root: str | Path | None = None) -> list[dict]:
+    """MuPoTS-3D (``MuPoTS-3D.json``): images {id, file_name, intrinsic [fx, fy, cx, cy]}, annotations
+    {image_id, bbox, keypoints_img, keypoints_cam, is_valid}. People with ``is_valid = 0`` are skipped (they
+    count in neither "all" nor "matched" evaluation); ``subject`` holds the sequence (TS1 … TS20)."""
+    from ..skeletons import MUPOTS17
+
+    path = Path(path)
+    root = path.parent if image_root is None else Path(image_root)
+
+    def intr(im, src, rid):
+        k = im.get("intrinsic")
+        if k is None or len(k) != 4:
+            raise DataError(src, rid, "intrinsic", "expected [fx, fy, cx, cy] for the image")
+        return np.asarray(k[:2], np.float64), np.asarray(k[2:], np.float64)
+
+    out = []
+    for rec, a in _read_multi_person(path, root, MUPOTS17, "mupots", intr):
+        if not a.get("is_valid", 1):
+            continue
+        m = re.search(r"TS(\d+)", rec["image_path"])
+        rec["subject"] = f"TS{m.group(1)}" if m else ""
+        out.append(rec)
+    return out
+
+
+def check_records(records: list[dict], source: str) -> dict:
+    """Validate every record's annotations and look for every image file, without stopping at the first
+    problem: returns ``{"records": n, "errors": [messages], "missing_images": [paths]}``."""
+    import os
+
+    from .sample import validate_sample
+
+    errors, missing = [], []
+    for r in records:
+        try:
+            validate_sample(r, source, require_image=False)
+        except DataError as e:
+            errors.append(str(e))
+        p = r.get("image_path")
+        if p is not None and not os.path.isfile(p):
+            missing.append(p)
+    return {"records": len(records), "errors": errors, "missing_images": missing}

@@ -52,16 +52,17 @@ def _shape(sample, name, shape, source, rid):
     return arr
 
 
-def validate_sample(sample: dict, source: str = "<memory>") -> dict:
+def validate_sample(sample: dict, source: str = "<memory>", require_image: bool = True) -> dict:
     """Check a record; raise :class:`DataError` naming ``source``, the record id and the field.
 
     Checks: every field present; joint counts match the skeleton; no NaN or infinite coordinate in a valid
     joint; positive depth of every valid 3D joint; a (H, W, 3) uint8 image; a positive-area box; positive
-    focal lengths where 3D joints are given. Returns the sample unchanged.
+    focal lengths where 3D joints are given. With ``require_image=False`` (annotations read before their
+    images), an ``image_path`` may stand for the image. Returns the sample unchanged.
     """
     rid = str(sample.get("sample_id", "?"))
     for k in RECORD_FIELDS:
-        if k not in sample:
+        if k not in sample and not (k == "image" and not require_image and "image_path" in sample):
             raise DataError(source, rid, k, "missing")
     try:
         sk = get_skeleton(sample["skeleton"])
@@ -91,6 +92,8 @@ def validate_sample(sample: dict, source: str = "<memory>") -> dict:
             raise DataError(source, rid, "f", f"expected positive focal lengths with 3D joints, got {f.tolist()}")
     if not (np.isfinite(box).all() and box[2] > 0 and box[3] > 0):
         raise DataError(source, rid, "box", f"expected (x, y, w, h) with w, h > 0, got {box.tolist()}")
+    if "image" not in sample:
+        return sample
     img = sample["image"]
     if not (isinstance(img, np.ndarray) and img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3):
         form = f"{type(img).__name__} {getattr(img, 'dtype', '')} {getattr(img, 'shape', '')}"
