@@ -59,3 +59,25 @@ def test_occluder_folder(tmp_path, samples):
     assert aug(samples[1])["image"].shape == (3, 256, 256)
     with pytest.raises(FileNotFoundError, match="no .png/.jpg images"):
         CropAugment("h36m17", AugmentConfig(occluder_dir=str(tmp_path / "none")))
+
+
+def test_other_joint_sets_map_onto_the_model_skeleton_by_name(samples):
+    from cdlpose.skeletons import convert_joints
+
+    s = samples[3]
+    j2, v2 = convert_joints(s["joints_2d"], "h36m17", "mpii16")
+    mpii = dict(s, skeleton="mpii16", joints_2d=j2, valid_2d=v2, visible=v2.copy(), joints_3d=np.zeros((16, 3)),
+                valid_3d=np.zeros(16, bool), f=np.full(2, np.nan), c=np.full(2, np.nan))
+    aug = CropAugment("h36m17", AugmentConfig(train=False))
+    out, ref = aug(mpii), aug(s)
+    missing = [aug.skeleton.index("Spine"), aug.skeleton.index("Neck_Nose")]
+    assert not out["valid_2d"][missing].any() and not out["valid_3d"].any()
+    keep = np.setdiff1d(np.arange(17), missing)
+    assert torch.allclose(out["uv"][keep], ref["uv"][keep], atol=1e-4)
+    # COCO has no pelvis: invalid, or the mid-hip with derive_joints
+    j2, v2 = convert_joints(s["joints_2d"], "h36m17", "coco17")
+    coco = dict(mpii, skeleton="coco17", joints_2d=j2, valid_2d=v2, visible=v2.copy(), joints_3d=np.zeros((17, 3)),
+                valid_3d=np.zeros(17, bool))
+    assert not aug(coco)["valid_2d"][0]
+    derived = CropAugment("h36m17", AugmentConfig(train=False, derive_joints=True))(coco)
+    assert derived["valid_2d"][0]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..geometry import apply_affine, crop_transform, fix_aspect_ratio, invert_affine, rescale_points
-from ..skeletons import GEODESIC_MEAN_MM, geodesic_length, get_skeleton
+from ..skeletons import GEODESIC_MEAN_MM, convert_joints, geodesic_length, get_skeleton
 
 __all__ = ["AugmentConfig", "CropAugment", "IMAGENET_MEAN", "IMAGENET_STD"]
 
@@ -37,6 +37,7 @@ class AugmentConfig:
     occlusion_prob: float = 0.5
     occluder_dir: str | None = None  # folder of object images (e.g. Pascal VOC crops); procedural shapes if None
     train: bool = True
+    derive_joints: bool = False  # make joints a source lacks from others (pelvis from the hips for COCO)
 
 
 class CropAugment:
@@ -76,7 +77,21 @@ class CropAugment:
             "occlude": bool(r.random() < cfg.occlusion_prob),
         }
 
+    def to_skeleton(self, sample: dict) -> dict:
+        """The record with its joints mapped by name onto this pipeline's skeleton; joints the source lacks are
+        invalid (zeros with validity False), never silently zero."""
+        src = get_skeleton(sample["skeleton"])
+        if src == self.skeleton:
+            return sample
+        derive = self.cfg.derive_joints
+        j2, v2 = convert_joints(sample["joints_2d"], src, self.skeleton, sample["valid_2d"], derive)
+        j3, v3 = convert_joints(sample["joints_3d"], src, self.skeleton, sample["valid_3d"], derive)
+        _, vis = convert_joints(sample["joints_2d"], src, self.skeleton, sample["visible"], derive)
+        return dict(sample, joints_2d=j2, valid_2d=v2, joints_3d=j3, valid_3d=v3, visible=vis,
+                    skeleton=self.skeleton.name)
+
     def __call__(self, sample: dict, params: dict | None = None) -> dict:
+        sample = self.to_skeleton(sample)
         p = self.sample_params() if params is None else params
         S = self.cfg.input_size
         box = fix_aspect_ratio(sample["box"], 1.0, self.cfg.box_enlarge)
