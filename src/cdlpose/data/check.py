@@ -23,13 +23,13 @@ from . import readers
 from .sample import DataError
 
 _FORMATS = {
-    "h36m-moon": (("root",), lambda e: readers.read_h36m_moon(e["root"], e.get("subjects", ("S1",)), e.get("every", 1))),
+    "h36m-moon": (("root",), lambda e: readers.read_h36m_moon(e["root"], e.get("subjects", ("S1",)), e.get("every", 1), validate=False)),
     "h36m-mmpose": (("annotations", "cameras"), lambda e: readers.read_h36m_mmpose(
-        e["annotations"], e["cameras"], e.get("images"), e.get("subjects"), e.get("every", 1))),
-    "mpii": (("annotations",), lambda e: readers.read_mpii(e["annotations"], e.get("images"))),
-    "coco": (("annotations",), lambda e: readers.read_coco(e["annotations"], e.get("images"))),
-    "muco": (("annotations",), lambda e: readers.read_muco(e["annotations"], e.get("images"))),
-    "mupots": (("annotations",), lambda e: readers.read_mupots(e["annotations"], e.get("images"))),
+        e["annotations"], e["cameras"], e.get("images"), e.get("subjects"), e.get("every", 1), validate=False)),
+    "mpii": (("annotations",), lambda e: readers.read_mpii(e["annotations"], e.get("images"), validate=False)),
+    "coco": (("annotations",), lambda e: readers.read_coco(e["annotations"], e.get("images"), validate=False)),
+    "muco": (("annotations",), lambda e: readers.read_muco(e["annotations"], e.get("images"), validate=False)),
+    "mupots": (("annotations",), lambda e: readers.read_mupots(e["annotations"], e.get("images"), validate=False)),
 }
 
 

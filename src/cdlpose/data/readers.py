@@ -17,7 +17,7 @@ import numpy as np
 
 from ..geometry import Camera
 from ..skeletons import COCO17, H36M17, MPII16
-from .sample import DataError
+from .sample import DataError, validate_sample
 
 __all__ = ["load_image", "load_cameras_pkl", "read_h36m_mmpose", "read_h36m_moon", "read_mpii", "read_coco",
            "read_muco", "read_mupots", "check_records", "H36M_PROTOCOLS", "H36M_CAMERA_IDS"]
@@ -79,7 +79,7 @@ _H36M_NAME = re.compile(r"(S\d+)_(.+)\.(\d+)_(\d+)\.jpg")
 
 
 def read_h36m_mmpose(npz: str | Path, cameras: str | Path, image_root: str | Path | None = None,
-                     subjects=None, every: int = 1) -> list[dict]:
+                     subjects=None, every: int = 1, validate: bool = True) -> list[dict]:
     """Human3.6M in MMPose's layout: ``npz`` with ``imgname``, ``center``, ``scale`` (box size / 200 px),
     ``part`` (N, 17, 3) and ``S`` (N, 17, 4) camera-frame metres + validity; intrinsics from ``cameras.pkl``.
 
@@ -134,9 +134,20 @@ def read_h36m_mmpose(npz: str | Path, cameras: str | Path, image_root: str | Pat
             "subject": subject,
             "action": action.replace("_", " ").split(" ")[0],
             "camera": cam_id,
+            # the release's sequence name ("Directions 1"); how it maps to Moon's subaction_idx is not recorded
+            "sequence": action.replace("_", " "),
             "frame": frame,
         })
-    return out
+    return _finish(out, str(npz), validate)
+
+
+def _finish(records: list[dict], source: str, validate: bool) -> list[dict]:
+    """Validate every record's annotations on load (NaN, joint counts, depths …): the first bad one raises a
+    :class:`DataError` naming the file, record and field. ``validate=False`` leaves that to :func:`check_records`."""
+    if validate:
+        for r in records:
+            validate_sample(r, source, require_image=False)
+    return records
 
 
 def _two_d_record(name, uv, vis, box, skeleton, dataset, image_path, frame_size=(0, 0)):
@@ -161,7 +172,7 @@ def _two_d_record(name, uv, vis, box, skeleton, dataset, image_path, frame_size=
     }
 
 
-def read_mpii(path: str | Path, image_root: str | Path | None = None) -> list[dict]:
+def read_mpii(path: str | Path, image_root: str | Path | None = None, validate: bool = True) -> list[dict]:
     """MPII in MMPose's JSON layout: a list of ``{image, joints (16 × [u, v]), joints_vis (16), center, scale}``
     (scale = box height / 200 px; MPII's coordinates are 1-based, converted here to 0-based)."""
     path = Path(path)
@@ -183,10 +194,11 @@ def read_mpii(path: str | Path, image_root: str | Path | None = None) -> list[di
         cx, cy = (float(v) for v in r["center"])
         box = np.array([cx - size / 2, cy - size / 2, size, size])
         out.append(_two_d_record(f"mpii/{k}", uv - 1.0, vis, box, MPII16, "mpii", str(root / r["image"])))
-    return out
+    return _finish(out, str(path), validate)
 
 
-def read_coco(path: str | Path, image_root: str | Path | None = None, min_keypoints: int = 1) -> list[dict]:
+def read_coco(path: str | Path, image_root: str | Path | None = None, min_keypoints: int = 1,
+              validate: bool = True) -> list[dict]:
     """COCO person keypoints: one record per non-crowd person with at least ``min_keypoints`` labelled joints.
     COCO's visibility 1 (labelled, occluded) and 2 (visible) are both valid; 0 is invalid."""
     path = Path(path)
@@ -214,7 +226,7 @@ def read_coco(path: str | Path, image_root: str | Path | None = None, min_keypoi
         box = np.asarray(a["bbox"], np.float64)
         out.append(_two_d_record(f"coco/{rid}", kp[:, :2], kp[:, 2] > 0, box, COCO17, "coco",
                                  str(root / im["file_name"]), (im.get("width", 0), im.get("height", 0))))
-    return out
+    return _finish(out, str(path), validate)
 
 
 #: Moon et al.'s camera index (1-4) → Human3.6M camera id.
@@ -230,7 +242,7 @@ def _read_json(path: Path, what: str):
         raise DataError(str(path), "-", "-", f"not valid JSON ({e})") from None
 
 
-def read_h36m_moon(root: str | Path, subjects=("S1",), every: int = 1) -> list[dict]:
+def read_h36m_moon(root: str | Path, subjects=("S1",), every: int = 1, validate: bool = True) -> list[dict]:
     """Human3.6M in Moon et al.'s preprocessed layout (PoseNet, I2L-MeshNet, Pose2Mesh):
     ``root/annotations/Human36M_subject{N}_{data,camera,joint_3d}.json`` and images under ``root/images``.
 
@@ -294,9 +306,10 @@ def read_h36m_moon(root: str | Path, subjects=("S1",), every: int = 1) -> list[d
                 "subject": f"S{n}",
                 "action": str(im.get("action_name", im["action_idx"])),
                 "camera": H36M_CAMERA_IDS.get(int(im["cam_idx"]), str(im["cam_idx"])),
+                "subaction": int(im["subaction_idx"]),
                 "frame": int(im["frame_idx"]),
             })
-    return out
+    return _finish(out, str(root / "annotations"), validate)
 
 
 def _read_multi_person(path: Path, image_root: Path, skeleton, dataset: str, intrinsics) -> list[dict]:
@@ -335,7 +348,8 @@ def _read_multi_person(path: Path, image_root: Path, skeleton, dataset: str, int
     return out
 
 
-def read_muco(path: str | Path, image_root: str | Path | None = None, min_root_distance: float | None = 500.0):
+def read_muco(path: str | Path, image_root: str | Path | None = None, min_root_distance: float | None = 500.0,
+              validate: bool = True):
     """MuCo-3DHP (Moon et al.'s COCO-style ``MuCo-3DHP.json``): images {id, file_name, f, c}, one annotation
     per person {image_id, bbox, keypoints_img (21 × [u, v]), keypoints_cam (21 × [X, Y, Z] mm)}.
 
@@ -355,7 +369,7 @@ def read_muco(path: str | Path, image_root: str | Path | None = None, min_root_d
     pairs = _read_multi_person(path, root, MUCO21, "muco", intr)
     recs = [r for r, _ in pairs]
     if min_root_distance is None:
-        return recs
+        return _finish(recs, str(path), validate)
     by_image: dict = {}
     for r in recs:
         by_image.setdefault(r["image_id"], []).append(r)
@@ -369,10 +383,10 @@ def read_muco(path: str | Path, image_root: str | Path | None = None, min_root_d
             far = len(others) == 0 or np.linalg.norm(others - roots[i], axis=1).min() >= min_root_distance
             if i == nearest or far:
                 kept.append(p)
-    return kept
+    return _finish(kept, str(path), validate)
 
 
-def read_mupots(path: str | Path, image_root: str | Path | None = None) -> list[dict]:
+def read_mupots(path: str | Path, image_root: str | Path | None = None, validate: bool = True) -> list[dict]:
     """MuPoTS-3D (``MuPoTS-3D.json``): images {id, file_name, intrinsic [fx, fy, cx, cy]}, annotations
     {image_id, bbox, keypoints_img, keypoints_cam, is_valid}. People with ``is_valid = 0`` are skipped (they
     count in neither "all" nor "matched" evaluation); ``subject`` holds the sequence (TS1 … TS20)."""
@@ -394,15 +408,13 @@ def read_mupots(path: str | Path, image_root: str | Path | None = None) -> list[
         m = re.search(r"TS(\d+)", rec["image_path"])
         rec["subject"] = f"TS{m.group(1)}" if m else ""
         out.append(rec)
-    return out
+    return _finish(out, str(path), validate)
 
 
 def check_records(records: list[dict], source: str) -> dict:
     """Validate every record's annotations and look for every image file, without stopping at the first
     problem: returns ``{"records": n, "errors": [messages], "missing_images": [paths]}``."""
     import os
-
-    from .sample import validate_sample
 
     errors, missing = [], []
     for r in records:
