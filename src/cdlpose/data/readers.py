@@ -114,30 +114,15 @@ def read_h36m_mmpose(npz: str | Path, cameras: str | Path, image_root: str | Pat
             raise DataError(str(npz), str(name), "part/S", f"expected (17, 3) and (17, 4), got {part.shape}, {S.shape}")
         size = float(z["scale"][i]) * 200.0
         cx, cy = z["center"][i]
-        out.append({
-            "image_path": str(image_root / str(name)),
-            "frame_to_image": np.array([[1.0, 0, 0], [0, 1.0, 0]]),
-            "frame_size": np.array([1000, 1000]),
-            "joints_2d": part[:, :2].astype(np.float64),
-            "joints_3d": S[:, :3].astype(np.float64) * 1000.0,
-            "valid_2d": part[:, 2] > 0,
-            "valid_3d": S[:, 3] > 0,
-            "visible": part[:, 2] > 0,
-            "f": cam.f.copy(),
-            "c": cam.c.copy(),
-            "k": cam.k.copy(),
-            "p": cam.p.copy(),
-            "box": np.array([cx - size / 2, cy - size / 2, size, size]),
-            "skeleton": H36M17.name,
-            "dataset": "h36m",
-            "sample_id": str(name),
-            "subject": subject,
-            "action": action.replace("_", " ").split(" ")[0],
-            "camera": cam_id,
+        out.append(_frame_record(
+            str(image_root / str(name)), H36M17, "h36m", str(name), part[:, :2].astype(np.float64),
+            np.array([cx - size / 2, cy - size / 2, size, size]), joints_3d=S[:, :3].astype(np.float64) * 1000.0,
+            valid_2d=part[:, 2] > 0, valid_3d=S[:, 3] > 0, f=cam.f.copy(), c=cam.c.copy(), frame_size=(1000, 1000),
+            subject=subject, action=action.replace("_", " ").split(" ")[0], k=cam.k.copy(), p=cam.p.copy(),
+            camera=cam_id, frame=frame,
             # the release's sequence name ("Directions 1"); how it maps to Moon's subaction_idx is not recorded
-            "sequence": action.replace("_", " "),
-            "frame": frame,
-        })
+            sequence=action.replace("_", " "),
+        ))
     return _finish(out, str(npz), validate)
 
 
@@ -150,25 +135,31 @@ def _finish(records: list[dict], source: str, validate: bool) -> list[dict]:
     return records
 
 
-def _two_d_record(name, uv, vis, box, skeleton, dataset, image_path, frame_size=(0, 0)):
+def _frame_record(image_path, skeleton, dataset, sample_id, joints_2d, box, joints_3d=None, valid_2d=None,
+                  valid_3d=None, visible=None, f=None, c=None, frame_size=(0, 0), subject="", action="", **extra):
+    """A sample record for a full frame (``frame_to_image`` is the identity). Without 3D joints the record is
+    2D-only: zero 3D joints marked invalid and NaN intrinsics."""
     J = skeleton.num_joints
+    valid_2d = np.ones(J, bool) if valid_2d is None else np.asarray(valid_2d, bool)
+    two_d_only = joints_3d is None
     return {
         "image_path": image_path,
         "frame_to_image": np.array([[1.0, 0, 0], [0, 1.0, 0]]),
         "frame_size": np.array(frame_size),
-        "joints_2d": uv,
-        "joints_3d": np.zeros((J, 3)),
-        "valid_2d": vis,
-        "valid_3d": np.zeros(J, bool),
-        "visible": vis.copy(),
-        "f": np.full(2, np.nan),
-        "c": np.full(2, np.nan),
+        "joints_2d": joints_2d,
+        "joints_3d": np.zeros((J, 3)) if two_d_only else joints_3d,
+        "valid_2d": valid_2d,
+        "valid_3d": np.zeros(J, bool) if two_d_only else (np.ones(J, bool) if valid_3d is None else valid_3d),
+        "visible": valid_2d.copy() if visible is None else np.asarray(visible, bool),
+        "f": np.full(2, np.nan) if f is None else f,
+        "c": np.full(2, np.nan) if c is None else c,
         "box": box,
         "skeleton": skeleton.name,
         "dataset": dataset,
-        "sample_id": name,
-        "subject": "",
-        "action": "",
+        "sample_id": sample_id,
+        "subject": subject,
+        "action": action,
+        **extra,
     }
 
 
@@ -193,7 +184,7 @@ def read_mpii(path: str | Path, image_root: str | Path | None = None, validate: 
         size = float(r["scale"]) * 200.0
         cx, cy = (float(v) for v in r["center"])
         box = np.array([cx - size / 2, cy - size / 2, size, size])
-        out.append(_two_d_record(f"mpii/{k}", uv - 1.0, vis, box, MPII16, "mpii", str(root / r["image"])))
+        out.append(_frame_record(str(root / r["image"]), MPII16, "mpii", f"mpii/{k}", uv - 1.0, box, valid_2d=vis))
     return _finish(out, str(path), validate)
 
 
@@ -224,8 +215,8 @@ def read_coco(path: str | Path, image_root: str | Path | None = None, min_keypoi
         if im is None:
             raise DataError(str(path), rid, "image_id", f"no image with id {a['image_id']}")
         box = np.asarray(a["bbox"], np.float64)
-        out.append(_two_d_record(f"coco/{rid}", kp[:, :2], kp[:, 2] > 0, box, COCO17, "coco",
-                                 str(root / im["file_name"]), (im.get("width", 0), im.get("height", 0))))
+        out.append(_frame_record(str(root / im["file_name"]), COCO17, "coco", f"coco/{rid}", kp[:, :2], box,
+                                 valid_2d=kp[:, 2] > 0, frame_size=(im.get("width", 0), im.get("height", 0))))
     return _finish(out, str(path), validate)
 
 
@@ -288,27 +279,15 @@ def read_h36m_moon(root: str | Path, subjects=("S1",), every: int = 1, validate:
             if im["id"] not in boxes:
                 raise DataError(str(data_path), rid, "bbox", "no annotation for this image")
             Xc = cam.world_to_camera(X)
-            out.append({
-                "image_path": str(root / "images" / im["file_name"]),
-                "frame_to_image": np.array([[1.0, 0, 0], [0, 1.0, 0]]),
-                "frame_size": np.array([im.get("width", 1000), im.get("height", 1000)]),
-                "joints_2d": cam.camera_to_pixel(Xc),
-                "joints_3d": Xc,
-                "valid_2d": np.ones(17, bool),
-                "valid_3d": np.ones(17, bool),
-                "visible": np.asarray(boxes[im["id"]].get("keypoints_vis", [1] * 17), bool)[:17],
-                "f": cam.f.copy(),
-                "c": cam.c.copy(),
-                "box": np.asarray(boxes[im["id"]]["bbox"], np.float64),
-                "skeleton": H36M17.name,
-                "dataset": "h36m",
-                "sample_id": str(im["file_name"]),
-                "subject": f"S{n}",
-                "action": str(im.get("action_name", im["action_idx"])),
-                "camera": H36M_CAMERA_IDS.get(int(im["cam_idx"]), str(im["cam_idx"])),
-                "subaction": int(im["subaction_idx"]),
-                "frame": int(im["frame_idx"]),
-            })
+            out.append(_frame_record(
+                str(root / "images" / im["file_name"]), H36M17, "h36m", str(im["file_name"]),
+                cam.camera_to_pixel(Xc), np.asarray(boxes[im["id"]]["bbox"], np.float64), joints_3d=Xc,
+                visible=np.asarray(boxes[im["id"]].get("keypoints_vis", [1] * 17), bool)[:17],
+                f=cam.f.copy(), c=cam.c.copy(), frame_size=(im.get("width", 1000), im.get("height", 1000)),
+                subject=f"S{n}", action=str(im.get("action_name", im["action_idx"])),
+                camera=H36M_CAMERA_IDS.get(int(im["cam_idx"]), str(im["cam_idx"])),
+                subaction=int(im["subaction_idx"]), frame=int(im["frame_idx"]),
+            ))
     return _finish(out, str(root / "annotations"), validate)
 
 
@@ -334,16 +313,9 @@ def _read_multi_person(path: Path, image_root: Path, skeleton, dataset: str, int
             raise DataError(str(path), rid, "keypoints_img/keypoints_cam",
                             f"expected {J} × [u, v] and {J} × [X, Y, Z], got {uv.shape} and {X.shape}")
         f, c = intrinsics(im, str(path), rid)
-        rec = {
-            "image_path": str(image_root / im["file_name"]),
-            "frame_to_image": np.array([[1.0, 0, 0], [0, 1.0, 0]]),
-            "frame_size": np.array([im.get("width", 0), im.get("height", 0)]),
-            "joints_2d": uv, "joints_3d": X,
-            "valid_2d": np.ones(J, bool), "valid_3d": np.ones(J, bool), "visible": np.ones(J, bool),
-            "f": f, "c": c, "box": np.asarray(a["bbox"], np.float64),
-            "skeleton": skeleton.name, "dataset": dataset, "sample_id": f"{dataset}/{rid}",
-            "subject": "", "action": "", "image_id": a["image_id"],
-        }
+        rec = _frame_record(str(image_root / im["file_name"]), skeleton, dataset, f"{dataset}/{rid}", uv,
+                            np.asarray(a["bbox"], np.float64), joints_3d=X, f=f, c=c,
+                            frame_size=(im.get("width", 0), im.get("height", 0)), image_id=a["image_id"])
         out.append((rec, a))
     return out
 
