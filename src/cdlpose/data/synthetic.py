@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..geometry import box_from_joints, crop_transform, fix_aspect_ratio, invert_affine, project
+from ..geometry import apply_affine, box_from_joints, crop_transform, fix_aspect_ratio, invert_affine, project
 from ..skeletons import H36M17
 
 __all__ = [
@@ -228,9 +228,9 @@ def _background(r: np.random.Generator, size: int) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
-def _ray_capsule(o_d, a, b, rad):
-    """Ray (origin 0, unit directions d: (N, 3)) against a capsule; returns (t (N,), normals (N, 3))."""
-    d = o_d
+def _ray_capsule(d, a, b, rad):
+    """Ray (origin 0, unit directions d: (N, 3)) against a capsule; returns (t (N,), normals (N, 3),
+    position along the axis in metres (N,))."""
     ba = b - a
     oa = -a
     baba = ba @ ba
@@ -285,8 +285,9 @@ def _ray_ellipsoid(d, centre, R, radii):
     return t, n, p_l[:, 1] * radii[1] / 1000.0
 
 
-def _render(parts, f, c, image_to_frame, size, r, light):
-    """Ray-cast the parts into a ``size``² crop; returns (rgb float (S, S, 3) or None where empty, depth)."""
+def _render(parts, f, c, image_to_frame, size, stripes, light):
+    """Ray-cast the parts into a ``size``² crop; returns (rgb float (S, S, 3), depth (S, S) mm, inf where no part
+    is hit). ``stripes``: (period m, amplitude) of the clothing texture."""
     depth = np.full((size, size), np.inf, dtype=np.float64)
     rgb = np.zeros((size, size, 3), dtype=np.float32)
     A, b = image_to_frame[:, :2], image_to_frame[:, 2]
@@ -334,15 +335,15 @@ def _render(parts, f, c, image_to_frame, size, r, light):
         sub[win] = z[win]
         depth[y0:y1, x0:x1] = sub.reshape(y1 - y0, x1 - x0)
         shade = 0.35 + 0.65 * np.clip(-(n[win] @ light), 0, 1)
-        stripes = 1.0 - colour_stripes(along[win], r)
-        col = colour[None, :] * (shade * stripes)[:, None]
+        texture = 1.0 - _stripes(along[win], stripes)
+        col = colour[None, :] * (shade * texture)[:, None]
         block = rgb[y0:y1, x0:x1].reshape(-1, 3)
         block[win] = col
         rgb[y0:y1, x0:x1] = block.reshape(y1 - y0, x1 - x0, 3)
     return rgb, depth
 
 
-def colour_stripes(along_m, params):
+def _stripes(along_m, params):
     """Clothing texture: stripes of period ``freq`` metres along a part, darkening by up to ``amp``."""
     freq, amp = params
     return amp * (0.5 + 0.5 * np.sin(along_m * (2 * np.pi / freq)))
@@ -412,7 +413,7 @@ def render_sample(index: int, split: str = "train", seed: int = 0, size: int = C
     img += r.normal(0, 3, 3).astype(np.float32)  # a global colour cast
     img = np.clip(img, 0, 255, out=img).astype(np.uint8)
     # visibility: inside the crop, not covered by an occluder and no body part well in front of the joint
-    crop_uv = uv @ M[:, :2].T + M[:, 2]
+    crop_uv = apply_affine(M, uv)
     pi = np.clip(np.round(crop_uv).astype(int), 0, size - 1)
     rendered = depth[pi[:, 1], pi[:, 0]]
     inside = (crop_uv >= -0.5).all(1) & (crop_uv <= size - 0.5).all(1)
