@@ -17,6 +17,7 @@ Canonical names used here:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 import numpy as np
 
@@ -299,12 +300,14 @@ class JointMapping:
         return idx
 
 
+@functools.lru_cache(maxsize=None)
 def joint_mapping(src: str | Skeleton, dst: str | Skeleton, derive: bool = False) -> JointMapping:
     """Mapping from joint set ``src`` to ``dst`` by canonical joint name.
 
     With ``derive=True``, a destination joint the source lacks but that is listed in ``DERIVABLE`` (pelvis
     from the hips, shoulder centre from the shoulders) is made as the mean of its parts, as Moon et al. do for
-    COCO; otherwise it is invalid.
+    COCO; otherwise it is invalid. Mappings are cached (the data pipeline asks for them per sample) and their
+    arrays are read-only.
     """
     src, dst = get_skeleton(src), get_skeleton(dst)
     w = np.zeros((dst.num_joints, src.num_joints), dtype=np.float64)
@@ -317,6 +320,8 @@ def joint_mapping(src: str | Skeleton, dst: str | Skeleton, derive: bool = False
             for p in DERIVABLE[name]:
                 w[j, src._index[p]] = 1.0 / len(DERIVABLE[name])
             valid[j] = True
+    w.flags.writeable = False
+    valid.flags.writeable = False
     return JointMapping(src, dst, w, valid)
 
 
