@@ -85,13 +85,27 @@ def test_cli_data_check(tmp_path, capsys):
                    f"  - {{format: mupots, annotations: {mp}}}\n")
     assert cli_main(["data", "check", str(cfg)]) == 0
     out = capsys.readouterr().out
-    assert "datasets[0] (muco): 1 records: ok" in out and "datasets[1] (mupots): 1 records: ok" in out
+    assert "datasets[0] (muco, train): 1 records: ok" in out and "datasets[1] (mupots, train): 1 records: ok" in out
     (tmp_path / "unaugmented_set" / "1" / "img_0.jpg").unlink()
     cfg.write_text("datasets:\n  - {format: muco, annotations: muco.json}\n  - {format: coco, annotations: none.json}\n")
     assert cli_main(["data", "check", str(cfg)]) == 1
     out = capsys.readouterr().out
     assert "1 missing images" in out and "missing image:" in out and "annotation file not found" in out
-    assert "datasets[1] (coco): 0 records: 1 bad records" in out
+    assert "datasets[1] (coco, train): 0 records: 1 bad records" in out
     cfg.write_text("datasets:\n  - {format: h36m}\n")
     with pytest.raises(DataError, match=r"field 'format': expected one of"):
+        cli_main(["data", "check", str(cfg)])
+
+
+def test_data_check_accepts_a_training_config(tmp_path, monkeypatch, capsys):
+    _write(tmp_path / "d", "muco", [[0, 0, 4000]])
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text("data:\n  root: d\n  datasets:\n    - {format: muco, annotations: muco.json, role: train}\n"
+                   "    - {format: synthetic, split: test, size: 5, role: test}\n")
+    monkeypatch.chdir(tmp_path)  # data.root is relative to the working directory
+    assert cli_main(["data", "check", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "datasets[0] (muco, train): 1 records: ok" in out and "datasets[1] (synthetic, test): 5 records" in out
+    cfg.write_text("data:\n  datasets:\n    - {format: synthetic, role: holdout}\n")
+    with pytest.raises(DataError, match=r"field 'role': expected one of train, val, test"):
         cli_main(["data", "check", str(cfg)])

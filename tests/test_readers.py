@@ -150,3 +150,26 @@ def test_moon_layout_errors(tmp_path, fixtures, shared_dir):
         read_h36m_moon(tmp_path)
     with pytest.raises(FileNotFoundError, match="annotation file not found"):
         read_h36m_moon(tmp_path, subjects=("S9",))
+
+
+def test_mpii_in_moon_coco_style_layout(tmp_path):
+    import json
+
+    from cdlpose.data.readers import read_mpii
+    from cdlpose.skeletons import MPII16
+
+    kp = np.zeros((16, 3))
+    kp[:, 0], kp[:, 1], kp[:, 2] = np.arange(16) * 10.0 + 5, 50.0, 1
+    kp[9, 2] = 0  # Head_top not labelled
+    data = {"images": [{"id": 7, "file_name": "a.jpg", "width": 640, "height": 480}],
+            "annotations": [{"id": 3, "image_id": 7, "keypoints": kp.ravel().tolist(), "bbox": [0, 0, 200, 100]}]}
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(data))
+    (rec,) = read_mpii(path, tmp_path / "images")
+    assert rec["skeleton"] == MPII16.name and rec["sample_id"] == "mpii/3"
+    assert np.allclose(rec["joints_2d"][:, 0], np.arange(16) * 10.0 + 5) and not rec["valid_2d"][9]
+    assert rec["image_path"] == str(tmp_path / "images" / "a.jpg") and not rec["valid_3d"].any()
+    data["annotations"][0]["keypoints"] = kp.ravel().tolist()[:45]
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"train.json: record 3: field 'keypoints': expected 16 × \(u, v, visibility\)"):
+        read_mpii(path)

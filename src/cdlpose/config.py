@@ -15,11 +15,13 @@ from pathlib import Path
 import yaml
 
 from .codec import CodecConfig
+from .data.datasets import DataConfig
 from .data.pipeline import AugmentConfig
 from .losses import LossWeights
 from .model import ModelConfig
 
-__all__ = ["TrainConfig", "Config", "ConfigError", "load_config", "apply_overrides", "config_to_dict"]
+__all__ = ["TrainConfig", "Config", "ConfigError", "load_config", "apply_overrides", "config_to_dict",
+           "config_from_dict"]
 
 
 class ConfigError(ValueError):
@@ -29,18 +31,35 @@ class ConfigError(ValueError):
 @dataclass
 class TrainConfig:
     stage: int = 1  # 1: network up to the volumes; 2: the lifting block on 3D data
+    init_from: str | None = None  # checkpoint to start from (stage 2: the stage-1 result); model weights only
+    finetune: bool = False  # stage 2: also train the rest of the network (default: frozen)
     epochs: int = 20
     lr: float = 1e-3
     lr_milestones: tuple[int, ...] = (17,)  # ÷10 at these epochs (paper: epoch 17)
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0  # max gradient norm; 0: off
     batch_size: int = 64
-    ratio_3d: float = 0.5
-    workers: int = 4
+    ratio_3d: float = 0.5  # share of 3D samples per batch in stage 1 (stage 2 uses 3D data only)
+    workers: int = 4  # DataLoader worker processes per training process
     seed: int = 0
     amp: str = "bf16"  # none | bf16 | fp16 (CUDA only)
-    channels_last: bool = True
+    channels_last: bool = True  # CUDA only
     compile: bool = False
-    freeze_backbone_stage2: bool = True
+    max_minutes: float = 0.0  # > 0: stop after this much training time (checkpoint kept)
+    checkpoint_every: int = 0  # > 0: also save last.pt every this many steps (resume mid-epoch)
+    log_every: int = 10  # steps between log lines
+    eval_batch_size: int = 64
+    flip_test: bool = False  # validation with the flip test
+    progress: bool = True  # progress bar (rank 0)
     out_dir: str = "runs/default"
+
+    def __post_init__(self) -> None:
+        if self.stage not in (1, 2):
+            raise ValueError(f"train.stage must be 1 or 2; got {self.stage!r}")
+        if self.amp not in ("none", "bf16", "fp16"):
+            raise ValueError(f"train.amp must be none, bf16 or fp16; got {self.amp!r}")
+        if self.batch_size < 1 or self.epochs < 1:
+            raise ValueError("train.batch_size and train.epochs must be at least 1")
 
 
 @dataclass
@@ -50,7 +69,7 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss: LossWeights = field(default_factory=LossWeights)
     train: TrainConfig = field(default_factory=TrainConfig)
-    data: dict = field(default_factory=dict)  # {"datasets": [...]}, as read by `cdlpose data check`
+    data: DataConfig = field(default_factory=DataConfig)
 
 
 def _coerce(value, tp, key: str):
@@ -133,19 +152,47 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
     return cfg
 
 
+def _merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_yaml(path: Path, seen: tuple) -> dict:
+    """A config file's mapping, merged over its ``base:`` file (a path relative to it), recursively."""
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'base' files form a cycle")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of config sections")
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    return _merge(_read_yaml(path.parent / base, seen + (path.resolve(),)), raw)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults, then the YAML file (if any), then the overrides."""
+    """Defaults, then the YAML file (if any, merged over the file its ``base:`` key names), then the overrides."""
     cfg = Config()
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = _read_yaml(path, ())
         try:
             cfg = _update(cfg, raw, "")
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
     return apply_overrides(cfg, overrides or [])
+
+
+def config_from_dict(values: dict, where: str = "checkpoint") -> Config:
+    """A :class:`Config` from :func:`config_to_dict`'s output (e.g. the one a checkpoint carries)."""
+    try:
+        return _update(Config(), values, "")
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def config_to_dict(cfg) -> dict:

@@ -203,6 +203,19 @@ class CascadedLiftingNet(nn.Module):
         map_size = (input_size[0] // 4, input_size[1] // 4)
         self.lifting = LiftingBlock(self.num_joints, sk.root, map_size, C, cfg.lift_hidden, cfg.lift_blocks,
                                     cfg.lift_layers_per_block, cfg.lift_dropout)
+        self._init_heads()
+
+    def _init_heads(self) -> None:
+        """Output layers start near zero (N(0, 0.001²), zero bias), as in SimpleBaseline and PoseNet: maps start
+        flat instead of noisy, and the volume's softmax starts uniform. The deconvolutions get N(0, 0.001²) too."""
+        for name, m in self.named_modules():
+            if name.startswith(("backbone", "lifting")):
+                continue
+            is_out = name in ("head", "bone_out", "joint_out", "cube_out", "ordinal_out")
+            if isinstance(m, nn.ConvTranspose2d) or (is_out and isinstance(m, nn.Conv2d)):
+                nn.init.normal_(m.weight, std=0.001)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def volumes(self, images: torch.Tensor) -> dict:
         """Everything up to the per-joint volumes (stage 1): intermediate maps and ``uvz``."""

@@ -10,7 +10,8 @@ The file has a ``datasets`` list; each entry names a ``format`` and its paths::
       - {format: muco, annotations: data/MuCo/MuCo-3DHP.json, images: data/MuCo}
       - {format: mupots, annotations: data/MuPoTS/MuPoTS-3D.json, images: data/MuPoTS}
 
-Relative paths are relative to the YAML file.
+Relative paths are relative to the YAML file. A training config (``data.datasets``, see
+:mod:`cdlpose.data.datasets`) is accepted as well. Synthetic entries are generated, so there is nothing to check.
 """
 
 from __future__ import annotations
@@ -20,44 +21,38 @@ from pathlib import Path
 import yaml
 
 from . import readers
+from .datasets import read_entry, resolve_entry
 from .sample import DataError
-
-_FORMATS = {
-    "h36m-moon": (("root",), lambda e: readers.read_h36m_moon(e["root"], e.get("subjects", ("S1",)), e.get("every", 1), validate=False)),
-    "h36m-mmpose": (("annotations", "cameras"), lambda e: readers.read_h36m_mmpose(
-        e["annotations"], e["cameras"], e.get("images"), e.get("subjects"), e.get("every", 1), validate=False)),
-    "mpii": (("annotations",), lambda e: readers.read_mpii(e["annotations"], e.get("images"), validate=False)),
-    "coco": (("annotations",), lambda e: readers.read_coco(e["annotations"], e.get("images"), validate=False)),
-    "muco": (("annotations",), lambda e: readers.read_muco(e["annotations"], e.get("images"), validate=False)),
-    "mupots": (("annotations",), lambda e: readers.read_mupots(e["annotations"], e.get("images"), validate=False)),
-}
 
 
 def check_config(path: str | Path) -> list[dict]:
     """Read every data set of the YAML file at ``path``; one report per entry (see :func:`readers.check_records`),
-    with ``fatal`` set where the annotations could not be read at all."""
+    with ``fatal`` set where the annotations could not be read at all.
+
+    The file is either a data list (top-level ``datasets``, paths relative to the file) or a training config
+    (``data.datasets``, paths relative to ``data.root`` or the working directory)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data config not found: {path}")
     spec = yaml.safe_load(path.read_text()) or {}
-    entries = spec.get("datasets")
+    if isinstance(spec.get("data"), dict):
+        entries, root = spec["data"].get("datasets"), spec["data"].get("root")
+        base = Path(root) if root else None
+    else:
+        entries, base = spec.get("datasets"), path.parent
     if not isinstance(entries, list) or not entries:
         raise DataError(str(path), "-", "datasets", "expected a non-empty list of data set entries")
     reports = []
-    for k, e in enumerate(entries):
-        fmt = e.get("format")
-        if fmt not in _FORMATS:
-            raise DataError(str(path), f"datasets[{k}]", "format", f"expected one of {', '.join(_FORMATS)}, got {fmt!r}")
-        needed, read = _FORMATS[fmt]
-        for field in needed:
-            if field not in e:
-                raise DataError(str(path), f"datasets[{k}] ({fmt})", field, "missing")
-        e = {key: (str(path.parent / v) if key in ("root", "annotations", "cameras", "images") else v)
-             for key, v in e.items()}
-        name = f"datasets[{k}] ({fmt})"
+    for k, raw in enumerate(entries):
+        e = resolve_entry(raw, base, f"{path}: datasets[{k}]")
+        name = f"datasets[{k}] ({e['format']}, {e['role']})"
         try:
-            report = readers.check_records(read(e), name)
-        except (DataError, FileNotFoundError, ValueError) as err:
+            records = read_entry(e, validate=False)
+            if e["format"] == "synthetic":
+                report = {"records": len(records), "errors": [], "missing_images": []}
+            else:
+                report = readers.check_records(records, name)
+        except (DataError, FileNotFoundError, ValueError, KeyError) as err:
             report = {"records": 0, "errors": [str(err)], "missing_images": [], "fatal": True}
         report["name"] = name
         reports.append(report)

@@ -65,8 +65,8 @@ class CropAugment:
                 raise FileNotFoundError(f"augment.occluder_dir: no .png/.jpg images in {folder}")
             self.occluders = files
 
-    def sample_params(self) -> dict:
-        cfg, r = self.cfg, self.rng
+    def sample_params(self, rng: np.random.Generator | None = None) -> dict:
+        cfg, r = self.cfg, (self.rng if rng is None else rng)
         if not cfg.train:
             return {"scale": 1.0, "rot": 0.0, "flip": False, "gain": np.ones(3, np.float32), "occlude": False}
         return {
@@ -90,9 +90,12 @@ class CropAugment:
         return dict(sample, joints_2d=j2, valid_2d=v2, joints_3d=j3, valid_3d=v3, visible=vis,
                     skeleton=self.skeleton.name)
 
-    def __call__(self, sample: dict, params: dict | None = None) -> dict:
+    def __call__(self, sample: dict, params: dict | None = None, rng: np.random.Generator | None = None) -> dict:
+        """``rng``: the generator for this sample's augmentation (default: the pipeline's own). The trainer passes
+        one seeded by (seed, epoch, index), so augmentation does not depend on worker count or resumption."""
+        rng = self.rng if rng is None else rng
         sample = self.to_skeleton(sample)
-        p = self.sample_params() if params is None else params
+        p = self.sample_params(rng) if params is None else params
         S = self.cfg.input_size
         box = fix_aspect_ratio(sample["box"], 1.0, self.cfg.box_enlarge)
         centre = box[:2] + box[2:] / 2
@@ -132,7 +135,7 @@ class CropAugment:
         img = img.astype(np.float32) / 255.0
         img *= p["gain"]
         if p["occlude"]:
-            self._occlude(img, uv_crop[valid_2d] if valid_2d.any() else None)
+            self._occlude(img, uv_crop[valid_2d] if valid_2d.any() else None, rng)
         img = (np.clip(img, 0, 1) - IMAGENET_MEAN) / IMAGENET_STD
         m = S // 4
         return {
@@ -151,10 +154,10 @@ class CropAugment:
             "flipped": torch.tensor(p["flip"]),
         }
 
-    def _occlude(self, img: np.ndarray, joints_uv) -> None:
+    def _occlude(self, img: np.ndarray, joints_uv, r: np.random.Generator) -> None:
         """Paste one occluder over the person (Sárándi et al.): an object image from ``occluder_dir`` or a
         procedural textured shape, 10–40% of the crop, centred near a random joint."""
-        r, S = self.rng, img.shape[0]
+        S = img.shape[0]
         size = int(r.uniform(0.1, 0.4) * S)
         centre = joints_uv[r.integers(len(joints_uv))] if joints_uv is not None else r.uniform(0, S, 2)
         x0, y0 = (np.round(centre + r.normal(0, 0.05 * S, 2)).astype(int) - size // 2)

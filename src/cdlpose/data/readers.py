@@ -165,10 +165,14 @@ def _frame_record(image_path, skeleton, dataset, sample_id, joints_2d, box, join
 
 def read_mpii(path: str | Path, image_root: str | Path | None = None, validate: bool = True) -> list[dict]:
     """MPII in MMPose's JSON layout: a list of ``{image, joints (16 × [u, v]), joints_vis (16), center, scale}``
-    (scale = box height / 200 px; MPII's coordinates are 1-based, converted here to 0-based)."""
+    (scale = box height / 200 px; MPII's coordinates are 1-based, converted here to 0-based); or in Moon et al.'s
+    COCO-style layout (``images`` + ``annotations`` with 16 × (u, v, visible) ``keypoints`` and ``bbox``, taken as
+    0-based like COCO's)."""
     path = Path(path)
     root = path.parent if image_root is None else Path(image_root)
     records = _read_json(path, "annotation file")
+    if isinstance(records, dict):
+        return _read_coco_style(path, image_root, MPII16, "mpii", 1, validate)
     out = []
     for k, r in enumerate(records):
         rid = f"{k} ({r.get('image', '?')})"
@@ -192,9 +196,16 @@ def read_coco(path: str | Path, image_root: str | Path | None = None, min_keypoi
               validate: bool = True) -> list[dict]:
     """COCO person keypoints: one record per non-crowd person with at least ``min_keypoints`` labelled joints.
     COCO's visibility 1 (labelled, occluded) and 2 (visible) are both valid; 0 is invalid."""
+    return _read_coco_style(path, image_root, COCO17, "coco", min_keypoints, validate)
+
+
+def _read_coco_style(path, image_root, skeleton, dataset: str, min_keypoints: int, validate: bool) -> list[dict]:
     path = Path(path)
     root = path.parent if image_root is None else Path(image_root)
     data = _read_json(path, "annotation file")
+    J = skeleton.num_joints
+    if not isinstance(data, dict):
+        raise DataError(str(path), "-", "images", "expected a COCO-style object with 'images' and 'annotations'")
     for field in ("images", "annotations"):
         if field not in data:
             raise DataError(str(path), "-", field, "missing")
@@ -208,14 +219,14 @@ def read_coco(path: str | Path, image_root: str | Path | None = None, min_keypoi
             if field not in a:
                 raise DataError(str(path), rid, field, "missing")
         kp = np.asarray(a["keypoints"], np.float64)
-        if kp.shape != (51,):
-            raise DataError(str(path), rid, "keypoints", f"expected 17 × (u, v, visibility), got {kp.size} numbers")
-        kp = kp.reshape(17, 3)
+        if kp.size != 3 * J:
+            raise DataError(str(path), rid, "keypoints", f"expected {J} × (u, v, visibility), got {kp.size} numbers")
+        kp = kp.reshape(J, 3)
         im = images.get(a["image_id"])
         if im is None:
             raise DataError(str(path), rid, "image_id", f"no image with id {a['image_id']}")
         box = np.asarray(a["bbox"], np.float64)
-        out.append(_frame_record(str(root / im["file_name"]), COCO17, "coco", f"coco/{rid}", kp[:, :2], box,
+        out.append(_frame_record(str(root / im["file_name"]), skeleton, dataset, f"{dataset}/{rid}", kp[:, :2], box,
                                  valid_2d=kp[:, 2] > 0, frame_size=(im.get("width", 0), im.get("height", 0))))
     return _finish(out, str(path), validate)
 

@@ -444,7 +444,7 @@ class SyntheticHumans:
     """A map-style data set (usable with ``torch.utils.data.DataLoader``) of synthetic samples.
 
     Samples are rendered on the fly in the worker that asks for them; with ``cache_dir`` each rendered sample
-    is also written there (``.npz``, atomically) and read back next time.
+    is also written there (``.npz``, atomically; the depth map only with ``keep_depth``) and read back next time.
     """
 
     def __init__(self, split: str = "train", size: int = 10000, seed: int = 0, cache_dir: str | Path | None = None,
@@ -461,17 +461,20 @@ class SyntheticHumans:
         if not 0 <= index < self.size:
             raise IndexError(f"synthetic {self.split} split has {self.size} samples, asked for {index}")
         path = None if self.cache_dir is None else self.cache_dir / f"{index:07d}.npz"
+        sample = None
         if path is not None and path.is_file():
             with np.load(path, allow_pickle=False) as z:
-                sample = {k: z[k] for k in z.files}
-            meta = json.loads(str(sample.pop("meta")))
-            sample.update(meta)
-        else:
+                if "depth" in z.files or not self.keep_depth:  # else: cached without depth, render again
+                    sample = {k: z[k] for k in z.files}
+                    sample.update(json.loads(str(sample.pop("meta"))))
+        if sample is None:
             sample = render_sample(index, self.split, self.seed)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 meta = {k: sample[k] for k in ("skeleton", "dataset", "sample_id", "subject", "action")}
-                arrays = {k: v for k, v in sample.items() if k not in meta and k != "stature"}
+                # the depth map (0.5 MB in float64) is cached only when asked for
+                drop = ("stature",) if self.keep_depth else ("stature", "depth")
+                arrays = {k: v for k, v in sample.items() if k not in meta and k not in drop}
                 tmp = path.with_suffix(".tmp.npz")
                 np.savez(tmp, meta=json.dumps(meta), stature=sample["stature"], **arrays)
                 tmp.replace(path)

@@ -1,0 +1,490 @@
+"""The training engine: the paper's two stages, mixed 3D/2D batches, targets made on the device, mixed
+precision, DistributedDataParallel, atomic checkpoints and exact resumption.
+
+Stage 1 trains the network up to the volumetric heatmaps with the heatmap, cube, ordinal and integral losses on
+batches that are half 3D and half 2D data. Stage 2 trains the 3D lifting block with the pose L1 loss on 3D data
+only, the rest of the network frozen (``train.finetune`` trains it too, with every loss).
+
+Resumption is exact: the checkpoint holds model, optimiser, grad scaler, epoch, step (also within the epoch),
+the bone-σ schedule and the torch RNG states; batches are drawn from a sampler seeded per epoch and every
+sample's augmentation from a generator seeded by (seed, epoch, index), so a resumed run sees the same batches.
+The learning rate is a function of the epoch (÷10 at each milestone), so it needs no state of its own.
+
+Several processes: ``torchrun --nproc_per_node N -m cdlpose train CONFIG``. Every process trains on its shard
+of each epoch; only rank 0 logs, validates and saves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import ConcatDataset, DataLoader, Subset
+
+from . import __version__
+from .checkpoint import load_checkpoint, save_checkpoint
+from .codec import BoneSigmaSchedule, TargetEncoder
+from .config import Config, ConfigError, config_from_dict, config_to_dict
+from .data.datasets import build_dataset, collate
+from .data.mixing import MixedBatchSampler
+from .data.pipeline import CropAugment
+from .evaluation import predict_loader, score
+from .losses import LossWeights, compute_losses
+from .model import CascadedLiftingNet
+
+__all__ = ["Trainer", "NonFiniteLossError", "build_model", "codec_for", "load_model", "lr_at", "CHECKPOINT_FORMAT"]
+
+CHECKPOINT_FORMAT = "cdlpose-checkpoint/1"
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss term became NaN or infinite; the message names the step, the term and the batch's sample ids."""
+
+
+def codec_for(cfg: Config):
+    """The codec settings of ``cfg`` with the map and input sizes that follow from ``augment.input_size``."""
+    S = cfg.augment.input_size
+    if S % 32:
+        raise ConfigError(f"augment.input_size must be a multiple of 32; got {S}")
+    if cfg.codec.depth_bins != cfg.model.depth_bins:
+        raise ConfigError(f"codec.depth_bins ({cfg.codec.depth_bins}) must equal model.depth_bins "
+                          f"({cfg.model.depth_bins})")
+    return dataclasses.replace(cfg.codec, input_size=(S, S), heatmap_size=(S // 4, S // 4))
+
+
+def build_model(cfg: Config) -> CascadedLiftingNet:
+    S = cfg.augment.input_size
+    return CascadedLiftingNet(cfg.model, (S, S))
+
+
+def load_model(path: str | Path, device="cpu") -> tuple[CascadedLiftingNet, Config, dict]:
+    """A network rebuilt from a checkpoint's own configuration; returns (net in eval mode, config, checkpoint)."""
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a cdlpose checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    cfg = config_from_dict(ckpt["config"], str(path))
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=None))
+    net = build_model(cfg)
+    net.load_state_dict(ckpt["model"])
+    return net.to(device).eval(), cfg, ckpt
+
+
+def lr_at(cfg, epoch: int) -> float:
+    """The learning rate of ``epoch`` (0-based): ÷10 at every milestone reached (paper: epoch 17 of 20)."""
+    return cfg.lr * 0.1 ** sum(epoch >= m for m in cfg.lr_milestones)
+
+
+class _StageModel(nn.Module):
+    """What one training step runs: stage 1 the volumes, stage 2 the lifting block on the (frozen) volumes."""
+
+    def __init__(self, net: CascadedLiftingNet, stage: int, frozen: bool) -> None:
+        super().__init__()
+        self.net, self.stage, self.frozen = net, stage, frozen
+
+    def forward(self, images: torch.Tensor) -> dict:
+        if self.stage == 1:
+            return self.net.volumes(images)
+        if self.frozen:
+            with torch.no_grad():
+                out = {"uvz": self.net.volumes(images)["uvz"]}
+        else:
+            out = self.net.volumes(images)
+        out["pose_3d"] = self.net.lifting(out["uvz"].float())
+        return out
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.stage == 2 and self.frozen:  # frozen BatchNorm statistics too
+            self.net.eval()
+            self.net.lifting.train(mode)
+        return self
+
+
+def _dist_info() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _worker_init(_):
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+class _Log:
+    """JSON lines (and TensorBoard when installed), rank 0 only."""
+
+    def __init__(self, out_dir: Path, enabled: bool, resume_step: int | None) -> None:
+        self.enabled = enabled
+        self.path = out_dir / "log.jsonl"
+        self.epochs = out_dir / "epochs.jsonl"
+        self.tb = None
+        if not enabled:
+            return
+        if resume_step is not None:  # drop what was logged after the checkpoint we resume from
+            for p, key in ((self.path, "step"), (self.epochs, "step")):
+                if p.is_file():
+                    keep = [ln for ln in p.read_text().splitlines() if ln and json.loads(ln).get(key, 0) <= resume_step]
+                    p.write_text("".join(ln + "\n" for ln in keep))
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(out_dir / "tensorboard"))
+        except Exception:  # tensorboard not installed
+            self.tb = None
+
+    def write(self, record: dict, epoch_summary: bool = False) -> None:
+        if not self.enabled:
+            return
+        with open(self.epochs if epoch_summary else self.path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            prefix = "epoch/" if epoch_summary else "train/"
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k not in ("step", "epoch"):
+                    self.tb.add_scalar(prefix + k, v, record["step"])
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+class Trainer:
+    """Train ``cfg`` (a :class:`cdlpose.config.Config`); ``fit()`` runs to the end (or to ``max_steps`` /
+    ``train.max_minutes``) and returns the history.
+
+    Args:
+        resume: a checkpoint to continue from (``last.pt`` of the run), restoring everything.
+        max_steps: stop after this many optimiser steps in total (saving ``last.pt``), for tests and debugging.
+        device: default CUDA (the local rank's GPU) when available, else CPU.
+    """
+
+    def __init__(self, cfg: Config, resume: str | Path | None = None, max_steps: int | None = None,
+                 device: str | torch.device | None = None) -> None:
+        self.cfg, t = cfg, cfg.train
+        self.rank, self.world, local_rank = _dist_info()
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() and device is None else "gloo")
+        if device is None:
+            device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        self.is_main = self.rank == 0
+        self.out = Path(t.out_dir)
+        self.max_steps = max_steps
+        self.codec = codec_for(cfg)
+        self.cuda = self.device.type == "cuda"
+        self.amp = t.amp if self.cuda else "none"
+        torch.manual_seed(t.seed)
+        self.net = build_model(cfg)
+        if t.stage == 2 and not t.finetune and not t.init_from and resume is None:
+            raise ConfigError("stage 2 trains the lifting block on a trained stage-1 network: set train.init_from "
+                              "to the stage-1 checkpoint (or train.finetune=true to train everything)")
+        if t.init_from and resume is None:
+            self._init_weights(t.init_from)
+        frozen = t.stage == 2 and not t.finetune
+        for name, p in self.net.named_parameters():
+            is_lift = name.startswith("lifting.")
+            p.requires_grad_(is_lift if frozen else (t.stage == 2 or not is_lift))
+        self.net.to(self.device)
+        if self.cuda and t.channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        self.module = _StageModel(self.net, t.stage, frozen)
+        self.step_fn = self.module
+        if self.world > 1:
+            self.step_fn = nn.parallel.DistributedDataParallel(
+                self.module, device_ids=[self.device.index] if self.cuda else None)
+        if t.compile:
+            self.step_fn = torch.compile(self.step_fn)
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=lr_at(t, 0), weight_decay=t.weight_decay)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == "fp16")
+        self.sigma = BoneSigmaSchedule(self.codec.bone_sigma_start, self.codec.bone_sigma_end, t.epochs)
+        self.encoder = TargetEncoder(cfg.model.skeleton, self.codec, reuse_buffers=True)
+        if t.stage == 1:
+            self.weights = dataclasses.replace(cfg.loss, pose=0.0)
+        elif frozen:
+            self.weights = LossWeights(joint=0, bone=0, cube=0, ordinal=0, integral=0, pose=1.0)
+        else:
+            self.weights = dataclasses.replace(cfg.loss, pose=cfg.loss.pose or 1.0)
+        self._build_data()
+        self.epoch = self.step = self.step_in_epoch = 0
+        self.best = math.inf
+        self.history: list[dict] = []
+        if resume is not None:
+            self._load(resume)
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            import yaml
+
+            (self.out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+        self.log = _Log(self.out, self.is_main, self.step if resume is not None else None)
+        if resume is None and self.is_main:
+            for p in (self.log.path, self.log.epochs):
+                p.unlink(missing_ok=True)
+
+    # ----------------------------------------------------------------------------------------------- setup
+
+    def _init_weights(self, path) -> None:
+        ckpt = load_checkpoint(path)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"train.init_from: {path} is not a cdlpose checkpoint")
+        src = config_from_dict(ckpt["config"], str(path)).model
+        mine = self.cfg.model
+        for k in ("variant", "backbone", "lite", "skeleton", "depth_bins"):
+            if getattr(src, k) != getattr(mine, k):
+                raise ConfigError(f"train.init_from: {path} has model.{k}={getattr(src, k)!r}, this config "
+                                  f"{getattr(mine, k)!r}")
+        missing, unexpected = self.net.load_state_dict(ckpt["model"], strict=False)
+        if unexpected or [k for k in missing if not k.startswith("lifting.")]:
+            raise ValueError(f"train.init_from: {path} does not fit the model (missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]})")
+
+    def _build_data(self) -> None:
+        cfg, t = self.cfg, self.cfg.train
+        sk = cfg.model.skeleton
+        aug = CropAugment(sk, cfg.augment)
+        self.train_3d = build_dataset(cfg.data, "train", aug, t.seed, three_d=True)
+        self.train_2d = None if t.stage == 2 else build_dataset(cfg.data, "train", aug, t.seed, three_d=False)
+        if self.train_3d is None and self.train_2d is None:
+            raise ConfigError("data.datasets has no entry with role 'train' for this stage (stage 2 needs 3D data)")
+        ratio = 1.0 if self.train_2d is None else (0.0 if self.train_3d is None else t.ratio_3d)
+        n3 = 0 if self.train_3d is None else len(self.train_3d)
+        n2 = 0 if self.train_2d is None else len(self.train_2d)
+        self.train_set = ConcatDataset([d for d in (self.train_3d, self.train_2d) if d is not None])
+        self.sampler = MixedBatchSampler(n3, n2, t.batch_size, ratio, t.seed, self.rank, self.world)
+        eval_aug = CropAugment(sk, dataclasses.replace(cfg.augment, train=False))
+        val = build_dataset(cfg.data, "val", eval_aug, t.seed) or build_dataset(cfg.data, "test", eval_aug, t.seed)
+        if val is not None and cfg.data.val_size and cfg.data.val_size < len(val):
+            val = Subset(val, np.linspace(0, len(val) - 1, cfg.data.val_size).round().astype(int).tolist())
+        self.val_set = val
+
+    def _loader(self, epoch: int, skip: int) -> DataLoader:
+        for d in (self.train_3d, self.train_2d):
+            if d is not None:
+                d.set_epoch(epoch)
+        self.sampler.set_epoch(epoch)
+        batches = list(self.sampler)[skip:]
+        t = self.cfg.train
+        return DataLoader(self.train_set, batch_sampler=batches, num_workers=t.workers, collate_fn=collate,
+                          pin_memory=self.cuda, worker_init_fn=_worker_init,
+                          generator=torch.Generator().manual_seed(t.seed * 100003 + epoch))
+
+    # ------------------------------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict:
+        rng = {"torch": torch.get_rng_state()}
+        if self.cuda:
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": __version__,
+            "config": config_to_dict(self.cfg),
+            "model": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "step_in_epoch": self.step_in_epoch,
+            "bone_sigma": self.sigma.state_dict(),
+            "rng": rng,
+            "best": self.best,
+            "history": self.history,
+        }
+
+    def _load(self, path) -> None:
+        ckpt = load_checkpoint(path)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"--resume: {path} is not a cdlpose checkpoint")
+        saved = config_from_dict(ckpt["config"], str(path))
+        for section in ("model", "codec"):
+            if config_to_dict(getattr(saved, section)) != config_to_dict(getattr(self.cfg, section)):
+                raise ConfigError(f"--resume: {path} was trained with a different '{section}' section")
+        if saved.train.stage != self.cfg.train.stage:
+            raise ConfigError(f"--resume: {path} is a stage-{saved.train.stage} checkpoint, this run is stage "
+                              f"{self.cfg.train.stage}")
+        self.net.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.sigma.load_state_dict(ckpt["bone_sigma"])
+        self.epoch, self.step, self.step_in_epoch = ckpt["epoch"], ckpt["step"], ckpt["step_in_epoch"]
+        self.best, self.history = ckpt["best"], list(ckpt["history"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if self.cuda and "cuda" in ckpt["rng"]:
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], self.device)
+
+    def save(self, name: str = "last.pt") -> Path | None:
+        if not self.is_main:
+            return None
+        return save_checkpoint(self.state_dict(), self.out / name)
+
+    # ------------------------------------------------------------------------------------------------ train
+
+    def _step(self, batch: dict) -> dict:
+        dev = self.device
+        images = batch["image"].to(dev, non_blocking=True)
+        if self.cuda and self.cfg.train.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        keys = ("uv", "z", "pose_3d", "valid_2d", "valid_3d")
+        b = {k: batch[k].to(dev, non_blocking=True) for k in keys}
+        targets = {}
+        if self.weights.joint or self.weights.bone or self.weights.cube or self.weights.ordinal or self.weights.integral:
+            uvz = torch.cat([b["uv"], b["z"][..., None]], -1)
+            targets = self.encoder.encode(uvz, b["valid_2d"], b["valid_3d"], self.sigma.sigma)
+        dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
+        with torch.autocast(dev.type, dtype=dtype, enabled=self.amp != "none"):
+            out = self.step_fn(images)
+        losses = compute_losses(out, targets, b, self.weights)
+        names = list(losses)
+        values = torch.stack([losses[k].detach().float() for k in names])
+        bad = (~torch.isfinite(values)).any().float()
+        if self.world > 1:
+            dist.all_reduce(bad)
+        if bad.item():
+            vals = values.tolist()
+            which = [f"'{k}' = {v}" for k, v in zip(names, vals) if not math.isfinite(v)] or ["on another rank"]
+            ids = batch["sample_id"]
+            raise NonFiniteLossError(
+                f"non-finite loss at step {self.step + 1} (epoch {self.epoch + 1}, rank {self.rank}): loss term "
+                f"{', '.join(which)}; the batch's sample ids: {', '.join(ids[:16])}{' …' if len(ids) > 16 else ''}")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(losses["total"]).backward()
+        if self.cfg.train.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_([p for p in self.net.parameters() if p.requires_grad],
+                                           self.cfg.train.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return dict(zip(names, values.tolist()))
+
+    def validate(self) -> dict | None:
+        """Score the val (or test) data with the data section's protocol; rank 0 only."""
+        if self.val_set is None or not self.is_main:
+            return None
+        t = self.cfg.train
+        loader = DataLoader(self.val_set, batch_size=t.eval_batch_size, num_workers=t.workers, collate_fn=collate,
+                            worker_init_fn=_worker_init)
+        pred = predict_loader(self.net, loader, self.device, t.flip_test, self.amp, self.codec.depth_range)
+        self.module.train()
+        result = score(pred, self.cfg.data.protocol)
+        key = "cdlpose" if t.stage == 2 else "cdlpose 2.5D back-projected (GT root depth)"
+        s = result["summary"][key]
+        # stage 1 has no trained lifting block: its 3D error is the 2.5D estimate back-projected
+        main = s.get("MPJPE")
+        return {"val_mpjpe": main, "val_pa_mpjpe": s.get("PA-MPJPE"), "val_error_2d_px": result["summary"]["error_2d_px"],
+                "val_metric_source": "lifting" if t.stage == 2 else "back-projection", "val_samples": len(pred["gt_3d"])}
+
+    def fit(self) -> list[dict]:
+        from tqdm.auto import tqdm
+
+        t = self.cfg.train
+        start = time.perf_counter()
+        stopped = False
+        self.module.train()
+        while self.epoch < t.epochs and not stopped:
+            lr = lr_at(t, self.epoch)
+            for g in self.optimizer.param_groups:
+                g["lr"] = lr
+            loader = self._loader(self.epoch, self.step_in_epoch)
+            bar = tqdm(total=len(self.sampler), initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}/{t.epochs}",
+                       disable=not (self.is_main and t.progress), dynamic_ncols=True)
+            sums: dict[str, float] = {}
+            n_steps, window_t, window_n = 0, time.perf_counter(), 0
+            for batch in loader:
+                vals = self._step(batch)
+                self.step += 1
+                self.step_in_epoch += 1
+                n_steps += 1
+                window_n += len(batch["image"]) * self.world
+                for k, v in vals.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                if self.step % t.log_every == 0 or self.step_in_epoch == len(self.sampler):
+                    now = time.perf_counter()
+                    ips = window_n / max(now - window_t, 1e-9)
+                    window_t, window_n = now, 0
+                    self.log.write({"step": self.step, "epoch": self.epoch + 1, "lr": lr,
+                                    "bone_sigma": self.sigma.sigma, "images_per_s": ips, **vals})
+                    bar.set_postfix(loss=f"{vals['total']:.4g}", img_s=f"{ips:.1f}")
+                bar.update(1)
+                if t.checkpoint_every and self.step % t.checkpoint_every == 0:
+                    self.save()
+                over_time = t.max_minutes > 0 and (time.perf_counter() - start) > 60 * t.max_minutes
+                if (self.max_steps is not None and self.step >= self.max_steps) or over_time:
+                    stopped = True
+                    break
+            bar.close()
+            epoch_done = self.step_in_epoch >= len(self.sampler)
+            if epoch_done:
+                self.epoch += 1
+                self.step_in_epoch = 0
+                self.sigma.step()
+            if epoch_done or stopped:
+                record = {"step": self.step, "epoch": self.epoch if epoch_done else self.epoch + 1,
+                          "complete": epoch_done, "lr": lr, "minutes": (time.perf_counter() - start) / 60}
+                record.update({f"train_{k}": v / max(n_steps, 1) for k, v in sums.items()})
+                val = self.validate() if (epoch_done or self.max_steps is None) else None
+                if val:
+                    record.update(val)
+                    if val["val_mpjpe"] is not None and val["val_mpjpe"] < self.best:
+                        self.best = val["val_mpjpe"]
+                        record["best"] = True
+                self.history.append(record)
+                self.log.write(record, epoch_summary=True)
+                self.save()
+                if record.get("best"):
+                    self.save("best.pt")
+                if self.is_main and t.progress:
+                    shown = {k: round(v, 2) for k, v in record.items() if k.startswith("val_") and isinstance(v, float)}
+                    print(f"epoch {record['epoch']}: train loss {record.get('train_total', float('nan')):.4g} {shown}",
+                          flush=True)
+        if self.world > 1:
+            dist.barrier()
+        self.log.close()
+        return self.history
+
+
+def evaluate_checkpoint(checkpoint: str | Path, cfg: Config | None = None, protocol: str | None = None,
+                        flip: bool = False, out_dir: str | Path | None = None, device=None, progress: bool = True,
+                        stem: str | None = None) -> tuple[dict, dict]:
+    """Evaluate a checkpoint on the ``test`` entries of ``cfg.data`` (default: the checkpoint's own config).
+
+    Writes ``eval-<protocol>[-flip].{json,csv,md}`` into ``out_dir`` (default: the checkpoint's folder).
+    Returns (result of :func:`cdlpose.evaluation.score`, predictions)."""
+    from .evaluation import write_results
+
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    net, saved, ckpt = load_model(checkpoint, device)
+    cfg = saved if cfg is None else cfg
+    if cfg.model.skeleton != saved.model.skeleton:
+        raise ConfigError(f"{checkpoint}: the checkpoint predicts skeleton {saved.model.skeleton!r}, the config "
+                          f"asks for {cfg.model.skeleton!r}")
+    protocol = protocol or cfg.data.protocol
+    aug = CropAugment(saved.model.skeleton, dataclasses.replace(saved.augment, train=False))
+    test = build_dataset(cfg.data, "test", aug)
+    if test is None:
+        raise ConfigError("data.datasets has no entry with role 'test' to evaluate on")
+    t = cfg.train
+    loader = DataLoader(test, batch_size=t.eval_batch_size, num_workers=t.workers, collate_fn=collate,
+                        worker_init_fn=_worker_init, pin_memory=device.type == "cuda")
+    amp = saved.train.amp if device.type == "cuda" else "none"
+    pred = predict_loader(net, loader, device, flip, amp, codec_for(saved).depth_range, progress)
+    result = score(pred, protocol)
+    result["checkpoint"] = str(checkpoint)
+    result["flip_test"] = flip
+    result["stage"] = saved.train.stage
+    if saved.train.stage == 1:
+        result["note"] = ("stage-1 checkpoint: its lifting block is untrained; the back-projected row is the "
+                          "meaningful one")
+    out_dir = Path(checkpoint).parent if out_dir is None else Path(out_dir)
+    write_results(result, out_dir, stem or f"eval-{protocol}{'-flip' if flip else ''}")
+    return result, pred
