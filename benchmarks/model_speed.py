@@ -50,7 +50,7 @@ def train_rate(net, device, batch=64, steps=10):
     def step():
         with torch.autocast("cuda", dtype=torch.bfloat16):
             out = net.volumes(x)
-            loss = out["uvz"].sum() + sum(v.float().mean() for k, v in out.items() if k != "uvz")
+            loss = out["uvz"].sum() + sum(v.float().mean() for k, v in out.items() if k not in ("uvz", "volume_logits"))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -9,10 +9,10 @@ from cdlpose.model import VARIANTS, CascadedLiftingNet, ModelConfig, build_backb
 from .helpers import synthetic_batch
 
 EXPECTED = {
-    "baseline": {"uvz", "pose_3d"},
-    "jh": {"uvz", "pose_3d", "joint_heatmaps"},
-    "bj": {"uvz", "pose_3d", "joint_heatmaps", "bone_heatmaps"},
-    "full": {"uvz", "pose_3d", "joint_heatmaps", "bone_heatmaps", "cube", "ordinal_logits"},
+    "baseline": {"uvz", "pose_3d", "volume_logits"},
+    "jh": {"uvz", "pose_3d", "volume_logits", "joint_heatmaps"},
+    "bj": {"uvz", "pose_3d", "volume_logits", "joint_heatmaps", "bone_heatmaps"},
+    "full": {"uvz", "pose_3d", "volume_logits", "joint_heatmaps", "bone_heatmaps", "cube", "ordinal_logits"},
 }
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "argmax_3d",
     "soft_argmax_2d",
     "soft_argmax_3d",
+    "joint_confidence",
 ]
 
 
@@ -353,3 +354,17 @@ def soft_argmax_3d(volumes: torch.Tensor, beta: float = 1.0, normalize: str = "s
     v = (p.sum((-3, -1)) * ys).sum(-1)
     z = (p.sum((-2, -1)) * zs).sum(-1)
     return torch.stack([u, v, z], dim=-1)
+
+
+def joint_confidence(volumes: torch.Tensor, uvz: torch.Tensor, beta: float = 1.0, radius: float = 1.5) -> torch.Tensor:
+    """Per-joint confidence in [0, 1]: the probability mass of the softmax volume whose (u, v) lies within
+    ``radius`` output-map pixels (a square window) of the soft-argmax estimate; a sharp, single peak gives
+    values near 1, a spread or multi-modal volume small ones.
+
+    volumes: (B, J, D, H, W) logits; uvz: (B, J, 3) from :func:`soft_argmax_3d`. Returns (B, J).
+    """
+    p = _normalise(volumes, "softmax", beta).sum(-3)  # (B, J, H, W)
+    xs, ys = _axes(p.shape[-2:], p)
+    mx = ((xs - uvz[..., 0:1]).abs() <= radius).to(p.dtype)  # (B, J, W)
+    my = ((ys - uvz[..., 1:2]).abs() <= radius).to(p.dtype)  # (B, J, H)
+    return (p * my[..., :, None] * mx[..., None, :]).sum((-2, -1))

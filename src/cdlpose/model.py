@@ -9,6 +9,7 @@ Output maps are at 1/4 of the input (64×64 for 256×256). ``forward(images)`` r
 - ``joint_heatmaps`` (B, J, H, W) — ``jh``, ``bj``, ``full``
 - ``cube`` (B, C, H, W) and ``ordinal_logits`` (B, C, H, W) — ``full``
 - ``uvz`` (B, J, 3): soft-argmax of the per-joint volumes: u, v output-map pixels, z continuous depth index
+- ``volume_logits`` (B, J, C, H, W): the per-joint volumes before the softmax
 - ``pose_3d`` (B, J, 3): root-relative camera-space pose in mm, geodesic-normalised scale (eq. 10)
 """
 
@@ -22,7 +23,7 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import Bottleneck
 
-from .codec import soft_argmax_3d
+from .codec import joint_confidence, soft_argmax_3d
 from .skeletons import get_skeleton
 
 __all__ = ["ModelConfig", "CascadedLiftingNet", "LiftingBlock", "build_backbone", "VARIANTS"]
@@ -203,19 +204,6 @@ class CascadedLiftingNet(nn.Module):
         map_size = (input_size[0] // 4, input_size[1] // 4)
         self.lifting = LiftingBlock(self.num_joints, sk.root, map_size, C, cfg.lift_hidden, cfg.lift_blocks,
                                     cfg.lift_layers_per_block, cfg.lift_dropout)
-        self._init_heads()
-
-    def _init_heads(self) -> None:
-        """Output layers start near zero (N(0, 0.001²), zero bias), as in SimpleBaseline and PoseNet: maps start
-        flat instead of noisy, and the volume's softmax starts uniform. The deconvolutions get N(0, 0.001²) too."""
-        for name, m in self.named_modules():
-            if name.startswith(("backbone", "lifting")):
-                continue
-            is_out = name in ("head", "bone_out", "joint_out", "cube_out", "ordinal_out")
-            if isinstance(m, nn.ConvTranspose2d) or (is_out and isinstance(m, nn.Conv2d)):
-                nn.init.normal_(m.weight, std=0.001)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
 
     def volumes(self, images: torch.Tensor) -> dict:
         """Everything up to the per-joint volumes (stage 1): intermediate maps and ``uvz``."""
@@ -249,7 +237,15 @@ class CascadedLiftingNet(nn.Module):
         vol = logits.view(B, self.num_joints, self.config.depth_bins, H, W)
         # soft-argmax in float32 even under autocast: the softmax over 64^3 cells needs the range
         out["uvz"] = soft_argmax_3d(vol.float(), beta=self.config.softargmax_beta)
+        out["volume_logits"] = vol
         return out
+
+    def predict(self, images: torch.Tensor) -> dict:
+        """Inference outputs: ``uvz`` (B, J, 3), ``pose_3d`` (B, J, 3) mm and ``confidence`` (B, J) in [0, 1]
+        (see :func:`cdlpose.codec.joint_confidence`)."""
+        out = self.volumes(images)
+        conf = joint_confidence(out["volume_logits"].float(), out["uvz"], self.config.softargmax_beta)
+        return {"uvz": out["uvz"], "pose_3d": self.lifting(out["uvz"]), "confidence": conf}
 
     def forward(self, images: torch.Tensor) -> dict:
         out = self.volumes(images)

@@ -187,8 +187,16 @@ def sample_pose(subject: Subject, activity: str, r: np.random.Generator):
         P[_IDX[f"{S}_Wrist"]] = P[_IDX[f"{S}_Elbow"]] + R_elb @ down * L["forearm"]
     sub = subject
     parts = []
+    feet = {}
+    for s, sign in (("l", 1.0), ("r", -1.0)):
+        # the foot points forward from the ankle (in the shank's frame), slightly turned out
+        R_shank = _rx(-ang[f"hip_{s}"]) @ _rz(sign * ang[f"hip_abd_{s}"]) @ _ry(ang[f"hip_tw_{s}"]) @ _rx(ang[f"knee_{s}"])
+        toe = R_shank @ _ry(sign * d(10)) @ np.array([0.0, -0.03, 0.13]) * subject.stature
+        feet[s.upper()] = P[_IDX[f"{s.upper()}_Ankle"]] + toe
+    shoe = np.array([0.12, 0.1, 0.09])
     for s in "LR":
         parts += [
+            ("capsule", P[_IDX[f"{s}_Ankle"]], feet[s], Wd["limb_lower"] * 0.8, shoe),
             ("capsule", P[_IDX[f"{s}_Hip"]], P[_IDX[f"{s}_Knee"]], Wd["limb_upper"], sub.bottom),
             ("capsule", P[_IDX[f"{s}_Knee"]], P[_IDX[f"{s}_Ankle"]], Wd["limb_lower"], sub.bottom),
             ("capsule", P[_IDX[f"{s}_Shoulder"]], P[_IDX[f"{s}_Elbow"]], Wd["arm_upper"], sub.top),
@@ -199,6 +207,10 @@ def sample_pose(subject: Subject, activity: str, r: np.random.Generator):
         ("ellipsoid", torso_c, R_chest, Wd["torso"], sub.top),
         ("ellipsoid", P[_IDX["Pelvis"]] + R_lumbar @ np.array([0, 0.02, 0]) * sub.stature, R_lumbar, Wd["pelvis"], sub.bottom),
         ("ellipsoid", (P[_IDX["Neck_Nose"]] + P[_IDX["Head_top"]]) / 2, R_neck, Wd["head"], sub.skin),
+        # a nose: the face's direction, without which front and back views (and so left and right) look alike
+        ("ellipsoid", (P[_IDX["Neck_Nose"]] + P[_IDX["Head_top"]]) / 2 + R_neck @ np.array(
+            [0.0, -0.15 * Wd["head"][1], 0.95 * Wd["head"][2]]), R_neck, Wd["head"] * np.array([0.2, 0.25, 0.3]),
+         sub.skin * 0.8),
     ]
     return P, parts
 
