@@ -65,11 +65,17 @@ def build_model(cfg: Config) -> CascadedLiftingNet:
     return CascadedLiftingNet(cfg.model, (S, S))
 
 
-def load_model(path: str | Path, device="cpu") -> tuple[CascadedLiftingNet, Config, dict]:
-    """A network rebuilt from a checkpoint's own configuration; returns (net in eval mode, config, checkpoint)."""
+def _read_checkpoint(path, what: str) -> dict:
+    """A cdlpose checkpoint (``weights_only`` load), or a ValueError naming ``what`` asked for it."""
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a cdlpose checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+        raise ValueError(f"{what}: {path} is not a cdlpose checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    return ckpt
+
+
+def load_model(path: str | Path, device="cpu") -> tuple[CascadedLiftingNet, Config, dict]:
+    """A network rebuilt from a checkpoint's own configuration; returns (net in eval mode, config, checkpoint)."""
+    ckpt = _read_checkpoint(path, "checkpoint")
     cfg = config_from_dict(ckpt["config"], str(path))
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=None))
     net = build_model(cfg)
@@ -238,9 +244,7 @@ class Trainer:
     # ----------------------------------------------------------------------------------------------- setup
 
     def _init_weights(self, path) -> None:
-        ckpt = load_checkpoint(path)
-        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"train.init_from: {path} is not a cdlpose checkpoint")
+        ckpt = _read_checkpoint(path, "train.init_from")
         src = config_from_dict(ckpt["config"], str(path)).model
         mine = self.cfg.model
         for k in ("variant", "backbone", "lite", "skeleton", "depth_bins"):
@@ -305,9 +309,7 @@ class Trainer:
         }
 
     def _load(self, path) -> None:
-        ckpt = load_checkpoint(path)
-        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"--resume: {path} is not a cdlpose checkpoint")
+        ckpt = _read_checkpoint(path, "--resume")
         saved = config_from_dict(ckpt["config"], str(path))
         for section in ("model", "codec"):
             if config_to_dict(getattr(saved, section)) != config_to_dict(getattr(self.cfg, section)):
