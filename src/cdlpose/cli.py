@@ -51,7 +51,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=9.0, help="total time budget (default 9)")
     p.add_argument("--train-size", type=int, default=None, help="synthetic training images (default: by budget)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--style", choices=("plain", "full"), default="plain",
+                   help="synthetic image style: plain backgrounds (default) or textures and occluders")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("predict", help="3D poses for images, folders and videos: JSON, pictures, MP4, HTML viewers",
+                       description="Writes per input NAME.json, NAME_2d.jpg and NAME_3d.png (images) or NAME.mp4 "
+                       "(videos), and NAME.html (a viewer). Exit status 0 when every input was processed, 3 when "
+                       "some failed (they are listed; the rest are written).")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="images, videos or folders of them")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by cdlpose train")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--box", nargs=4, type=float, action="append", metavar=("X", "Y", "W", "H"),
+                   help="a person box in pixels, for every input (repeat for several people)")
+    p.add_argument("--detections", metavar="FILE",
+                   help='COCO-format detections: [{"image_id" or "file_name", "bbox": [x, y, w, h], "score"}]')
+    p.add_argument("--detector", action="store_true",
+                   help="detect people with torchvision's Faster R-CNN (COCO weights, from torchvision's cache)")
+    p.add_argument("--min-score", type=float, default=0.5, help="minimum detection score (default 0.5)")
+    p.add_argument("--focal", nargs=2, type=float, metavar=("FX", "FY"),
+                   help="focal length in pixels for the root-depth estimate (default 1.2 × the image's larger side)")
+    p.add_argument("--flip", action="store_true", help="flip test: average with the mirrored image")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default=None, help="cpu, cuda … (default: the local GPU if any)")
+    p.add_argument("--smooth", action="store_true", help="One-Euro smoothing of videos' 3D joints")
+    p.add_argument("--smooth-min-cutoff", type=float, default=1.0, help="One-Euro min cut-off, Hz (default 1)")
+    p.add_argument("--smooth-beta", type=float, default=0.01, help="One-Euro speed coefficient, 1/mm (default 0.01)")
+    p.add_argument("--json-only", action="store_true", help="write JSON (and viewers) but no pictures or MP4s")
+    p.add_argument("--no-viewer", action="store_true", help="do not write the HTML viewers")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("export", help="export a checkpoint's network (with soft-argmax and lifting) to ONNX")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--format", choices=("onnx",), default="onnx")
+    p.add_argument("--out", default=None, help="output file (default: the checkpoint's name with .onnx)")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch comparison")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 
@@ -93,8 +130,54 @@ def _cmd_evaluate(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    report = run_demo(args.out, minutes=args.minutes, train_size=args.train_size, seed=args.seed)
+    report = run_demo(args.out, minutes=args.minutes, train_size=args.train_size, seed=args.seed, style=args.style)
     return 0 if report["passed"] else 1
+
+
+def _cmd_predict(args) -> int:
+    from pathlib import Path
+
+    from .inference import InputError, Predictor
+    from .predict import PredictOptions, collect_inputs, run_predict
+
+    if sum(bool(x) for x in (args.box, args.detections, args.detector)) > 1:
+        raise InputError("give at most one of --box, --detections and --detector")
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    collect_inputs(args.inputs)  # missing inputs fail before the model loads
+    pred = Predictor.from_checkpoint(args.checkpoint, device=args.device, flip=args.flip)
+    opts = PredictOptions(out=Path(args.out), boxes=args.box, focal=tuple(args.focal) if args.focal else None,
+                          batch_size=args.batch_size, images=not args.json_only, viewer=not args.no_viewer,
+                          smooth=args.smooth, min_cutoff=args.smooth_min_cutoff, beta=args.smooth_beta,
+                          progress=not args.no_progress)
+    if args.detections:
+        from .detection import read_detections
+
+        opts.detections = read_detections(args.detections, args.min_score)
+    if args.detector:
+        from .detection import PersonDetector
+
+        opts.detector = PersonDetector(pred.device, args.min_score)
+    res = run_predict(pred, args.inputs, opts, args.checkpoint)
+    rate = res["frames"] / max(res["seconds"], 1e-9)
+    print(f"{len(res['outputs'])} inputs, {res['frames']} images/frames in {res['seconds']:.1f} s "
+          f"({rate:.1f}/s) → {opts.out}")
+    for path, msg in res["errors"]:
+        print(f"skipped {path}: {msg}", file=sys.stderr)
+    return 3 if res["errors"] else 0
+
+
+def _cmd_export(args) -> int:
+    from .export import export_onnx
+
+    s = export_onnx(args.checkpoint, args.out, args.opset, check=not args.no_check)
+    print(f"wrote {s['path']} (input (N, 3, {s['input_size']}, {s['input_size']}), skeleton {s['skeleton']}, "
+          f"opset {s['opset']})")
+    if "max_abs_pose_3d" in s:
+        print(f"ONNX Runtime vs PyTorch, batches {s['batches']}: pose max |Δ| {s['max_abs_pose_3d']:.2e} mm "
+              f"(mean {s['mean_abs_pose_3d']:.1e} mm; float32 spacing there {s['pose_ulp']:.1e} mm), "
+              f"uvz {s['max_abs_uvz']:.2e}, confidence {s['max_abs_confidence']:.2e}")
+    return 0
 
 
 def _cmd_data_check(args) -> int:
@@ -117,4 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    return args.func(args)
+    from .config import ConfigError
+    from .inference import InputError
+
+    try:
+        return args.func(args)
+    except (InputError, ConfigError) as e:
+        print(f"cdlpose {args.command}: error: {e}", file=sys.stderr)
+        return 2

@@ -28,13 +28,15 @@ from .skeletons import geodesic_normalize, get_skeleton
 __all__ = ["demo_config", "run_demo"]
 
 
-def demo_config(out: Path, train_size: int, test_size: int, seed: int, minutes_1: float, minutes_2: float):
+def demo_config(out: Path, train_size: int, test_size: int, seed: int, minutes_1: float, minutes_2: float,
+                style: str = "plain"):
     """The two stage configs of the demo (ResNet-18, lite widths, 128×128 input, 32 depth bins)."""
     cache = str(out / "synthetic-cache")
+    common = {"format": "synthetic", "seed": seed, "cache_dir": cache, "style": style}
     data = DataConfig(protocol="synthetic", val_size=min(64, test_size), datasets=[
-        {"format": "synthetic", "split": "train", "size": train_size, "seed": seed, "cache_dir": cache, "role": "train"},
-        {"format": "synthetic", "split": "val", "size": 64, "seed": seed, "cache_dir": cache, "role": "val"},
-        {"format": "synthetic", "split": "test", "size": test_size, "seed": seed, "cache_dir": cache, "role": "test"},
+        {**common, "split": "train", "size": train_size, "role": "train"},
+        {**common, "split": "val", "size": 64, "role": "val"},
+        {**common, "split": "test", "size": test_size, "role": "test"},
     ])
     model = ModelConfig(variant="full", backbone="resnet18", lite=True, depth_bins=32, lift_blocks=2,
                         lift_dropout=0.1)
@@ -178,8 +180,12 @@ minutes on {report['train_size']} synthetic images ({html.escape(report['device'
 
 
 def run_demo(out: str | Path = "cdlpose-demo", minutes: float = 9.0, train_size: int | None = None,
-             test_size: int = 200, seed: int = 0, device: str | None = None, verbose: bool = True) -> dict:
-    """Run the demo into ``out``; returns the report dict (also written as ``report.json``)."""
+             test_size: int = 200, seed: int = 0, device: str | None = None, verbose: bool = True,
+             style: str = "plain") -> dict:
+    """Run the demo into ``out``; returns the report dict (also written as ``report.json``).
+
+    ``style``: the synthetic images' style (``plain`` by default: a network trained from scratch on two cores for
+    minutes learns figures on plain backgrounds; ``full`` adds textures and occluders)."""
     from .engine import Trainer, evaluate_checkpoint
     from .evaluation import mean_pose_rows, write_results
     from .metrics import format_table
@@ -193,8 +199,9 @@ def run_demo(out: str | Path = "cdlpose-demo", minutes: float = 9.0, train_size:
         train_size = int(np.clip(minutes * 300, 200, 4000))
     say = print if verbose else (lambda *a, **k: None)
     say(f"cdlpose demo: rendering {train_size} training and {test_size} test images …", flush=True)
-    cfg1, cfg2 = demo_config(out, train_size, test_size, seed, 0.0, 0.0)
-    sets = {e["split"]: SyntheticHumans(e["split"], e["size"], e["seed"], e["cache_dir"]) for e in cfg1.data.datasets}
+    cfg1, cfg2 = demo_config(out, train_size, test_size, seed, 0.0, 0.0, style)
+    sets = {e["split"]: SyntheticHumans(e["split"], e["size"], e["seed"], e["cache_dir"], style=style)
+            for e in cfg1.data.datasets}
     for ds in sets.values():
         _render_all(ds)
     rendered = time.perf_counter() - t0
@@ -221,7 +228,7 @@ def run_demo(out: str | Path = "cdlpose-demo", minutes: float = 9.0, train_size:
     report = {
         "model": "full-variant network (ResNet-18, lite widths, 128×128 input, 32 depth bins)",
         "device": str(device or ("cuda" if torch.cuda.is_available() else "cpu")),
-        "train_size": train_size, "test_size": test_size, "seed": seed,
+        "train_size": train_size, "test_size": test_size, "seed": seed, "style": style,
         "minutes_stage1": m1, "minutes_stage2": m2,
         "mpjpe": s["MPJPE"], "pa_mpjpe": s["PA-MPJPE"], "error_2d_px": result["summary"]["error_2d_px"],
         "mpjpe_backprojected_gt_root": result["summary"]["cdlpose 2.5D back-projected (GT root depth)"]["MPJPE"],

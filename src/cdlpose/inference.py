@@ -75,12 +75,19 @@ class Predictor:
         from .engine import load_model
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        net, cfg, _ = load_model(path, device)
+        try:
+            net, cfg, _ = load_model(path, device)
+        except (FileNotFoundError, ValueError) as e:  # missing, unreadable or not a cdlpose checkpoint
+            raise InputError(str(e)) from None
         if skeleton is not None and get_skeleton(skeleton).name != cfg.model.skeleton:
             raise InputError(f"{path}: the checkpoint predicts the {cfg.model.skeleton} skeleton, not {skeleton}")
         return cls(net, cfg, device, flip)
 
     def _crop(self, image: np.ndarray, box: np.ndarray):
+        # boxes are in COCO's edge convention (the image spans [0, W]); joints and warps in the pixel-centre one
+        # (pixel i is centred on i, the image spans [-0.5, W - 0.5]): shift by half a pixel, so that the crops of
+        # an image and of its mirror are exact mirrors
+        box = np.asarray(box, np.float64) - np.array([0.5, 0.5, 0.0, 0.0])
         sq = fix_aspect_ratio(box, 1.0, self.enlarge)
         M = crop_transform(sq[:2] + sq[2:] / 2, sq[2:], (self.size, self.size))
         crop = cv2.warpAffine(image, M, (self.size, self.size), flags=cv2.INTER_LINEAR,

@@ -42,3 +42,48 @@ def contact_sheet(images: list[np.ndarray], columns: int = 8, tile: int = 128, l
         r, c = divmod(i, columns)
         sheet[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile] = t
     return sheet
+
+
+def render_3d_view(poses, skeleton, size: int = 384, azim: float = -35.0, elev: float = 15.0, extent=None,
+                   labels=None) -> np.ndarray:
+    """Draw 3D skeletons (a list of (J, 3) mm arrays in camera axes: x right, y down, z forward) as seen from a
+    camera turned ``azim`` degrees about the vertical axis and ``elev`` degrees down; orthographic, painter's order,
+    with a floor grid under the lowest joint. Returns an RGB uint8 (size, size, 3) image. ``extent``: half the
+    shown width in mm (default: fits every pose)."""
+    sk = get_skeleton(skeleton)
+    img = np.full((size, size, 3), 250, np.uint8)
+    poses = [np.asarray(p, np.float64) for p in poses]
+    if not poses:
+        return img
+    allp = np.concatenate(poses)
+    centre = (allp.max(0) + allp.min(0)) / 2
+    if extent is None:
+        extent = max(float(np.abs(allp - centre).max()) * 1.15, 300.0)
+    a, e = np.deg2rad(azim), np.deg2rad(elev)
+    Ry = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    Rx = np.array([[1, 0, 0], [0, np.cos(e), -np.sin(e)], [0, np.sin(e), np.cos(e)]])
+    R = Rx @ Ry
+    px = lambda p: ((p - centre) @ R.T)  # noqa: E731
+    s = size / (2 * extent)
+    to_img = lambda q: (q[..., :2] * s + size / 2)  # noqa: E731
+    # floor grid (y = lowest joint), 500 mm squares
+    floor = allp[:, 1].max()
+    g = np.arange(-2, 3) * 500.0
+    for t in g:
+        for p0, p1 in (((t, floor, -1000), (t, floor, 1000)), ((-1000, floor, t), (1000, floor, t))):
+            q = to_img(px(np.array([p0, p1]) + np.array([centre[0], 0, centre[2]])))
+            cv2.line(img, tuple(int(v) for v in q[0]), tuple(int(v) for v in q[1]), (215, 215, 215), 1, cv2.LINE_AA)
+    segs = []
+    for k, pose in enumerate(poses):
+        q = px(pose)
+        for p, c in sk.bones:
+            name = sk.joints[c]
+            col = _LEFT if name.startswith("L_") else _RIGHT if name.startswith("R_") else _CENTRE
+            segs.append(((q[p, 2] + q[c, 2]) / 2, to_img(q[p]), to_img(q[c]), col))
+        if labels is not None:
+            top = to_img(q[np.argmin(q[:, 1])])
+            cv2.putText(img, str(labels[k]), (int(top[0]) + 4, int(top[1]) - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                        (40, 40, 40), 1, cv2.LINE_AA)
+    for _, a0, a1, col in sorted(segs, key=lambda t: -t[0]):  # far first
+        cv2.line(img, tuple(int(round(v)) for v in a0), tuple(int(round(v)) for v in a1), col, 3, cv2.LINE_AA)
+    return img

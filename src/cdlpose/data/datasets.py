@@ -11,7 +11,7 @@ The section lists data set entries, each with a ``format``, its paths and a ``ro
         - {format: mpii, annotations: MPII/annotations/train.json, images: MPII/images, role: train}
         - {format: h36m-moon, root: Human36M, subjects: [S9, S11], every: 64, role: test}
 
-``format: synthetic`` (with ``split``, ``size``, ``seed``, ``cache_dir``) is the embedded synthetic set. A data
+``format: synthetic`` (with ``split``, ``size``, ``seed``, ``cache_dir``, ``style``) is the embedded synthetic set. A data
 set is 3D when its format carries 3D joints (Human3.6M, MuCo, MuPoTS, synthetic) and 2D otherwise (MPII, COCO);
 the trainer mixes the two kinds per batch.
 """
@@ -49,7 +49,8 @@ FORMATS = {
     "muco": (("annotations",), lambda e, v: readers.read_muco(e["annotations"], e.get("images"), validate=v)),
     "mupots": (("annotations",), lambda e, v: readers.read_mupots(e["annotations"], e.get("images"), validate=v)),
     "synthetic": ((), lambda e, v: SyntheticHumans(e.get("split", "train"), e.get("size", 10000),
-                                                   e.get("seed", 0), e.get("cache_dir"))),
+                                                   e.get("seed", 0), e.get("cache_dir"),
+                                                   style=e.get("style", "full"))),
 }
 
 

@@ -8,6 +8,10 @@ test, over a textured background, with occluding objects in front of the body.
 
 Sample ``i`` of a split with a seed is always the same image; the splits use disjoint subjects and disjoint
 random streams.
+
+Two styles: ``full`` (the default: textured backgrounds, striped clothing, occluders) and ``plain`` (a smooth colour
+gradient behind the figure, plain clothing, no occluders), which the CPU demo uses so that a network trained from
+scratch for minutes learns the task rather than fighting clutter. Poses, cameras and subjects are the same in both.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ __all__ = [
     "make_subject",
     "sample_pose",
     "render_sample",
+    "STYLES",
     "SyntheticHumans",
 ]
 
@@ -218,8 +223,9 @@ def sample_pose(subject: Subject, activity: str, r: np.random.Generator):
 # ------------------------------------------------------------------------------------------------ rendering
 
 
-def _background(r: np.random.Generator, size: int) -> np.ndarray:
-    """A textured background: a colour gradient, two random sinusoid gratings and value noise.
+def _background(r: np.random.Generator, size: int, plain: bool = False) -> np.ndarray:
+    """A textured background: a colour gradient, two random sinusoid gratings and value noise (``plain``: the
+    gradient alone).
 
     Drawn at half resolution with separable gratings (sin(a x + b y) = sin(a x) cos(b y) + cos(a x) sin(b y)) and
     upsampled: cheap enough to keep rendering above 100 images/s on one core.
@@ -230,13 +236,14 @@ def _background(r: np.random.Generator, size: int) -> np.ndarray:
     th = r.uniform(0, 2 * np.pi)
     t = (ax[:, None] * np.sin(th) + ax[None, :] * np.cos(th))[..., None]
     img = c0 * (1 - t) + c1 * t
-    for _ in range(2):
+    for _ in range(0 if plain else 2):
         k, th, ph = r.uniform(3, 30), r.uniform(0, np.pi), r.uniform(0, 2 * np.pi)
         gx = 2 * np.pi * k * np.cos(th) * ax
         gy = 2 * np.pi * k * np.sin(th) * ax + ph
         g = np.sin(gx)[None, :] * np.cos(gy)[:, None] + np.cos(gx)[None, :] * np.sin(gy)[:, None]
         img += (r.uniform(0.02, 0.15) * g)[..., None] * r.uniform(-1, 1, 3).astype(np.float32)
-    img += cv2.resize(r.uniform(-0.12, 0.12, (8, 8)).astype(np.float32), (n, n), interpolation=cv2.INTER_CUBIC)[..., None]
+    if not plain:
+        img += cv2.resize(r.uniform(-0.12, 0.12, (8, 8)).astype(np.float32), (n, n), interpolation=cv2.INTER_CUBIC)[..., None]
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
@@ -361,11 +368,17 @@ def _stripes(along_m, params):
     return amp * (0.5 + 0.5 * np.sin(along_m * (2 * np.pi / freq)))
 
 
-def render_sample(index: int, split: str = "train", seed: int = 0, size: int = CROP) -> dict:
+STYLES = ("full", "plain")
+
+
+def render_sample(index: int, split: str = "train", seed: int = 0, size: int = CROP, style: str = "full") -> dict:
     """Render synthetic sample ``index`` of ``split``: the common sample record plus ``depth`` (size, size), the
-    rendered depth in mm (inf where the background shows)."""
+    rendered depth in mm (inf where the background shows). ``style``: ``full`` or ``plain`` (see the module)."""
     if split not in SPLITS:
         raise KeyError(f"unknown synthetic split {split!r}; expected one of {', '.join(SPLITS)}")
+    if style not in STYLES:
+        raise ValueError(f"unknown synthetic style {style!r}; expected one of {', '.join(STYLES)}")
+    plain = style == "plain"
     lo, hi, code = SPLITS[split]
     r = _rng("sample", seed, code, index)
     subject = make_subject(int(r.integers(lo, hi)), seed)
@@ -402,13 +415,14 @@ def render_sample(index: int, split: str = "train", seed: int = 0, size: int = C
             cam_parts.append((kind, to_cam(g0), R @ g1, g2, colour))
     light = R @ np.array([r.uniform(-0.6, 0.6), -r.uniform(0.3, 1.0), -r.uniform(0.2, 1.0)])
     light = -light / np.linalg.norm(light)  # direction the light travels
-    rgb_body, depth = _render(cam_parts, f, c, image_to_frame, size, (subject.stripe_freq, subject.stripe_amp), light)
-    img = _background(r, size)
+    stripes = (subject.stripe_freq, 0.0 if plain else subject.stripe_amp)
+    rgb_body, depth = _render(cam_parts, f, c, image_to_frame, size, stripes, light)
+    img = _background(r, size, plain)
     body_mask = np.isfinite(depth)
     np.copyto(img, rgb_body, where=body_mask[..., None])
     # occluders: flat shapes in front of the body (their depth is 300 mm before the nearest body point)
     occ = np.zeros((size, size), np.uint8)
-    for _ in range(int(r.choice([0, 0, 1, 1, 2]))):
+    for _ in range(0 if plain else int(r.choice([0, 0, 1, 1, 2]))):
         col = tuple(float(v) for v in r.uniform(0, 1, 3))
         centre = tuple(int(v) for v in r.uniform(0.15, 0.85, 2) * size)
         axes = tuple(int(v) for v in r.uniform(0.06, 0.2, 2) * size)
@@ -460,11 +474,14 @@ class SyntheticHumans:
     """
 
     def __init__(self, split: str = "train", size: int = 10000, seed: int = 0, cache_dir: str | Path | None = None,
-                 keep_depth: bool = False):
+                 keep_depth: bool = False, style: str = "full"):
         if split not in SPLITS:
             raise KeyError(f"unknown synthetic split {split!r}; expected one of {', '.join(SPLITS)}")
-        self.split, self.size, self.seed, self.keep_depth = split, int(size), int(seed), keep_depth
-        self.cache_dir = None if cache_dir is None else Path(cache_dir) / f"{split}-{seed}"
+        if style not in STYLES:
+            raise ValueError(f"unknown synthetic style {style!r}; expected one of {', '.join(STYLES)}")
+        self.split, self.size, self.seed, self.keep_depth, self.style = split, int(size), int(seed), keep_depth, style
+        tag = f"{split}-{seed}" if style == "full" else f"{split}-{seed}-{style}"
+        self.cache_dir = None if cache_dir is None else Path(cache_dir) / tag
 
     def __len__(self) -> int:
         return self.size
@@ -480,7 +497,7 @@ class SyntheticHumans:
                     sample = {k: z[k] for k in z.files}
                     sample.update(json.loads(str(sample.pop("meta"))))
         if sample is None:
-            sample = render_sample(index, self.split, self.seed)
+            sample = render_sample(index, self.split, self.seed, style=self.style)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 meta = {k: sample[k] for k in ("skeleton", "dataset", "sample_id", "subject", "action")}

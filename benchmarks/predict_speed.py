@@ -1,0 +1,112 @@
+"""End-to-end images/s of ``cdlpose predict`` on a folder of 256×256 crops against the bare network's forward time.
+
+The pipeline overhead — decoding, cropping, writing the JSON, the 2D overlay, the 3D figure and the viewer —
+is ``(end-to-end time − forward time) / forward time`` per image; the target is under 20%. Measured at batch 1
+and 16 on the CPU with a freshly initialised network (speed does not depend on the weights) of the given size.
+
+    python benchmarks/predict_speed.py [--backbone resnet18 --lite] [--images 32] [--out benchmarks/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import torch
+
+from cdlpose.checkpoint import save_checkpoint
+from cdlpose.config import config_to_dict, load_config
+from cdlpose.data.synthetic import render_sample
+from cdlpose.engine import CHECKPOINT_FORMAT, build_model
+from cdlpose.inference import Predictor
+from cdlpose.predict import PredictOptions, run_predict
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthetic.yaml"
+
+
+def make_checkpoint(path: Path, backbone: str, lite: bool) -> None:
+    cfg = load_config(CONFIG, [f"model.backbone={backbone}", f"model.lite={str(lite).lower()}",
+                               "augment.input_size=256"])
+    torch.manual_seed(0)
+    net = build_model(cfg)
+    save_checkpoint({"format": CHECKPOINT_FORMAT, "config": config_to_dict(cfg), "model": net.state_dict()}, path)
+
+
+def forward_seconds_per_image(pred: Predictor, batch: int, repeats: int) -> float:
+    x = torch.randn(batch, 3, 256, 256)
+    pred._run(x)  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        pred._run(x)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) / batch
+
+
+def predict_seconds_per_image(pred: Predictor, folder: Path, batch: int, json_only: bool, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        out = Path(tempfile.mkdtemp(prefix="cdlpose-bench-out-"))
+        opts = PredictOptions(out=out, batch_size=batch, images=not json_only, viewer=not json_only, progress=False)
+        t0 = time.perf_counter()
+        res = run_predict(pred, [folder], opts)
+        times.append((time.perf_counter() - t0) / res["frames"])
+        shutil.rmtree(out)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backbone", default="resnet18")
+    ap.add_argument("--lite", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--images", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="cdlpose-bench-"))
+    try:
+        ck = work / "net.pt"
+        make_checkpoint(ck, args.backbone, args.lite)
+        folder = work / "crops"
+        folder.mkdir()
+        for i in range(args.images):
+            cv2.imwrite(str(folder / f"{i:04d}.jpg"), render_sample(i, "test")["image"][..., ::-1])
+        pred = Predictor.from_checkpoint(ck, device="cpu")
+        rows = []
+        for batch in (1, 16):
+            fwd = forward_seconds_per_image(pred, batch, args.repeats)
+            for json_only in (False, True):
+                e2e = predict_seconds_per_image(pred, folder, batch, json_only, args.repeats)
+                rows.append({"batch": batch, "outputs": "JSON only" if json_only else "JSON + pictures + viewer",
+                             "forward_ms": fwd * 1e3, "end_to_end_ms": e2e * 1e3, "images_per_s": 1.0 / e2e,
+                             "overhead": (e2e - fwd) / fwd})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    net = f"{args.backbone}{' lite' if args.lite else ''}, 256×256"
+    print(f"cdlpose predict on {args.images} 256×256 JPEG crops, CPU ({os.cpu_count()} cores, "
+          f"{torch.get_num_threads()} threads), {net}")
+    print("| batch | outputs | forward ms/img | end-to-end ms/img | images/s | overhead |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['batch']} | {r['outputs']} | {r['forward_ms']:.1f} | {r['end_to_end_ms']:.1f} | "
+              f"{r['images_per_s']:.1f} | {100 * r['overhead']:.0f}% |")
+    worst = max(r["overhead"] for r in rows)
+    print(f"largest overhead {100 * worst:.0f}% (target < 20%): {'met' if worst < 0.2 else 'NOT met'}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "predict_speed.json").write_text(json.dumps({
+        "date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(), "torch": torch.__version__, "network": net, "images": args.images,
+        "rows": rows, "target_overhead": 0.2, "met": worst < 0.2}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
