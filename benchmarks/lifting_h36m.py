@@ -16,7 +16,7 @@ Adam) is trained on S1 S5 S6 S7 and evaluated per action on S8, for these inputs
 
 The gap between the 2.5D and the 2D-only rows is the value of the depth estimate.
 
-    python benchmarks/lifting_h36m.py [--epochs 4] [--inputs exact noise1 noise2 2d 2d-noise1]
+    python benchmarks/lifting_h36m.py [--epochs 2] [--inputs exact noise1 noise2 2d 2d-noise1]
     python benchmarks/lifting_h36m.py --inputs noise1 --checkpoint lift.pt           # also save the block
     python benchmarks/lifting_h36m.py --eval-only --checkpoint lift.pt --poses FILE --subjects S9 S11
 """
@@ -178,7 +178,7 @@ def main() -> None:
     ap.add_argument("--train-subjects", nargs="+", default=["S1", "S5", "S6", "S7"])
     ap.add_argument("--subjects", nargs="+", default=["S8"], help="evaluation subjects")
     ap.add_argument("--inputs", nargs="+", default=list(INPUTS), choices=list(INPUTS))
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)

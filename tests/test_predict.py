@@ -235,6 +235,17 @@ def test_detector_offline_says_how_to_get_the_weights(tmp_path, monkeypatch):
         PersonDetector("cpu")
 
 
+def test_detector_keeps_confident_people_as_xywh_boxes():
+    from cdlpose.detection import PersonDetector
+
+    det = PersonDetector.__new__(PersonDetector)  # the weights are not here: a stand-in model with known outputs
+    det.device, det.min_score = "cpu", 0.5
+    det.model = lambda images: [{"boxes": torch.tensor([[10.0, 20.0, 110.0, 220.0], [0, 0, 5, 5], [50, 60, 70, 90]]),
+                                 "labels": torch.tensor([1, 1, 3]), "scores": torch.tensor([0.9, 0.3, 0.99])}
+                                for _ in images]
+    assert det([np.zeros((240, 320, 3), np.uint8)]) == [[[10.0, 20.0, 100.0, 200.0]]]
+
+
 def test_one_euro_filter():
     rng = np.random.default_rng(0)
     still = np.full((200, 17, 3), 100.0)

@@ -335,6 +335,17 @@ def _video(pred, opts, path, names, bar, checkpoint):
     return name
 
 
+class _Counter:
+    """Counts images and frames (a disabled tqdm does not) and forwards to the progress bar."""
+
+    def __init__(self, bar):
+        self.bar, self.n = bar, 0
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+        self.bar.update(k)
+
+
 def _frame_count(path: Path) -> int:
     cap = cv2.VideoCapture(str(path))
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
@@ -353,7 +364,8 @@ def run_predict(pred: Predictor, inputs, opts: PredictOptions, checkpoint="") ->
     names = _Names()
     t0 = time.perf_counter()
     outputs = []
-    with tqdm(total=total or None, unit="img", disable=not opts.progress, dynamic_ncols=True) as bar:
+    with tqdm(total=total or None, unit="img", disable=not opts.progress, dynamic_ncols=True) as tq:
+        bar = _Counter(tq)
         images = [p for p, k in items if k == "image"]
         if images:
             outputs += _images(pred, opts, images, names, bar, checkpoint)
