@@ -152,3 +152,16 @@ def test_bad_image_shapes_get_a_clear_error():
         net(torch.zeros(1, 64, 64, 3))
     with pytest.raises(ValueError, match="multiples of 32"):
         net(torch.zeros(1, 3, 100, 100))
+
+
+def test_shallower_trunks_keep_the_map_size():
+    """``backbone_stages`` 2 and 3 drop ResNet stages (stride 8, 16) and use fewer deconvolutions: same outputs."""
+    x = torch.randn(1, 3, 64, 64)
+    for stages, channels in ((2, 128), (3, 256), (4, 512)):
+        net = CascadedLiftingNet(ModelConfig(variant="full", backbone="resnet18", lite=True, depth_bins=16,
+                                             backbone_stages=stages), (64, 64))
+        assert net.backbone(x).shape[1:] == (channels, 64 // 2 ** (stages + 1), 64 // 2 ** (stages + 1))
+        out = net.volumes(x)
+        assert out["joint_heatmaps"].shape == (1, 17, 16, 16) and out["uvz"].shape == (1, 17, 3)
+    with pytest.raises(ValueError, match="backbone_stages must be 2, 3 or 4"):
+        ModelConfig(backbone_stages=5)

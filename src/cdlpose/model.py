@@ -38,6 +38,7 @@ class ModelConfig:
     backbone: str = "resnet50"  # resnet18/34/50/101/152
     pretrained: str | None = None  # None | "imagenet" | path to a backbone state dict
     lite: bool = False  # narrow trunk (128 channels) and fewer bottlenecks, for CPUs and fast experiments
+    backbone_stages: int = 4  # ResNet stages kept: 4 (stride 32, the paper), 3 (stride 16) or 2 (stride 8)
     skeleton: str = "h36m17"
     depth_bins: int = 64  # C
     lift_hidden: int = 1024
@@ -51,6 +52,8 @@ class ModelConfig:
             raise ValueError(f"model.variant must be one of {', '.join(VARIANTS)}; got {self.variant!r}")
         if self.backbone not in _BACKBONE_CHANNELS:
             raise ValueError(f"model.backbone must be one of {', '.join(_BACKBONE_CHANNELS)}; got {self.backbone!r}")
+        if self.backbone_stages not in (2, 3, 4):
+            raise ValueError(f"model.backbone_stages must be 2, 3 or 4; got {self.backbone_stages!r}")
 
 
 def _weights_help(name: str, weights) -> str:
@@ -63,8 +66,15 @@ def _weights_help(name: str, weights) -> str:
     )
 
 
-def build_backbone(name: str, pretrained: str | None = None) -> nn.Module:
-    """A torchvision ResNet without its pooling and classifier: (B, 3, H, W) → (B, C, H/32, W/32).
+def backbone_channels(name: str, stages: int = 4) -> int:
+    """Output channels of :func:`build_backbone` with ``stages`` residual stages."""
+    return _BACKBONE_CHANNELS[name] >> (4 - stages)
+
+
+def build_backbone(name: str, pretrained: str | None = None, stages: int = 4) -> nn.Module:
+    """A torchvision ResNet without its pooling and classifier: (B, 3, H, W) → (B, C, H/32, W/32); with
+    ``stages`` < 4 the last residual stages are dropped too (stride 2^(stages + 1)): a shallower trunk with finer
+    features, which a network trained from scratch for minutes (the CPU demo) learns to localise joints with.
 
     ``pretrained``: ``None``; ``"imagenet"`` (torchvision's weights API, cached under TORCH_HOME); or a path to a
     local state dict (ResNet keys; ``fc.*`` ignored), loaded with ``weights_only=True``.
@@ -90,7 +100,7 @@ def build_backbone(name: str, pretrained: str | None = None) -> nn.Module:
         if missing or unexpected:
             raise ValueError(f"{path}: not a {name} state dict (missing {missing[:5]}, unexpected {unexpected[:5]})")
     net.fc = nn.Identity()
-    return nn.Sequential(*(list(net.children())[:-2]))
+    return nn.Sequential(*(list(net.children())[: -2 - (4 - stages)]))
 
 
 def _deconv(cin: int, cout: int, n: int = 3) -> nn.Sequential:
@@ -183,10 +193,11 @@ class CascadedLiftingNet(nn.Module):
         self.num_joints, self.num_bones, C = sk.num_joints, sk.num_bones, cfg.depth_bins
         width = 128 if cfg.lite else 256
         n_ctx, n_joint, n_final = (1, 1, 1) if cfg.lite else (2, 2, 3)
-        cb = _BACKBONE_CHANNELS[cfg.backbone]
+        cb = backbone_channels(cfg.backbone, cfg.backbone_stages)
+        up = cfg.backbone_stages - 1  # ×2 deconvolutions from the trunk's stride to the maps' 1/4
         v = cfg.variant
-        self.backbone = build_backbone(cfg.backbone, cfg.pretrained)
-        self.context = _deconv(cb, width)
+        self.backbone = build_backbone(cfg.backbone, cfg.pretrained, cfg.backbone_stages)
+        self.context = _deconv(cb, width, up)
         if v == "baseline":
             self.head = nn.Conv2d(width, self.num_joints * C, 1)
         else:
@@ -194,7 +205,7 @@ class CascadedLiftingNet(nn.Module):
             self.context_res = _bottlenecks(width, n_ctx)
             if v in ("bj", "full"):
                 bw = width // 2
-                self.bone_deconv = _deconv(cb, bw)
+                self.bone_deconv = _deconv(cb, bw, up)
                 self.bone_out = nn.Conv2d(bw, self.num_bones, 3, padding=1)
                 joint_in = width + bw
             else:
