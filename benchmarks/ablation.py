@@ -1,7 +1,7 @@
 """The paper's Table 4 ablation on synthetic images: baseline, +JH, +BH (bj) and full, same data, budget and seed.
 
-Each variant is trained through both stages on the same synthetic training set (the demo's configuration: ResNet-18
-with lite widths at 128×128 on a CPU; ``--gpu`` uses ResNet-50 with default widths at 256×256), for the same number
+Each variant is trained through both stages on the same synthetic training set (the demo's configuration: ResNet-18's
+first two stages with lite widths at 128×128 on a CPU; ``--gpu`` uses ResNet-50 with default widths at 256×256), for the same number
 of steps per stage, with each of the given seeds, and evaluated on held-out synthetic subjects: MPJPE, PA-MPJPE
 (mm) and the 2D joint error (input pixels). The table gives the mean over seeds and the spread (max − min), next
 to the paper's Table 4 (Human3.6M Protocol 1, mm). Whatever ordering comes out is the result.
@@ -98,7 +98,7 @@ def main() -> None:
             print(f"{variant} seed {seed}: MPJPE {runs[-1]['mpjpe']:.1f} mm, PA-MPJPE {runs[-1]['pa_mpjpe']:.1f}, "
                   f"2D {runs[-1]['error_2d_px']:.2f} px ({runs[-1]['minutes']:.1f} min)", flush=True)
     size = 256 if args.gpu else args.input_size
-    net = "ResNet-50, 256×256" if args.gpu else f"ResNet-18 lite widths, {size}×{size}"
+    net = "ResNet-50, 256×256" if args.gpu else f"ResNet-18 stages 1-2 (stride 8), lite widths, {size}×{size}"
     print(f"\nAblation on synthetic images ({args.style} style), {net}, {args.steps} + {max(args.steps // 4, 1)} steps "
           f"of batch {args.batch}, seeds {' '.join(map(str, args.seeds))}: mean (spread max − min)")
     print(f"| variant | MPJPE mm | PA-MPJPE mm | 2D error px ({size}²) | paper Table 4 (H36M P1) mm |")
