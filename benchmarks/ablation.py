@@ -39,7 +39,7 @@ def configs(out: Path, variant: str, seed: int, args):
     model = dataclasses.replace(c1.model, variant=variant)
     aug = dataclasses.replace(c1.augment, input_size=args.input_size)
     if args.gpu:
-        model = dataclasses.replace(model, backbone="resnet50", lite=False, depth_bins=64)
+        model = dataclasses.replace(model, backbone="resnet50", lite=False, depth_bins=64, backbone_stages=4)
         aug = dataclasses.replace(aug, input_size=256)
     codec = dataclasses.replace(c1.codec, depth_bins=model.depth_bins)
     big = 10**9  # the step budget ends the stage, not the epoch count or the clock

@@ -211,6 +211,7 @@ def main() -> None:
         x = corrupt(torch.from_numpy(test["uvz"]), *spec[1:], torch.Generator().manual_seed(1234))
         results[spec[0]] = errors(predict(block, x), test)
         runs = {"checkpoint": args.checkpoint, "trained_on": ck.get("trained_on")}
+        args.train_subjects, args.epochs = ck.get("trained_on", ["?"]), ck.get("epochs", "?")
     else:
         if args.checkpoint and len(args.inputs) != 1:
             sys.exit("--checkpoint saves one block: give one --inputs")
