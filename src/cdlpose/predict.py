@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .checkpoint import write_text_atomic
 from .inference import InputError, Predictor
 from .smoothing import OneEuroFilter
 from .vis import draw_skeleton, render_3d_view
@@ -91,8 +92,6 @@ def person_record(p: dict, smoothed=None) -> dict:
         "root_depth_mm_estimate": round(float(p["root_depth_mm"]), 1),
         "keypoints_3d_camera_estimate": _r(p["keypoints_3d_camera"], 1),
     }
-    if "score" in p:
-        rec["score"] = round(float(p["score"]), 4)
     if smoothed is not None:
         rec["keypoints_3d_smoothed"] = _r(smoothed, 1)
     return rec
@@ -147,29 +146,26 @@ class _Names:
         return name
 
 
-def _boxes_for(opts: PredictOptions, path: Path, images: list, frames=None) -> list:
-    """Per image (or frame), the box list (``None`` = whole image) and, per box, its score or None."""
+def _boxes_for(opts: PredictOptions, paths: list, images: list, frames=None) -> list:
+    """Per image (or frame), its box list; ``None`` means the whole image."""
     if opts.boxes:
-        return [[(b, None) for b in opts.boxes] for _ in images]
+        return [list(opts.boxes) for _ in images]
     if opts.detections is not None:
-        res = []
-        for k in range(len(images)):
-            bs = opts.detections.boxes_for(path, None if frames is None else frames[k])
-            res.append([(b, None) for b in bs])
-        return res
+        return [opts.detections.boxes_for(p, None if frames is None else f)
+                for p, f in zip(paths, frames if frames is not None else paths)]
     if opts.detector is not None:
-        return [[(b, None) for b in bs] for bs in opts.detector(images)]
+        return opts.detector(images)
     return [None for _ in images]
 
 
-def _predict_batch(pred: Predictor, opts: PredictOptions, path: Path, images: list, names: list, frames=None):
-    boxes = _boxes_for(opts, path, images, frames)
-    plain = [None if b is None else [x[0] for x in b] for b in boxes]
+def _predict_batch(pred: Predictor, opts: PredictOptions, paths: list, images: list, names: list, frames=None):
+    """People per image; ``paths`` (per image) and ``frames`` (video frame indices) find detections."""
+    boxes = _boxes_for(opts, paths, images, frames)
     # an image with no detected person gets no prediction (not the whole image)
-    run = [i for i, b in enumerate(plain) if b is None or len(b) > 0]
+    run = [i for i, b in enumerate(boxes) if b is None or len(b) > 0]
     people = [[] for _ in images]
     if run:
-        out = pred.predict([images[i] for i in run], [plain[i] for i in run], focal=opts.focal,
+        out = pred.predict([images[i] for i in run], [boxes[i] for i in run], focal=opts.focal,
                            batch_size=opts.batch_size, names=[names[i] for i in run])
         for i, ps in zip(run, out):
             people[i] = ps
@@ -198,9 +194,7 @@ def _overlay(pred: Predictor, img: np.ndarray, people: list) -> np.ndarray:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data))
 
 
 def _images(pred, opts, items, names, bar, checkpoint):
@@ -221,14 +215,13 @@ def _images(pred, opts, items, names, bar, checkpoint):
         if not imgs:
             continue
         try:
-            people = _predict_batch(pred, opts, None, imgs, [str(p) for p in paths]) if not opts.detections else \
-                [_predict_batch(pred, opts, p, [im], [str(p)])[0] for p, im in zip(paths, imgs)]
+            people = _predict_batch(pred, opts, paths, imgs, [str(p) for p in paths])
         except InputError:
             # a bad box in one image: fall back to one image at a time so that the others still get processed
             people = []
             for p, im in zip(paths, imgs):
                 try:
-                    people.append(_predict_batch(pred, opts, p, [im], [str(p)])[0])
+                    people.append(_predict_batch(pred, opts, [p], [im], [str(p)])[0])
                 except InputError as e:
                     opts.errors.append((str(p), str(e)))
                     people.append(None)
@@ -281,7 +274,8 @@ def _video(pred, opts, path, names, bar, checkpoint):
                 index += 1
             if not batch:
                 break
-            people = _predict_batch(pred, opts, path, batch, [f"{path} frame {i}" for i in ids], frames=ids)
+            people = _predict_batch(pred, opts, [path] * len(batch), batch, [f"{path} frame {i}" for i in ids],
+                                    frames=ids)
             for fid, img, ps in zip(ids, batch, people):
                 boxes = [p["box"] for p in ps]
                 match = match_tracks(prev_boxes, boxes)

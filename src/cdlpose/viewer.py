@@ -162,8 +162,6 @@ def viewer_html(data: dict, image: np.ndarray | None = None) -> str:
 
 
 def write_viewer(path: str | Path, data: dict, image: np.ndarray | None = None) -> Path:
-    path = Path(path)
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(viewer_html(data, image), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from .checkpoint import write_text_atomic
+
+    return write_text_atomic(path, viewer_html(data, image))
