@@ -84,8 +84,6 @@ def main() -> None:
             c1, c2 = configs(work, variant, seed, args)
             t1 = time.perf_counter()
             Trainer(c1, max_steps=args.steps, device=device).fit()
-            c2 = dataclasses.replace(c2, train=dataclasses.replace(
-                c2.train, init_from=str(Path(c1.train.out_dir) / "last.pt")))
             Trainer(c2, max_steps=max(args.steps // 4, 1), device=device).fit()
             result, pred = evaluate_checkpoint(Path(c2.train.out_dir) / "last.pt", c2, "synthetic", device=device,
                                                progress=False, out_dir=Path(c2.train.out_dir), stem="metrics")

@@ -151,8 +151,8 @@ def _boxes_for(opts: PredictOptions, paths: list, images: list, frames=None) -> 
     if opts.boxes:
         return [list(opts.boxes) for _ in images]
     if opts.detections is not None:
-        return [opts.detections.boxes_for(p, None if frames is None else f)
-                for p, f in zip(paths, frames if frames is not None else paths)]
+        frames = [None] * len(paths) if frames is None else frames
+        return [opts.detections.boxes_for(p, f) for p, f in zip(paths, frames)]
     if opts.detector is not None:
         return opts.detector(images)
     return [None for _ in images]
@@ -233,14 +233,14 @@ def _images(pred, opts, items, names, bar, checkpoint):
             data = _header(pred, path, "image", img.shape[1::-1], checkpoint)
             data["people"] = [person_record(p) for p in ps]
             _write_json(opts.out / f"{name}.json", data)
+            overlay = _overlay(pred, img, ps) if opts.images or opts.viewer else None
             if opts.images:
-                cv2.imwrite(str(opts.out / f"{name}_2d.jpg"), _overlay(pred, img, ps)[..., ::-1],
-                            [cv2.IMWRITE_JPEG_QUALITY, 90])
+                cv2.imwrite(str(opts.out / f"{name}_2d.jpg"), overlay[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
                 cv2.imwrite(str(opts.out / f"{name}_3d.png"), _figure_3d(pred, ps)[..., ::-1])
             if opts.viewer:
                 from .viewer import write_viewer
 
-                write_viewer(opts.out / f"{name}.html", data, image=img)
+                write_viewer(opts.out / f"{name}.html", data, image=overlay)
             done.append(name)
     return done
 
@@ -287,23 +287,18 @@ def _video(pred, opts, path, names, bar, checkpoint):
                     else:
                         tracks.append(prev_tracks[m])
                 prev_boxes, prev_tracks = boxes, tracks
-                recs = []
+                recs, shown = [], []  # shown: the 3D poses drawn (smoothed when asked for)
                 for p, t in zip(ps, tracks):
                     sm = None
                     if opts.smooth:
-                        f = filters.setdefault(t, OneEuroFilter(fps, opts.min_cutoff, opts.beta))
-                        sm = f(p["keypoints_3d"])
-                        p = dict(p, keypoints_3d_shown=sm)
-                    r = person_record(p, sm)
-                    r["track"] = t
-                    recs.append(r)
+                        sm = filters.setdefault(t, OneEuroFilter(fps, opts.min_cutoff, opts.beta))(p["keypoints_3d"])
+                    shown.append(p["keypoints_3d"] if sm is None else sm)
+                    recs.append({**person_record(p, sm), "track": t})
                 frames_out.append({"frame": fid, "time_s": round(fid / fps, 4), "people": recs})
                 if opts.images:
                     left = _overlay(pred, img, ps)
-                    shown = [dict(p, keypoints_3d=p.get("keypoints_3d_shown", p["keypoints_3d"])) for p in ps]
                     size = min(H, 480)
-                    right = render_3d_view([p["keypoints_3d"] for p in shown], pred.skeleton, size, extent=1100.0) \
-                        if shown else np.full((size, size, 3), 250, np.uint8)
+                    right = render_3d_view(shown, pred.skeleton, size, extent=1100.0)  # blank when nobody
                     if right.shape[0] != H:
                         right = cv2.resize(right, (H, H), interpolation=cv2.INTER_LINEAR)
                     both = np.concatenate([left, right], 1)

@@ -138,14 +138,9 @@ draw();
 """
 
 
-def _image_tag(image: np.ndarray | None, data: dict, max_side: int = 480) -> str:
-    if image is None:
+def _image_tag(img: np.ndarray | None, max_side: int = 480) -> str:
+    if img is None:
         return ""
-    from .vis import draw_skeleton
-
-    img = image
-    for p in data.get("people", []):
-        img = draw_skeleton(img, np.asarray(p["keypoints_2d"]), data["skeleton"], thickness=max(1, round(max(img.shape[:2]) / 300)))
     s = max_side / max(img.shape[:2])
     if s < 1:
         img = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA)
@@ -154,11 +149,11 @@ def _image_tag(image: np.ndarray | None, data: dict, max_side: int = 480) -> str
 
 
 def viewer_html(data: dict, image: np.ndarray | None = None) -> str:
-    """The viewer page for one prediction record (the JSON that ``cdlpose predict`` writes); ``image``: the RGB
-    input of an image record, shown with its 2D skeletons."""
+    """The viewer page for one prediction record (the JSON that ``cdlpose predict`` writes); ``image``: an RGB
+    picture shown beside the 3D view (``cdlpose predict`` passes the input with its 2D skeletons drawn)."""
     payload = json.dumps(data).replace("</", "<\\/")  # keep "</script>" out of the embedded JSON
     title = html.escape(Path(str(data.get("input", "prediction"))).name)
-    return _PAGE.replace("__TITLE__", title).replace("__IMAGE__", _image_tag(image, data)).replace("__DATA__", payload)
+    return _PAGE.replace("__TITLE__", title).replace("__IMAGE__", _image_tag(image)).replace("__DATA__", payload)
 
 
 def write_viewer(path: str | Path, data: dict, image: np.ndarray | None = None) -> Path:

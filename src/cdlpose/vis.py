@@ -11,6 +11,11 @@ from .skeletons import get_skeleton
 _LEFT, _RIGHT, _CENTRE = (70, 130, 255), (255, 140, 40), (60, 220, 60)
 
 
+def bone_colour(joint_name: str) -> tuple:
+    """RGB colour of the bone ending at ``joint_name``: left limbs blue, right limbs orange, centre green."""
+    return _LEFT if joint_name.startswith("L_") else _RIGHT if joint_name.startswith("R_") else _CENTRE
+
+
 def draw_skeleton(image: np.ndarray, uv: np.ndarray, skeleton, valid=None, thickness: int = 2) -> np.ndarray:
     """Draw the bones of ``skeleton`` with joints ``uv`` (J, 2) image pixels on a copy of RGB ``image``."""
     sk = get_skeleton(skeleton)
@@ -19,8 +24,7 @@ def draw_skeleton(image: np.ndarray, uv: np.ndarray, skeleton, valid=None, thick
     for p, c in sk.bones:
         if not (valid[p] and valid[c]):
             continue
-        name = sk.joints[c]
-        col = _LEFT if name.startswith("L_") else _RIGHT if name.startswith("R_") else _CENTRE
+        col = bone_colour(sk.joints[c])
         a = tuple(int(round(v)) for v in uv[p])
         b = tuple(int(round(v)) for v in uv[c])
         cv2.line(out, a, b, col, thickness, cv2.LINE_AA)
@@ -77,9 +81,7 @@ def render_3d_view(poses, skeleton, size: int = 384, azim: float = -35.0, elev: 
     for k, pose in enumerate(poses):
         q = px(pose)
         for p, c in sk.bones:
-            name = sk.joints[c]
-            col = _LEFT if name.startswith("L_") else _RIGHT if name.startswith("R_") else _CENTRE
-            segs.append(((q[p, 2] + q[c, 2]) / 2, to_img(q[p]), to_img(q[c]), col))
+            segs.append(((q[p, 2] + q[c, 2]) / 2, to_img(q[p]), to_img(q[c]), bone_colour(sk.joints[c])))
         if labels is not None:
             top = to_img(q[np.argmin(q[:, 1])])
             cv2.putText(img, str(labels[k]), (int(top[0]) + 4, int(top[1]) - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
