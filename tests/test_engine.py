@@ -149,6 +149,50 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert [r["pose"] for r in c_log] == pytest.approx([r["pose"] for r in d_log], rel=1e-5)
 
 
+def test_stage_two_on_cached_inputs(tmp_path):
+    Trainer(tiny(tmp_path, "s1", epochs=1), device="cpu").fit()
+    s2 = ["train.stage=2", f"train.init_from={tmp_path / 's1' / 'last.pt'}", "model.lift_dropout=0"]
+    # one pass: the cache holds what the frozen network gives on the epoch-0 images, so the first step's loss is
+    # that of a run that runs the network on every batch (to float noise: this barely trained network puts all
+    # joints within 1e-3 map px of each other, so 6e-6 px of batch-size noise is 0.5% of the MLP's input; Adam's
+    # first step then amplifies it, so later steps are not compared)
+    Trainer(tiny(tmp_path, "plain", epochs=1, extra=s2), device="cpu").fit()
+    tr = Trainer(tiny(tmp_path, "cached", epochs=1, extra=[*s2, "train.cache_passes=1"]), device="cpu")
+    tr.fit()
+    plain, cached = read_log(tmp_path / "plain" / "log.jsonl"), read_log(tmp_path / "cached" / "log.jsonl")
+    assert len(cached) == len(plain) == 2
+    assert cached[0]["pose"] == pytest.approx(plain[0]["pose"], rel=1e-2)
+    net, _, _ = load_model(tmp_path / "s1" / "last.pt")
+    item = tr.train_3d.sample_id.index(tr.images_3d[0]["sample_id"] + "#pass0")
+    with torch.no_grad():
+        uvz = net.volumes(tr.images_3d[0]["image"][None])["uvz"][0]
+    assert torch.allclose(tr.train_3d.uvz[item], uvz, atol=1e-4)
+    # two passes (the second augmented as epoch 1): twice the steps per epoch, and a resumed run is the same
+    extra = [*s2, "train.cache_passes=2", "model.lift_dropout=0.5"]
+    Trainer(tiny(tmp_path, "a", epochs=2, extra=extra), device="cpu").fit()
+    b = tiny(tmp_path, "b", epochs=2, extra=extra)
+    Trainer(b, max_steps=3, device="cpu").fit()
+    Trainer(b, resume=tmp_path / "b" / "last.pt", device="cpu").fit()
+    a_log, b_log = read_log(tmp_path / "a" / "log.jsonl"), read_log(tmp_path / "b" / "log.jsonl")
+    assert [r["step"] for r in a_log] == list(range(1, 9))
+    assert [r["pose"] for r in a_log] == pytest.approx([r["pose"] for r in b_log], rel=1e-5)
+    with pytest.raises(ValueError, match="cache_passes"):
+        tiny(tmp_path, "bad", extra=["train.cache_passes=-1"])
+
+
+def test_timed_run_drops_the_learning_rate_at_the_end(tmp_path):
+    import time as _time
+
+    cfg = tiny(tmp_path, "t", epochs=1000, extra=["train.max_minutes=0.02", "train.lr_final_drop=0.5", "train.lr_milestones=[]",
+                                                   "train.lr=0.001"])
+    start = _time.perf_counter()
+    Trainer(cfg, device="cpu").fit()
+    assert _time.perf_counter() - start < 60
+    lrs = [r["lr"] for r in read_log(tmp_path / "t" / "log.jsonl") if "total" in r]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-4)
+    assert lrs == sorted(lrs, reverse=True)
+
+
 def test_resume_refuses_another_model(tmp_path):
     cfg = tiny(tmp_path, epochs=1)
     Trainer(cfg, max_steps=1, device="cpu").fit()

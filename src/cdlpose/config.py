@@ -33,6 +33,10 @@ class TrainConfig:
     stage: int = 1  # 1: network up to the volumes; 2: the lifting block on 3D data
     init_from: str | None = None  # checkpoint to start from (stage 2: the stage-1 result); model weights only
     finetune: bool = False  # stage 2: also train the rest of the network (default: frozen)
+    # stage 2, frozen network: run it once over this many augmented passes of the 3D training data and train the
+    # lifting block on those 2.5D estimates (an MLP step then costs microseconds, not a network forward); 0: run
+    # the network on every batch
+    cache_passes: int = 0
     epochs: int = 20
     lr: float = 1e-3
     lr_milestones: tuple[int, ...] = (17,)  # ÷10 at these epochs (paper: epoch 17)
@@ -46,6 +50,9 @@ class TrainConfig:
     channels_last: bool = True  # CUDA only
     compile: bool = False
     max_minutes: float = 0.0  # > 0: stop after this much training time (checkpoint kept)
+    # with max_minutes: the last this share of the time budget runs at lr ÷ 10 (a timed run never reaches an
+    # epoch milestone); it depends on the clock, so a resumed timed run is not step-for-step the same
+    lr_final_drop: float = 0.0
     checkpoint_every: int = 0  # > 0: also save last.pt every this many steps (resume mid-epoch)
     log_every: int = 10  # steps between log lines
     eval_batch_size: int = 64
@@ -60,6 +67,10 @@ class TrainConfig:
             raise ValueError(f"train.amp must be none, bf16 or fp16; got {self.amp!r}")
         if self.batch_size < 1 or self.epochs < 1:
             raise ValueError("train.batch_size and train.epochs must be at least 1")
+        if not 0.0 <= self.lr_final_drop < 1.0:
+            raise ValueError(f"train.lr_final_drop must be in [0, 1); got {self.lr_final_drop!r}")
+        if self.cache_passes < 0:
+            raise ValueError(f"train.cache_passes must be ≥ 0; got {self.cache_passes!r}")
 
 
 @dataclass

@@ -8,7 +8,12 @@ only, the rest of the network frozen (``train.finetune`` trains it too, with eve
 Resumption is exact: the checkpoint holds model, optimiser, grad scaler, epoch, step (also within the epoch),
 the bone-σ schedule and the torch RNG states; batches are drawn from a sampler seeded per epoch and every
 sample's augmentation from a generator seeded by (seed, epoch, index), so a resumed run sees the same batches.
-The learning rate is a function of the epoch (÷10 at each milestone), so it needs no state of its own.
+The learning rate is a function of the epoch (÷10 at each milestone), so it needs no state of its own (a timed run
+with ``train.lr_final_drop`` also drops it by the clock, which a resumed run cannot repeat step for step).
+
+``train.cache_passes`` (stage 2, frozen network): the network runs once over that many augmented passes of the 3D
+training data and the lifting block then trains on the cached 2.5D estimates, thousands of MLP steps in the time
+one pass of the network takes; the cache is rebuilt, identically, on resume.
 
 Several processes: ``torchrun --nproc_per_node N -m cdlpose train CONFIG``. Every process trains on its shard
 of each epoch; only rank 0 logs, validates and saves.
@@ -27,7 +32,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import ConcatDataset, DataLoader, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from . import __version__
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -95,7 +100,9 @@ class _StageModel(nn.Module):
         super().__init__()
         self.net, self.stage, self.frozen = net, stage, frozen
 
-    def forward(self, images: torch.Tensor) -> dict:
+    def forward(self, images: torch.Tensor | None = None, uvz: torch.Tensor | None = None) -> dict:
+        if uvz is not None:  # stage 2 on cached 2.5D estimates of the frozen network
+            return {"uvz": uvz, "pose_3d": self.net.lifting(uvz)}
         if self.stage == 1:
             return self.net.volumes(images)
         if self.frozen:
@@ -162,6 +169,25 @@ class _Log:
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
+
+
+class CachedInputs(Dataset):
+    """Stage 2 with a frozen network: its 2.5D estimates (``uvz`` (N, J, 3)) with the targets (``pose_3d``
+    (N, J, 3) normalised mm, ``valid_3d`` (N, J)) and ``sample_id`` (N,), computed once by
+    :meth:`Trainer._cache_inputs`."""
+
+    def __init__(self, uvz: torch.Tensor, pose_3d: torch.Tensor, valid_3d: torch.Tensor, sample_id: list) -> None:
+        self.uvz, self.pose_3d, self.valid_3d, self.sample_id = uvz, pose_3d, valid_3d, sample_id
+
+    def set_epoch(self, epoch: int) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return len(self.uvz)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"uvz": self.uvz[i], "pose_3d": self.pose_3d[i], "valid_3d": self.valid_3d[i],
+                "sample_id": self.sample_id[i]}
 
 
 class Trainer:
@@ -275,6 +301,31 @@ class Trainer:
             val = Subset(val, np.linspace(0, len(val) - 1, cfg.data.val_size).round().astype(int).tolist())
         self.val_set = val
 
+    def _cache_inputs(self) -> None:
+        """Replace the 3D training images by the frozen network's 2.5D estimates of ``train.cache_passes``
+        augmented passes over them (pass k augmented as epoch k would be), so stage 2 trains only the MLP."""
+        t = self.cfg.train
+        cols = {"uvz": [], "pose_3d": [], "valid_3d": [], "sample_id": []}
+        dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
+        self.net.eval()
+        for k in range(t.cache_passes):
+            self.train_3d.set_epoch(k)
+            # its own generator: the run's RNG stream (dropout) is the same with and without the cache
+            loader = DataLoader(self.train_3d, batch_size=t.eval_batch_size, num_workers=t.workers,
+                                collate_fn=collate, worker_init_fn=_worker_init, pin_memory=self.cuda,
+                                generator=torch.Generator().manual_seed(t.seed))
+            for batch in loader:
+                with torch.no_grad(), torch.autocast(self.device.type, dtype=dtype, enabled=self.amp != "none"):
+                    uvz = self.net.volumes(batch["image"].to(self.device, non_blocking=True))["uvz"]
+                cols["uvz"].append(uvz.float().cpu())
+                cols["pose_3d"].append(batch["pose_3d"])
+                cols["valid_3d"].append(batch["valid_3d"])
+                cols["sample_id"].extend(f"{sid}#pass{k}" for sid in batch["sample_id"])
+        self.module.train()
+        cache = CachedInputs(*(torch.cat(cols[k]) for k in ("uvz", "pose_3d", "valid_3d")), cols["sample_id"])
+        self.images_3d, self.train_3d, self.train_set = self.train_3d, cache, cache
+        self.sampler = MixedBatchSampler(len(cache), 0, t.batch_size, 1.0, t.seed, self.rank, self.world)
+
     def _loader(self, epoch: int, skip: int) -> DataLoader:
         for d in (self.train_3d, self.train_2d):
             if d is not None:
@@ -282,9 +333,13 @@ class Trainer:
         self.sampler.set_epoch(epoch)
         batches = list(self.sampler)[skip:]
         t = self.cfg.train
+        # its own generator: making the loader must not draw from the torch RNG that dropout uses, or a resumed
+        # run would draw once more than the uninterrupted one
+        gen = torch.Generator().manual_seed(t.seed * 100003 + epoch)
+        if isinstance(self.train_set, CachedInputs):  # in memory: worker processes would only add latency
+            return DataLoader(self.train_set, batch_sampler=batches, num_workers=0, collate_fn=collate, generator=gen)
         return DataLoader(self.train_set, batch_sampler=batches, num_workers=t.workers, collate_fn=collate,
-                          pin_memory=self.cuda, worker_init_fn=_worker_init,
-                          generator=torch.Generator().manual_seed(t.seed * 100003 + epoch))
+                          pin_memory=self.cuda, worker_init_fn=_worker_init, generator=gen)
 
     # ------------------------------------------------------------------------------------------ checkpoints
 
@@ -336,18 +391,22 @@ class Trainer:
 
     def _step(self, batch: dict) -> dict:
         dev = self.device
-        images = batch["image"].to(dev, non_blocking=True)
-        if self.cuda and self.cfg.train.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
         keys = ("uv", "z", "pose_3d", "valid_2d", "valid_3d")
-        b = {k: batch[k].to(dev, non_blocking=True) for k in keys}
+        b = {k: batch[k].to(dev, non_blocking=True) for k in keys if k in batch}
+        if "uvz" in batch:
+            inputs = {"uvz": batch["uvz"].to(dev, non_blocking=True)}
+        else:
+            images = batch["image"].to(dev, non_blocking=True)
+            if self.cuda and self.cfg.train.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            inputs = {"images": images}
         targets = {}
         if self.weights.joint or self.weights.bone or self.weights.cube or self.weights.ordinal or self.weights.integral:
             uvz = torch.cat([b["uv"], b["z"][..., None]], -1)
             targets = self.encoder.encode(uvz, b["valid_2d"], b["valid_3d"], self.sigma.sigma)
         dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
         with torch.autocast(dev.type, dtype=dtype, enabled=self.amp != "none"):
-            out = self.step_fn(images)
+            out = self.step_fn(**inputs)
         losses = compute_losses(out, targets, b, self.weights)
         names = list(losses)
         values = torch.stack([losses[k].detach().float() for k in names])
@@ -394,7 +453,10 @@ class Trainer:
         t = self.cfg.train
         start = time.perf_counter()
         stopped = False
+        if t.stage == 2 and t.cache_passes and not t.finetune and not isinstance(self.train_set, CachedInputs):
+            self._cache_inputs()  # counted in the time budget
         self.module.train()
+        budget = 60 * t.max_minutes
         while self.epoch < t.epochs and not stopped:
             lr = lr_at(t, self.epoch)
             for g in self.optimizer.param_groups:
@@ -405,11 +467,16 @@ class Trainer:
             sums: dict[str, float] = {}
             n_steps, window_t, window_n = 0, time.perf_counter(), 0
             for batch in loader:
+                if budget and t.lr_final_drop and lr == lr_at(t, self.epoch) and \
+                        time.perf_counter() - start > (1 - t.lr_final_drop) * budget:
+                    lr = lr_at(t, self.epoch) * 0.1
+                    for g in self.optimizer.param_groups:
+                        g["lr"] = lr
                 vals = self._step(batch)
                 self.step += 1
                 self.step_in_epoch += 1
                 n_steps += 1
-                window_n += len(batch["image"]) * self.world
+                window_n += len(batch["pose_3d"]) * self.world
                 for k, v in vals.items():
                     sums[k] = sums.get(k, 0.0) + v
                 if self.step % t.log_every == 0 or self.step_in_epoch == len(self.sampler):
@@ -422,7 +489,7 @@ class Trainer:
                 bar.update(1)
                 if t.checkpoint_every and self.step % t.checkpoint_every == 0:
                     self.save()
-                over_time = t.max_minutes > 0 and (time.perf_counter() - start) > 60 * t.max_minutes
+                over_time = budget > 0 and (time.perf_counter() - start) > budget
                 if (self.max_steps is not None and self.step >= self.max_steps) or over_time:
                     stopped = True
                     break

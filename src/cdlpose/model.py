@@ -39,6 +39,7 @@ class ModelConfig:
     pretrained: str | None = None  # None | "imagenet" | path to a backbone state dict
     lite: bool = False  # narrow trunk (128 channels) and fewer bottlenecks, for CPUs and fast experiments
     backbone_stages: int = 4  # ResNet stages kept: 4 (stride 32, the paper), 3 (stride 16) or 2 (stride 8)
+    head_width: int | None = None  # channels of the heads; None: 256 (the paper), 128 with ``lite``
     skeleton: str = "h36m17"
     depth_bins: int = 64  # C
     lift_hidden: int = 1024
@@ -54,6 +55,8 @@ class ModelConfig:
             raise ValueError(f"model.backbone must be one of {', '.join(_BACKBONE_CHANNELS)}; got {self.backbone!r}")
         if self.backbone_stages not in (2, 3, 4):
             raise ValueError(f"model.backbone_stages must be 2, 3 or 4; got {self.backbone_stages!r}")
+        if self.head_width is not None and (self.head_width < 8 or self.head_width % 8):
+            raise ValueError(f"model.head_width must be a multiple of 8 (≥ 8) or null; got {self.head_width!r}")
 
 
 def _weights_help(name: str, weights) -> str:
@@ -191,7 +194,7 @@ class CascadedLiftingNet(nn.Module):
         if sk.root is None:
             raise ValueError(f"skeleton {sk.name} has no root joint; the network needs a root-relative skeleton")
         self.num_joints, self.num_bones, C = sk.num_joints, sk.num_bones, cfg.depth_bins
-        width = 128 if cfg.lite else 256
+        width = cfg.head_width or (128 if cfg.lite else 256)
         n_ctx, n_joint, n_final = (1, 1, 1) if cfg.lite else (2, 2, 3)
         cb = backbone_channels(cfg.backbone, cfg.backbone_stages)
         up = cfg.backbone_stages - 1  # ×2 deconvolutions from the trunk's stride to the maps' 1/4
