@@ -165,3 +165,20 @@ def test_shallower_trunks_keep_the_map_size():
         assert out["joint_heatmaps"].shape == (1, 17, 16, 16) and out["uvz"].shape == (1, 17, 3)
     with pytest.raises(ValueError, match="backbone_stages must be 2, 3 or 4"):
         ModelConfig(backbone_stages=5)
+
+
+def test_head_width_sets_the_heads_channels():
+    """``head_width`` narrows every head (the demo's 64): same outputs, fewer parameters; bad widths are refused."""
+    x = torch.randn(2, 3, 64, 64)
+    nets = {w: CascadedLiftingNet(ModelConfig(variant="full", backbone="resnet18", lite=True, depth_bins=16,
+                                              backbone_stages=2, head_width=w), (64, 64)) for w in (None, 64)}
+    assert nets[None].context_conv[0].out_channels == 128 and nets[64].context_conv[0].out_channels == 64
+    assert nets[64].bone_deconv[0].out_channels == 32 and nets[64].aspp.fuse[0].out_channels == 64
+    heads = {w: sum(p.numel() for n, p in net.named_parameters() if not n.startswith(("backbone", "lifting")))
+             for w, net in nets.items()}
+    assert heads[64] < heads[None] / 2.5
+    out = nets[64].volumes(x)
+    assert out["cube"].shape == (2, 16, 16, 16) and out["uvz"].shape == (2, 17, 3)
+    for bad in (0, 12):
+        with pytest.raises(ValueError, match="head_width must be a multiple of 8"):
+            ModelConfig(head_width=bad)

@@ -50,8 +50,9 @@ class TrainConfig:
     channels_last: bool = True  # CUDA only
     compile: bool = False
     max_minutes: float = 0.0  # > 0: stop after this much training time (checkpoint kept)
-    # with max_minutes: the last this share of the time budget runs at lr ÷ 10 (a timed run never reaches an
-    # epoch milestone); it depends on the clock, so a resumed timed run is not step-for-step the same
+    # with max_minutes: the last this share of the training time (the budget less building a stage-2 cache) runs
+    # at lr ÷ 10 (a timed run never reaches an epoch milestone); it depends on the clock, so a resumed timed run is
+    # not step-for-step the same
     lr_final_drop: float = 0.0
     checkpoint_every: int = 0  # > 0: also save last.pt every this many steps (resume mid-epoch)
     log_every: int = 10  # steps between log lines

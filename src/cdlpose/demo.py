@@ -220,7 +220,7 @@ def run_demo(out: str | Path = "cdlpose-demo", minutes: float = 9.0, train_size:
         _render_all(ds)
     rendered = time.perf_counter() - t0
     left = max(minutes - rendered / 60 - 1.0, 0.5)  # keep ~1 min for validation, evaluation and the report
-    m1, m2 = 0.85 * left, 0.15 * left
+    m1, m2 = 0.8 * left, 0.2 * left  # stage 2: ~0.9 min to cache the 2.5D estimates, the rest for the MLP
     cfg1 = dataclasses.replace(cfg1, train=dataclasses.replace(cfg1.train, max_minutes=m1))
     cfg2 = dataclasses.replace(cfg2, train=dataclasses.replace(cfg2.train, max_minutes=m2))
     say(f"stage 1: the network up to the volumetric heatmaps, {m1:.1f} min", flush=True)

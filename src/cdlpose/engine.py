@@ -227,6 +227,7 @@ class Trainer:
         if t.init_from and resume is None:
             self._init_weights(t.init_from)
         frozen = t.stage == 2 and not t.finetune
+        self.caches = frozen and t.cache_passes > 0  # stage 2 on cached 2.5D estimates
         for name, p in self.net.named_parameters():
             is_lift = name.startswith("lifting.")
             p.requires_grad_(is_lift if frozen else (t.stage == 2 or not is_lift))
@@ -294,7 +295,9 @@ class Trainer:
         n3 = 0 if self.train_3d is None else len(self.train_3d)
         n2 = 0 if self.train_2d is None else len(self.train_2d)
         self.train_set = ConcatDataset([d for d in (self.train_3d, self.train_2d) if d is not None])
-        self.sampler = MixedBatchSampler(n3, n2, t.batch_size, ratio, t.seed, self.rank, self.world)
+        # with a stage-2 cache the batches are drawn from the cached passes (made by _cache_inputs)
+        self.sampler = None if self.caches else MixedBatchSampler(n3, n2, t.batch_size, ratio, t.seed, self.rank,
+                                                                  self.world)
         eval_aug = CropAugment(sk, dataclasses.replace(cfg.augment, train=False))
         val = build_dataset(cfg.data, "val", eval_aug, t.seed) or build_dataset(cfg.data, "test", eval_aug, t.seed)
         if val is not None and cfg.data.val_size and cfg.data.val_size < len(val):
@@ -453,10 +456,13 @@ class Trainer:
         t = self.cfg.train
         start = time.perf_counter()
         stopped = False
-        if t.stage == 2 and t.cache_passes and not t.finetune and not isinstance(self.train_set, CachedInputs):
+        if self.caches and not isinstance(self.train_set, CachedInputs):
             self._cache_inputs()  # counted in the time budget
         self.module.train()
         budget = 60 * t.max_minutes
+        # the final low-lr share is of the time left for steps, after the cache is built
+        setup = time.perf_counter() - start
+        drop_at = setup + (1 - t.lr_final_drop) * max(budget - setup, 0.0)
         while self.epoch < t.epochs and not stopped:
             lr = lr_at(t, self.epoch)
             for g in self.optimizer.param_groups:
@@ -467,8 +473,7 @@ class Trainer:
             sums: dict[str, float] = {}
             n_steps, window_t, window_n = 0, time.perf_counter(), 0
             for batch in loader:
-                if budget and t.lr_final_drop and lr == lr_at(t, self.epoch) and \
-                        time.perf_counter() - start > (1 - t.lr_final_drop) * budget:
+                if budget and t.lr_final_drop and lr == lr_at(t, self.epoch) and time.perf_counter() - start > drop_at:
                     lr = lr_at(t, self.epoch) * 0.1
                     for g in self.optimizer.param_groups:
                         g["lr"] = lr
