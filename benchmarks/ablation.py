@@ -1,9 +1,10 @@
 """The paper's Table 4 ablation on synthetic images: baseline, +JH, +BH (bj) and full, same data, budget and seed.
 
-Each variant is trained through both stages on the same synthetic training set (the demo's configuration: ResNet-18's
-first two stages with 64-channel heads, stage 2 on cached 2.5D estimates, at ``--input-size`` on a CPU; ``--gpu``
-uses ResNet-50 with default widths at 256×256), for the same number of steps per stage, with each of the given seeds, and evaluated on held-out synthetic subjects: MPJPE, PA-MPJPE
-(mm) and the 2D joint error (input pixels). The table gives the mean over seeds and the spread (max − min), next
+Each variant is trained through both stages on the same synthetic training set (the demo's configuration:
+ResNet-18's first two stages with 64-channel heads, stage 2 on cached 2.5D estimates, at ``--input-size`` on a
+CPU; ``--gpu`` uses ResNet-50 with default widths at 256×256), for the same number of steps per stage, with each
+of the given seeds, and evaluated on held-out synthetic subjects: MPJPE, PA-MPJPE (mm) and the 2D joint error
+(input pixels). The table gives the mean over seeds and the spread (max − min), next
 to the paper's Table 4 (Human3.6M Protocol 1, mm). Whatever ordering comes out is the result.
 
     python benchmarks/ablation.py [--steps 300] [--steps-2 1000] [--seeds 0 1] [--variants baseline jh bj full] [--gpu]

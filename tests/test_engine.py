@@ -105,6 +105,9 @@ def test_two_stages(tmp_path):
     assert epochs[-1]["val_metric_source"] == "back-projection" and epochs[-1]["val_mpjpe"] > 0
     with pytest.raises(ConfigError, match="set train.init_from"):
         Trainer(tiny(tmp_path, "s2", extra=["train.stage=2"]), device="cpu")
+    with pytest.raises(ConfigError, match=r"model.head_width=None, this config 32"):
+        Trainer(tiny(tmp_path, "s2", extra=["train.stage=2", f"train.init_from={s1 / 'last.pt'}",
+                                            "model.head_width=32"]), device="cpu")
     cfg2 = tiny(tmp_path, "s2", epochs=2, extra=["train.stage=2", f"train.init_from={s1 / 'last.pt'}"])
     tr = Trainer(cfg2, device="cpu")
     start = {k: v.clone() for k, v in tr.net.state_dict().items()}
@@ -306,3 +309,27 @@ def test_two_process_gloo_run(tmp_path):
     ckpt = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
     assert ckpt["step"] == 1 and ckpt["epoch"] == 1
     assert proc.stdout.count("done:") == 1
+
+
+def test_loader_workers_start_after_opencv_ran_in_the_main_process():
+    """A worker forked after the main process ran OpenCV's thread pool must not hang (cv2.setNumThreads in the
+    worker did: the demo after any workers=0 run never got its first batch). Run in a subprocess with a timeout."""
+    code = """
+import cv2, numpy as np, torch
+from torch.utils.data import DataLoader, Dataset
+from cdlpose.engine import _worker_init
+img = np.random.rand(1024, 1024, 3).astype(np.float32)
+M = np.array([[0.5, 0.1, 3.0], [0.1, 0.5, 4.0]], np.float32)
+for _ in range(3):
+    cv2.warpAffine(img, M, (512, 512))  # the main process's OpenCV pool runs
+class Crops(Dataset):
+    def __len__(self):
+        return 4
+    def __getitem__(self, i):
+        return torch.from_numpy(cv2.warpAffine(img, M, (64, 64)))
+batches = list(DataLoader(Crops(), batch_size=2, num_workers=1, worker_init_fn=_worker_init))
+print("batches", len(batches), tuple(batches[0].shape))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "batches 2 (2, 64, 64, 3)" in proc.stdout

@@ -36,8 +36,8 @@ DEMO_INPUT = 64
 def demo_config(out: Path, train_size: int, test_size: int, seed: int, minutes_1: float, minutes_2: float,
                 style: str = "plain", input_size: int = DEMO_INPUT):
     """The two stage configs of the demo: the full variant on ResNet-18's first two stages (stride 8), heads 64
-    channels wide, a 64×64 input, 32 depth bins, a 2-block lifting MLP; stage 1 ends at lr ÷ 10, stage 2 trains
-    the MLP on cached 2.5D estimates of the frozen network."""
+    channels wide, ``input_size``² input (64), 32 depth bins, a 2-block lifting MLP; stage 1 ends at lr ÷ 10,
+    stage 2 trains the MLP on cached 2.5D estimates of the frozen network."""
     cache = str(out / "synthetic-cache")
     common = {"format": "synthetic", "seed": seed, "cache_dir": cache, "style": style}
     data = DataConfig(protocol="synthetic", val_size=min(64, test_size), datasets=[

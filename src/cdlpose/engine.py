@@ -127,10 +127,9 @@ def _dist_info() -> tuple[int, int, int]:
 
 
 def _worker_init(_):
-    import cv2
-
+    # one torch thread per worker process. Not cv2.setNumThreads: in a worker forked from a process whose OpenCV
+    # thread pool has run (a warp in the main process, e.g. an earlier workers=0 run), that call never returns
     torch.set_num_threads(1)
-    cv2.setNumThreads(1)
 
 
 class _Log:
@@ -274,7 +273,7 @@ class Trainer:
         ckpt = _read_checkpoint(path, "train.init_from")
         src = config_from_dict(ckpt["config"], str(path)).model
         mine = self.cfg.model
-        for k in ("variant", "backbone", "lite", "skeleton", "depth_bins"):
+        for k in ("variant", "backbone", "lite", "backbone_stages", "head_width", "skeleton", "depth_bins"):
             if getattr(src, k) != getattr(mine, k):
                 raise ConfigError(f"train.init_from: {path} has model.{k}={getattr(src, k)!r}, this config "
                                   f"{getattr(mine, k)!r}")
@@ -309,7 +308,6 @@ class Trainer:
         augmented passes over them (pass k augmented as epoch k would be), so stage 2 trains only the MLP."""
         t = self.cfg.train
         cols = {"uvz": [], "pose_3d": [], "valid_3d": [], "sample_id": []}
-        dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
         self.net.eval()
         for k in range(t.cache_passes):
             self.train_3d.set_epoch(k)
@@ -318,7 +316,7 @@ class Trainer:
                                 collate_fn=collate, worker_init_fn=_worker_init, pin_memory=self.cuda,
                                 generator=torch.Generator().manual_seed(t.seed))
             for batch in loader:
-                with torch.no_grad(), torch.autocast(self.device.type, dtype=dtype, enabled=self.amp != "none"):
+                with torch.no_grad(), self._autocast():
                     uvz = self.net.volumes(batch["image"].to(self.device, non_blocking=True))["uvz"]
                 cols["uvz"].append(uvz.float().cpu())
                 cols["pose_3d"].append(batch["pose_3d"])
@@ -392,6 +390,11 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ train
 
+    def _autocast(self):
+        """The run's mixed-precision context (``train.amp`` on CUDA; a no-op otherwise)."""
+        dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype, enabled=self.amp != "none")
+
     def _step(self, batch: dict) -> dict:
         dev = self.device
         keys = ("uv", "z", "pose_3d", "valid_2d", "valid_3d")
@@ -407,8 +410,7 @@ class Trainer:
         if self.weights.joint or self.weights.bone or self.weights.cube or self.weights.ordinal or self.weights.integral:
             uvz = torch.cat([b["uv"], b["z"][..., None]], -1)
             targets = self.encoder.encode(uvz, b["valid_2d"], b["valid_3d"], self.sigma.sigma)
-        dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
-        with torch.autocast(dev.type, dtype=dtype, enabled=self.amp != "none"):
+        with self._autocast():
             out = self.step_fn(**inputs)
         losses = compute_losses(out, targets, b, self.weights)
         names = list(losses)
