@@ -34,10 +34,10 @@ DEMO_INPUT = 64
 
 
 def demo_config(out: Path, train_size: int, test_size: int, seed: int, minutes_1: float, minutes_2: float,
-                style: str = "plain", input_size: int = DEMO_INPUT):
+                style: str = "plain"):
     """The two stage configs of the demo: the full variant on ResNet-18's first two stages (stride 8), heads 64
-    channels wide, ``input_size``² input (64), 32 depth bins, a 2-block lifting MLP; stage 1 ends at lr ÷ 10,
-    stage 2 trains the MLP on cached 2.5D estimates of the frozen network."""
+    channels wide, a ``DEMO_INPUT``² input, 32 depth bins, a 2-block lifting MLP; stage 1 ends at lr ÷ 10, stage 2
+    trains the MLP on cached 2.5D estimates of the frozen network."""
     cache = str(out / "synthetic-cache")
     common = {"format": "synthetic", "seed": seed, "cache_dir": cache, "style": style}
     data = DataConfig(protocol="synthetic", val_size=min(64, test_size), datasets=[
@@ -55,7 +55,7 @@ def demo_config(out: Path, train_size: int, test_size: int, seed: int, minutes_1
     codec = CodecConfig(depth_bins=32)
     # light augmentation: the synthetic images already vary in pose, view, scale and occluders, and a short
     # run learns faster without rotations and pasted occluders
-    aug = AugmentConfig(input_size=input_size, rotation=0.0, occlusion_prob=0.0, scale=0.15)
+    aug = AugmentConfig(input_size=DEMO_INPUT, rotation=0.0, occlusion_prob=0.0, scale=0.15)
     t1 = TrainConfig(stage=1, epochs=1000, lr=2e-3, lr_milestones=(), lr_final_drop=0.2, batch_size=16, workers=1,
                      seed=seed, amp="none", max_minutes=minutes_1, log_every=5, eval_batch_size=64,
                      out_dir=str(out / "stage1"))
@@ -238,10 +238,11 @@ def run_demo(out: str | Path = "cdlpose-demo", minutes: float = 9.0, train_size:
     sk = get_skeleton(cfg1.model.skeleton)
     _curves({1: out / "stage1", 2: out / "stage2"}, out / "curves.png")
     idx = np.linspace(0, len(pred["gt_3d"]) - 1, 12).round().astype(int)
-    size = cfg1.augment.input_size
+    size, m = cfg1.augment.input_size, cfg1.model
     figures = _prediction_figures(sets["test"], pred, idx, sk, out, size)
     report = {
-        "model": f"full-variant network (ResNet-18 stages 1–2, 64-channel heads, {size}×{size} input, 32 depth bins)",
+        "model": f"{m.variant}-variant network ({m.backbone} stages 1–{m.backbone_stages}, {m.head_width}-channel "
+                 f"heads, {size}×{size} input, {m.depth_bins} depth bins)",
         "input_size": size,
         "device": str(device or ("cuda" if torch.cuda.is_available() else "cpu")),
         "train_size": train_size, "test_size": test_size, "seed": seed, "style": style,
