@@ -1,30 +1,100 @@
 """Atomic checkpoints: write to a temporary file in the same folder, fsync, rename. A crash at any point leaves
-either the previous checkpoint or the new one, never a truncated file. Loading uses ``weights_only=True``."""
+either the previous checkpoint or the new one, never a truncated file; a temporary file left by a killed save is
+removed by the next save. Loading uses ``weights_only=True``.
+
+Every writer here raises :class:`OutputError` (an ``OSError`` with the errno) naming the file and the cause ("no space
+left on device", "permission denied") when the write fails; readers raise :class:`CheckpointError` naming the file.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "write_text_atomic"]
+__all__ = ["save_checkpoint", "load_checkpoint", "write_text_atomic", "write_bytes_atomic", "OutputError",
+           "CheckpointError", "describe_os_error"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: missing, unreadable, foreign or not matching; the message names it."""
+
+
+class OutputError(OSError):
+    """A file cdlpose could not write (disk full, permission, a folder of that name); the message names the file
+    and the cause. ``errno`` is the operating system's error number where there is one."""
+
+    def __str__(self) -> str:  # the message alone, without OSError's "[Errno 28]" prefix
+        return self.strerror if self.errno is not None and self.strerror else super().__str__()
+
+
+def describe_os_error(e: BaseException) -> str:
+    """The cause of a failed write in words: "no space left on device", "permission denied", …"""
+    if isinstance(e, OSError) and e.errno is not None:
+        if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return "no space left on device"
+        return (e.strerror or os.strerror(e.errno)).lower()
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _os_error_in(e: BaseException) -> OSError | None:
+    """The OSError behind ``e`` (torch's writer turns a failed ``write`` into a RuntimeError whose context it is)."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, OSError):
+            return e
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return None
+
+
+def _output_error(path: Path, e: BaseException) -> OutputError:
+    cause = _os_error_in(e)
+    if cause is None and isinstance(e, RuntimeError):
+        # torch reports a short write as an enforce failure without the OS error; a full disk is its usual reason
+        try:
+            import shutil
+
+            if shutil.disk_usage(path.parent).free < 1 << 20:
+                cause = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError:
+            pass
+    if cause is None:
+        return OutputError(f"cannot write {path}: {describe_os_error(e)}")
+    return OutputError(cause.errno, f"cannot write {path}: {describe_os_error(cause)}")
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary files of earlier saves of ``path`` that were killed before their rename."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
-    """Save ``state`` (tensors, numbers, strings, lists, dicts) to ``path`` atomically."""
+    """Save ``state`` (tensors, numbers, strings, lists, dicts) to ``path`` atomically. A failed write raises
+    :class:`OutputError` ("no space left on device", …) and leaves the previous file as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _output_error(path, e) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(state, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, (OSError, RuntimeError)):
+            raise _output_error(path, e) from None
         raise
     try:  # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY)
@@ -38,20 +108,49 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """Load a checkpoint with ``weights_only=True`` (no code runs from the file); clear error when missing."""
+    """Load a checkpoint with ``weights_only=True`` (no code runs from the file). Raises ``FileNotFoundError``
+    when it is missing and :class:`CheckpointError` naming the file when it is not a PyTorch file, is truncated,
+    or holds objects other than plain data."""
     path = Path(path)
     if not path.is_file():
+        if path.exists():
+            raise CheckpointError(f"checkpoint {path} is not a file")
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise ValueError(f"{path}: not a loadable cdlpose checkpoint ({type(e).__name__}: {e})") from None
+        # never pass on torch's advice to retry with weights_only=False: that would run code from the file
+        text = str(e)
+        if "Weights only load failed" in text or "weights_only" in text:
+            with open(path, "rb") as fh:
+                head = fh.read(4)
+            why = ("it holds Python objects other than tensors and plain data, which cdlpose does not load"
+                   if head.startswith(b"PK") else "not a PyTorch checkpoint file (unrecognised content)")
+        elif "central directory" in text or "zip archive" in text or isinstance(e, EOFError):
+            why = "truncated or corrupt file (not a complete PyTorch zip archive)"
+        else:
+            why = text.splitlines()[0] if text else type(e).__name__
+        raise CheckpointError(f"{path}: not a loadable cdlpose checkpoint ({why})") from None
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write a file through a temporary file and a rename: readers never see half a file, and a failed write
+    (:class:`OutputError` naming the file and the cause) leaves no temporary file and the previous file intact."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise _output_error(path, e) from None
+    return path
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write a UTF-8 text file through a temporary file and a rename: readers never see half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    """Write a UTF-8 text file atomically (see :func:`write_bytes_atomic`)."""
+    return write_bytes_atomic(path, text.encode("utf-8"))

@@ -9,13 +9,16 @@ pixels stay in :class:`cdlpose.inference.Predictor`, which runs on either backen
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["export_onnx", "compare_onnx", "OUTPUTS"]
+from .checkpoint import OutputError, _output_error, describe_os_error
+
+__all__ = ["export_onnx", "export_weights", "compare_onnx", "OUTPUTS"]
 
 OUTPUTS = ("uvz", "pose_3d", "confidence")
 
@@ -35,13 +38,50 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: in
     batch sizes and compare with PyTorch. Returns a summary dict (path, input size, max differences)."""
     from .engine import load_model
 
+    out = Path(out) if out is not None else Path(checkpoint).with_suffix(".onnx")
+    _check_target(Path(checkpoint), out)
     net, cfg, _ = load_model(checkpoint, "cpu")
     net = net.float().eval()
     S = cfg.augment.input_size
-    out = Path(out) if out is not None else Path(checkpoint).with_suffix(".onnx")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(e.errno, f"cannot write {out}: {describe_os_error(e)}") from None
     x = torch.randn(2, 3, S, S)
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        _write_onnx(net, cfg, x, tmp, opset)
+        tmp.replace(out)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _output_error(out, e) from None
+        raise
+    summary = {"path": str(out), "input_size": S, "skeleton": cfg.model.skeleton, "opset": opset}
+    if check:
+        summary.update(compare_onnx(out, net, S))
+    return summary
+
+
+def _check_target(checkpoint: Path, out: Path) -> None:
+    """Refuse an ``out`` that is the checkpoint itself, a folder, or an existing file that is not an ONNX model:
+    export never replaces a file it did not make."""
+    from .inference import InputError
+
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder; give the .onnx file to write")
+    if not out.exists():
+        return
+    same = checkpoint.exists() and os.path.samefile(checkpoint, out)
+    if same:
+        raise InputError(f"--out {out} is the checkpoint itself; export would replace it: give another file name")
+    if out.suffix.lower() != ".onnx":
+        raise InputError(f"--out {out} exists and is not an .onnx file; export replaces only an earlier export: "
+                         "give another file name")
+
+
+def _write_onnx(net, cfg, x, tmp: Path, opset: int) -> None:
+    S = cfg.augment.input_size
     # the TorchScript exporter: it handles the network as is (the torch.export one needs onnxscript and traces
     # the input checks); its deprecation and tracer warnings are about code paths this graph does not use
     with torch.no_grad(), warnings.catch_warnings():
@@ -61,11 +101,6 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: in
         p = model.metadata_props.add()
         p.key, p.value = k, v
     onnx.save(model, str(tmp))
-    tmp.replace(out)
-    summary = {"path": str(out), "input_size": S, "skeleton": cfg.model.skeleton, "opset": opset}
-    if check:
-        summary.update(compare_onnx(out, net, S))
-    return summary
 
 
 def compare_onnx(path: str | Path, net, size: int, batches=(1, 3), seed: int = 0) -> dict:
@@ -95,3 +130,26 @@ def compare_onnx(path: str | Path, net, size: int, batches=(1, 3), seed: int = 0
     diffs["batches"] = list(batches)
     diffs["pose_ulp"] = float(np.spacing(np.float32(biggest)))
     return diffs
+
+
+def export_weights(checkpoint: str | Path, out: str | Path | None = None, half: bool = False) -> dict:
+    """Write the network's weights and config alone (no optimiser, grad-scaler, RNG states or history) as a small
+    cdlpose checkpoint that :func:`cdlpose.engine.load_model`, ``cdlpose predict``, ``cdlpose evaluate`` and
+    :class:`cdlpose.inference.Predictor` load like any other. ``half``: floating-point tensors in float16 (half the
+    size; loaded back into float32, which changes outputs by float16 rounding, ~1e-3 relative). Default ``out``:
+    the checkpoint's name with ``-weights.pt`` (``-weights-fp16.pt``). Returns ``{"path", "bytes", "source_bytes",
+    "dtype"}``."""
+    from .checkpoint import save_checkpoint
+    from .engine import CHECKPOINT_FORMAT, _read_checkpoint
+
+    ckpt = _read_checkpoint(checkpoint, "--checkpoint")
+    src = Path(checkpoint)
+    out = Path(out) if out is not None else src.with_name(f"{src.stem}-weights{'-fp16' if half else ''}.pt")
+    if out.resolve() == src.resolve():
+        raise ValueError(f"--out: {out} is the checkpoint itself; choose another file")
+    model = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["model"].items()}
+    state = {"format": CHECKPOINT_FORMAT, "version": ckpt.get("version"), "config": ckpt["config"], "model": model,
+             "weights_only": True, "epoch": ckpt.get("epoch"), "step": ckpt.get("step")}
+    save_checkpoint(state, out)
+    return {"path": str(out), "bytes": out.stat().st_size, "source_bytes": src.stat().st_size,
+            "dtype": "float16" if half else "float32"}
