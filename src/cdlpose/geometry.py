@@ -244,11 +244,12 @@ def rescale_points(points, in_size, out_size):
     return out
 
 
-def procrustes_align(pred, gt, mask=None, return_transform: bool = False):
+def procrustes_align(pred, gt, mask=None, return_transform: bool = False, scale: bool = True):
     """Similarity Procrustes alignment of ``pred`` onto ``gt``, per pose (numpy).
 
     Finds s, R, t minimising ``sum_j m_j |s R p_j + t - g_j|^2`` over the valid joints, with R a proper
-    rotation (det +1; the reflection is removed as in VideoPose3D and MMPose).
+    rotation (det +1; the reflection is removed as in VideoPose3D and MMPose). With ``scale=False`` s is fixed
+    to 1: the rigid fit (rotation and translation only) of Moon et al.'s ``rigid_align``.
 
     Args:
         pred, gt: (N, J, 3) or (J, 3). mask: optional (N, J) / (J,) bool, joints used in the fit.
@@ -273,7 +274,7 @@ def procrustes_align(pred, gt, mask=None, return_transform: bool = False):
     D[:, -1] = d
     R = U @ (D[..., None] * Vt)
     var_p = (w * (p0**2).sum(-1)).sum(1)
-    s = (S * D).sum(1) / np.maximum(var_p, 1e-12)
+    s = (S * D).sum(1) / np.maximum(var_p, 1e-12) if scale else np.ones(len(pred))
     t = mu_g[:, 0] - s[:, None] * np.einsum("nab,nb->na", R, mu_p[:, 0])
     aligned = s[:, None, None] * np.einsum("nab,njb->nja", R, pred) + t[:, None]
     if single:

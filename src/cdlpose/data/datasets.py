@@ -31,9 +31,9 @@ from .sample import DataError
 from .synthetic import SyntheticHumans
 
 __all__ = ["DataConfig", "PoseDataset", "FORMATS", "THREE_D_FORMATS", "resolve_entry", "read_entry",
-           "build_dataset", "collate"]
+           "build_dataset", "collate", "image_key", "dataset_records"]
 
-PATH_KEYS = ("root", "annotations", "cameras", "images", "cache_dir")
+PATH_KEYS = ("root", "annotations", "cameras", "images", "cache_dir", "annot_dir")
 THREE_D_FORMATS = ("h36m-moon", "h36m-mmpose", "muco", "mupots", "synthetic")
 ROLES = ("train", "val", "test")
 PROTOCOLS = ("h36m-p1", "h36m-p2", "mupots", "synthetic")
@@ -47,7 +47,8 @@ FORMATS = {
     "mpii": (("annotations",), lambda e, v: readers.read_mpii(e["annotations"], e.get("images"), validate=v)),
     "coco": (("annotations",), lambda e, v: readers.read_coco(e["annotations"], e.get("images"), validate=v)),
     "muco": (("annotations",), lambda e, v: readers.read_muco(e["annotations"], e.get("images"), validate=v)),
-    "mupots": (("annotations",), lambda e, v: readers.read_mupots(e["annotations"], e.get("images"), validate=v)),
+    "mupots": (("annotations",), lambda e, v: readers.read_mupots(e["annotations"], e.get("images"), validate=v,
+                                                                  annot_dir=e.get("annot_dir"))),
     "synthetic": ((), lambda e, v: SyntheticHumans(e.get("split", "train"), e.get("size", 10000),
                                                    e.get("seed", 0), e.get("cache_dir"),
                                                    style=e.get("style", "full"))),
@@ -93,10 +94,23 @@ def read_entry(entry: dict, validate: bool = True):
     return FORMATS[entry["format"]][1](entry, validate)
 
 
+def image_key(rec: dict) -> str:
+    """The frame a record's person is in, as ``dataset/image id`` (people of one frame are matched together in
+    the MuPoTS-3D evaluation)."""
+    return f"{rec['dataset']}/{rec.get('image_id', rec.get('image_path', rec['sample_id']))}"
+
+
+def dataset_records(ds) -> list:
+    """The records behind a data set built by :func:`build_dataset` (a :class:`PoseDataset` or several)."""
+    parts = ds.datasets if isinstance(ds, ConcatDataset) else [ds]
+    return [r for d in parts for r in d.records]
+
+
 class PoseDataset(Dataset):
     """Sample records (a list or a map-style source) through the shared crop/augment pipeline.
 
-    Each item is the pipeline's output plus ``index``, ``sample_id``, ``dataset``, ``subject`` and ``action``.
+    Each item is the pipeline's output plus ``index``, ``sample_id``, ``dataset``, ``subject``, ``action`` and
+    ``image_key`` (the frame the person is in).
     The augmentation of item ``i`` is drawn from a generator seeded by (seed, epoch, i), so it does not depend
     on the number of workers and is the same after resuming; call :meth:`set_epoch` before each epoch.
     """
@@ -117,7 +131,7 @@ class PoseDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
         out = self.augment(rec, rng=rng)
         out.update(index=int(index), sample_id=str(rec["sample_id"]), dataset=str(rec["dataset"]),
-                   subject=str(rec["subject"]), action=str(rec["action"]))
+                   subject=str(rec["subject"]), action=str(rec["action"]), image_key=image_key(rec))
         return out
 
 

@@ -7,6 +7,8 @@ COCO person keypoints. Missing joints are invalid, never zero; every error names
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import pickle
 import re
@@ -20,13 +22,65 @@ from ..skeletons import COCO17, H36M17, MPII16
 from .sample import DataError, validate_sample
 
 __all__ = ["load_image", "load_cameras_pkl", "read_h36m_mmpose", "read_h36m_moon", "read_mpii", "read_coco",
-           "read_muco", "read_mupots", "check_records", "H36M_PROTOCOLS", "H36M_CAMERA_IDS"]
+           "read_muco", "read_mupots", "read_mupots_annot", "check_records", "H36M_PROTOCOLS", "H36M_CAMERA_IDS"]
 
 #: Subject splits, with the paper's protocol names (Moon et al.'s code numbers them the other way round).
 H36M_PROTOCOLS = {
     1: {"train": ("S1", "S5", "S6", "S7", "S8"), "test": ("S9", "S11")},
     2: {"train": ("S1", "S5", "S6", "S7", "S8", "S9"), "test": ("S11",)},
 }
+
+
+_PROBLEMS: contextvars.ContextVar = contextvars.ContextVar("cdlpose_reader_problems", default=None)
+
+
+@contextlib.contextmanager
+def collecting_problems():
+    """Within this context the readers do not stop at a bad record: its :class:`DataError` message is appended
+    to the yielded list and the record skipped (``cdlpose data check`` reports every problem at once)."""
+    problems: list[str] = []
+    token = _PROBLEMS.set(problems)
+    try:
+        yield problems
+    finally:
+        _PROBLEMS.reset(token)
+
+
+def _problem(e: DataError) -> None:
+    """Raise ``e``, or note it when :func:`collecting_problems` is active."""
+    problems = _PROBLEMS.get()
+    if problems is None:
+        raise e
+    problems.append(str(e))
+
+
+def _floats(value, source, rid, field: str) -> np.ndarray:
+    """``value`` as a float64 array, or a :class:`DataError` naming the field (``could not convert 'abc'`` alone
+    names nothing)."""
+    try:
+        return np.asarray(value, np.float64)
+    except (TypeError, ValueError) as e:
+        raise DataError(str(source), rid, field, f"expected numbers, got {str(value)[:60]} ({e})") from None
+
+
+def _images_by_id(images, path, id_key: str = "id") -> dict:
+    """An annotation file's ``images`` table by id; images without an id and duplicate ids are problems."""
+    if not isinstance(images, list):
+        raise DataError(str(path), "-", "images", f"expected a list, got {type(images).__name__}")
+    out = {}
+    for k, im in enumerate(images):
+        try:
+            if not isinstance(im, dict) or id_key not in im:
+                raise DataError(str(path), f"images[{k}]", id_key, "missing")
+            if not isinstance(im[id_key], (int, str)) or isinstance(im[id_key], bool):
+                raise DataError(str(path), f"images[{k}]", id_key, f"expected a number, got {im[id_key]!r}")
+            if im[id_key] in out:
+                raise DataError(str(path), f"images[{k}]", id_key, f"duplicate image id {im[id_key]!r}")
+        except DataError as e:
+            _problem(e)
+            continue
+        out[im[id_key]] = im
+    return out
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -83,8 +137,10 @@ def read_h36m_mmpose(npz: str | Path, cameras: str | Path, image_root: str | Pat
     """Human3.6M in MMPose's layout: ``npz`` with ``imgname``, ``center``, ``scale`` (box size / 200 px),
     ``part`` (N, 17, 3) and ``S`` (N, 17, 4) camera-frame metres + validity; intrinsics from ``cameras.pkl``.
 
-    ``subjects``: keep only these (e.g. ``H36M_PROTOCOLS[1]["test"]``); ``every``: keep frames whose index is a
-    multiple (5 for training, 64 for testing). Records carry ``image_path`` instead of ``image``.
+    ``subjects``: keep only these (e.g. ``H36M_PROTOCOLS[1]["test"]``); ``every``: keep the frames whose 50 Hz
+    video frame index (the file number − 1) is a multiple (5 for training, 64 for testing, as Moon et al.); a
+    :class:`DataError` when the file's own frame step cannot give that (MMPose's files hold every 5th frame).
+    Records carry ``image_path`` instead of ``image``.
     """
     npz = Path(npz)
     image_root = npz.parent if image_root is None else Path(image_root)
@@ -95,6 +151,18 @@ def read_h36m_mmpose(npz: str | Path, cameras: str | Path, image_root: str | Pat
         if field not in z.files:
             raise DataError(str(npz), "-", field, "missing array")
     cams = load_cameras_pkl(cameras)
+    if every > 1:
+        # `every` counts the original 50 Hz video frames (frame index % every == 0, as Moon et al.); a file that
+        # holds every s-th frame can give that only when s divides `every` (MMPose's npz holds every 5th: with
+        # every 64 it would keep one frame in 320)
+        frames = [int(m.group(4)) - 1 for m in (_H36M_NAME.fullmatch(Path(str(n)).name) for n in z["imgname"]) if m]
+        step = int(np.gcd.reduce(np.asarray(frames, np.int64))) if frames else 0
+        if step > 1 and every % step:
+            raise DataError(str(npz), "-", "every",
+                            f"every: {every} counts 50 Hz video frames (index % {every} == 0), but this file holds "
+                            f"only every {step}th frame, so it would keep one frame in {np.lcm(every, step)}; read "
+                            f"the test set from a layout with every frame (format h36m-moon) or give every as a "
+                            f"multiple of {step}")
     out = []
     for i, name in enumerate(z["imgname"]):
         m = _H36M_NAME.fullmatch(Path(str(name)).name)
@@ -173,20 +241,33 @@ def read_mpii(path: str | Path, image_root: str | Path | None = None, validate: 
     records = _read_json(path, "annotation file")
     if isinstance(records, dict):
         return _read_coco_style(path, image_root, MPII16, "mpii", 1, validate)
+    if not isinstance(records, list):
+        raise DataError(str(path), "-", "-", "expected a list of records or a COCO-style object")
     out = []
     for k, r in enumerate(records):
-        rid = f"{k} ({r.get('image', '?')})"
-        for field in ("image", "joints", "joints_vis", "center", "scale"):
-            if field not in r:
-                raise DataError(str(path), rid, field, "missing")
-        uv = np.asarray(r["joints"], np.float64)
-        if uv.shape != (16, 2):
-            raise DataError(str(path), rid, "joints", f"expected 16 × [u, v], got shape {uv.shape}")
-        vis = np.asarray(r["joints_vis"], bool)
-        if not np.isfinite(uv[vis]).all():
-            raise DataError(str(path), rid, "joints", "NaN or infinite coordinates")
-        size = float(r["scale"]) * 200.0
-        cx, cy = (float(v) for v in r["center"])
+        rid = f"{k} ({r.get('image', '?')})" if isinstance(r, dict) else str(k)
+        try:
+            if not isinstance(r, dict):
+                raise DataError(str(path), rid, "-", f"expected an object, got {type(r).__name__}")
+            for field in ("image", "joints", "joints_vis", "center", "scale"):
+                if field not in r:
+                    raise DataError(str(path), rid, field, "missing")
+            uv = _floats(r["joints"], path, rid, "joints")
+            if uv.shape != (16, 2):
+                raise DataError(str(path), rid, "joints", f"expected 16 × [u, v], got shape {uv.shape}")
+            vis = _floats(r["joints_vis"], path, rid, "joints_vis").astype(bool)
+            if vis.shape != (16,):
+                raise DataError(str(path), rid, "joints_vis", f"expected 16 flags, got shape {vis.shape}")
+            if not np.isfinite(uv[vis]).all():
+                raise DataError(str(path), rid, "joints", "NaN or infinite coordinates")
+            size = float(_floats(r["scale"], path, rid, "scale")) * 200.0
+            center = _floats(r["center"], path, rid, "center")
+            if center.shape != (2,):
+                raise DataError(str(path), rid, "center", f"expected [x, y], got shape {center.shape}")
+            cx, cy = center
+        except DataError as e:
+            _problem(e)
+            continue
         box = np.array([cx - size / 2, cy - size / 2, size, size])
         out.append(_frame_record(str(root / r["image"]), MPII16, "mpii", f"mpii/{k}", uv - 1.0, box, valid_2d=vis))
     return _finish(out, str(path), validate)
@@ -209,23 +290,34 @@ def _read_coco_style(path, image_root, skeleton, dataset: str, min_keypoints: in
     for field in ("images", "annotations"):
         if field not in data:
             raise DataError(str(path), "-", field, "missing")
-    images = {im["id"]: im for im in data["images"]}
+    images = _images_by_id(data["images"], path)
     out = []
-    for a in data["annotations"]:
-        rid = str(a.get("id", "?"))
-        if a.get("iscrowd", 0) or a.get("num_keypoints", 1) < min_keypoints:
+    for k, a in enumerate(data["annotations"]):
+        rid = str(a.get("id", f"annotations[{k}]")) if isinstance(a, dict) else f"annotations[{k}]"
+        try:
+            if not isinstance(a, dict):
+                raise DataError(str(path), rid, "-", f"expected an object, got {type(a).__name__}")
+            if a.get("iscrowd", 0) or a.get("num_keypoints", 1) < min_keypoints:
+                continue
+            if "id" not in a:
+                raise DataError(str(path), rid, "id", "missing")
+            for field in ("image_id", "keypoints", "bbox"):
+                if field not in a:
+                    raise DataError(str(path), rid, field, "missing")
+            kp = _floats(a["keypoints"], path, rid, "keypoints")
+            if kp.size != 3 * J:
+                raise DataError(str(path), rid, "keypoints", f"expected {J} × (u, v, visibility), got {kp.size} "
+                                "numbers")
+            kp = kp.reshape(J, 3)
+            im = images.get(a["image_id"]) if isinstance(a["image_id"], (int, str)) else None
+            if im is None:
+                raise DataError(str(path), rid, "image_id", f"no image with id {a['image_id']!r}")
+            if "file_name" not in im:
+                raise DataError(str(path), rid, "file_name", f"image {a['image_id']!r} has no file_name")
+            box = _floats(a["bbox"], path, rid, "bbox")
+        except DataError as e:
+            _problem(e)
             continue
-        for field in ("image_id", "keypoints", "bbox"):
-            if field not in a:
-                raise DataError(str(path), rid, field, "missing")
-        kp = np.asarray(a["keypoints"], np.float64)
-        if kp.size != 3 * J:
-            raise DataError(str(path), rid, "keypoints", f"expected {J} × (u, v, visibility), got {kp.size} numbers")
-        kp = kp.reshape(J, 3)
-        im = images.get(a["image_id"])
-        if im is None:
-            raise DataError(str(path), rid, "image_id", f"no image with id {a['image_id']}")
-        box = np.asarray(a["bbox"], np.float64)
         out.append(_frame_record(str(root / im["file_name"]), skeleton, dataset, f"{dataset}/{rid}", kp[:, :2], box,
                                  valid_2d=kp[:, 2] > 0, frame_size=(im.get("width", 0), im.get("height", 0))))
     return _finish(out, str(path), validate)
@@ -369,10 +461,18 @@ def read_muco(path: str | Path, image_root: str | Path | None = None, min_root_d
     return _finish(kept, str(path), validate)
 
 
-def read_mupots(path: str | Path, image_root: str | Path | None = None, validate: bool = True) -> list[dict]:
+def read_mupots(path: str | Path, image_root: str | Path | None = None, validate: bool = True,
+                annot_dir: str | Path | None = None) -> list[dict]:
     """MuPoTS-3D (``MuPoTS-3D.json``): images {id, file_name, intrinsic [fx, fy, cx, cy]}, annotations
     {image_id, bbox, keypoints_img, keypoints_cam, is_valid}. People with ``is_valid = 0`` are skipped (they
-    count in neither "all" nor "matched" evaluation); ``subject`` holds the sequence (TS1 … TS20)."""
+    count in neither "all" nor "matched" evaluation); ``subject`` holds the sequence (TS1 … TS20).
+
+    ``keypoints_cam`` of Moon et al.'s JSON is ``annot3`` (its projection is ``keypoints_img``), not the
+    ``univ_annot3`` the official evaluation scores against. The universal ground truth is read from the
+    release's ``TS<n>/annot.mat`` files under ``annot_dir`` (default: the image folder, ``MultiPersonTestSet``,
+    where the release keeps them) when they are there, into ``joints_3d_univ`` (17, 3) mm, matched to the JSON's
+    people by frame and 2D joints (:func:`read_mupots_annot`).
+    """
     from ..skeletons import MUPOTS17
 
     path = Path(path)
@@ -390,8 +490,72 @@ def read_mupots(path: str | Path, image_root: str | Path | None = None, validate
             continue
         m = re.search(r"TS(\d+)", rec["image_path"])
         rec["subject"] = f"TS{m.group(1)}" if m else ""
+        f = re.search(r"img_(\d+)\.\w+$", rec["image_path"])
+        rec["frame"] = int(f.group(1)) if f else -1
         out.append(rec)
+    adir = root if annot_dir is None else Path(annot_dir)
+    seqs = sorted({r["subject"] for r in out if r["subject"]})
+    have = [s for s in seqs if (adir / s / "annot.mat").is_file()]
+    if annot_dir is not None and len(have) < len(seqs):
+        missing = [str(adir / s / "annot.mat") for s in seqs if s not in have]
+        raise DataError(str(adir), "-", "annot.mat", f"missing for {len(missing)} sequences: {', '.join(missing[:5])}")
+    if have and len(have) == len(seqs):
+        for s in seqs:
+            _attach_univ(out, s, adir / s / "annot.mat")
     return _finish(out, str(path), validate)
+
+
+def read_mupots_annot(path: str | Path) -> list[list[dict]]:
+    """A MuPoTS-3D ``TS<n>/annot.mat`` (MATLAB v5: ``annotations``, a frames × people cell of structs with
+    ``annot2`` (2, 17) px, ``annot3`` and ``univ_annot3`` (3, 17) mm, ``isValidFrame``).
+
+    Returns per frame the list of people: ``{"annot2": (17, 2), "annot3": (17, 3), "univ_annot3": (17, 3),
+    "valid": bool}``. Errors name the file, the cell and the field."""
+    import scipy.io
+
+    path = Path(path)
+    try:
+        mat = scipy.io.loadmat(str(path), struct_as_record=False, squeeze_me=False)
+    except Exception as e:  # scipy raises several types for a damaged or foreign file
+        raise DataError(str(path), "-", "-", f"not a readable MATLAB file ({e})") from None
+    if "annotations" not in mat:
+        raise DataError(str(path), "-", "annotations", "missing")
+    cells = np.asarray(mat["annotations"], dtype=object)
+    if cells.ndim != 2:
+        raise DataError(str(path), "-", "annotations", f"expected a frames × people cell, got shape {cells.shape}")
+    frames = []
+    for i in range(cells.shape[0]):
+        people = []
+        for k in range(cells.shape[1]):
+            st = np.asarray(cells[i, k]).reshape(-1)[0]
+            rec = {}
+            for field, rows in (("annot2", 2), ("annot3", 3), ("univ_annot3", 3)):
+                v = np.asarray(getattr(st, field, None) if not isinstance(st, dict) else st.get(field), np.float64)
+                if v.shape != (rows, 17):
+                    raise DataError(str(path), f"frame {i} person {k}", field, f"expected {rows} × 17, got {v.shape}")
+                rec[field] = v.T.copy()
+            vf = getattr(st, "isValidFrame", None) if not isinstance(st, dict) else st.get("isValidFrame")
+            rec["valid"] = bool(np.asarray(vf).reshape(-1)[0]) if vf is not None else True
+            people.append(rec)
+        frames.append(people)
+    return frames
+
+
+def _attach_univ(records: list[dict], sequence: str, mat_path: Path) -> None:
+    frames = read_mupots_annot(mat_path)
+    for r in records:
+        if r["subject"] != sequence:
+            continue
+        if not 0 <= r["frame"] < len(frames):
+            raise DataError(str(mat_path), r["sample_id"], "annotations", f"no frame {r['frame']} in the file")
+        people = frames[r["frame"]]
+        d = [np.abs(p["annot2"] - r["joints_2d"]).max() for p in people]
+        k = int(np.argmin(d)) if d else -1
+        if k < 0 or d[k] > 1.0:
+            raise DataError(str(mat_path), r["sample_id"], "annot2",
+                            f"no person of frame {r['frame']} has this annotation's 2D joints (closest: "
+                            f"{min(d) if d else float('nan'):.1f} px)")
+        r["joints_3d_univ"] = people[k]["univ_annot3"]
 
 
 def check_records(records: list[dict], source: str) -> dict:
