@@ -25,6 +25,7 @@ def tiny(tmp_path, name="run", variant="full", train_size=8, batch=4, epochs=2, 
     """A config small enough for a CPU test: ResNet-18 lite at 64×64, 8 synthetic training images."""
     cache = tmp_path / "cache"
     datasets = (f"[{{format: synthetic, size: {train_size}, cache_dir: {cache}, role: train}}, "
+                f"{{format: synthetic, split: val, size: 6, cache_dir: {cache}, role: val}}, "
                 f"{{format: synthetic, split: test, size: 6, cache_dir: {cache}, role: test}}]")
     return load_config(CONFIGS / "synthetic.yaml", [
         f"model.variant={variant}", "augment.input_size=64", f"train.batch_size={batch}", f"train.epochs={epochs}",
@@ -255,9 +256,38 @@ def test_score_h36m_tables_in_paper_layout():
     assert r2["metric"] == "PA-MPJPE" and r2["rows"]["cdlpose"]["Avg"] < r1["rows"]["cdlpose"]["Avg"]
     assert r2["rows"]["Zhang et al. AAAI'21 (paper, Table 2)"]["Avg"] == PAPER_RESULTS["h36m-p2"][
         "Zhang et al. AAAI'21 (paper, Table 2)"]["Avg"] == 31.8
-    r3 = score(dict(pred, subject=["TS1"] * (n // 2) + ["TS2"] * (n // 2)), "mupots")
-    assert r3["columns"] == ["TS1", "TS2", "Avg"] and r3["rows"]["cdlpose"]["Avg"] > 99
-    assert r3["summary"]["cdlpose"]["AUC"] < r3["summary"]["cdlpose"]["3DPCK"]
+
+
+def test_trainer_never_selects_on_test_data(tmp_path):
+    # only a 'test' entry besides the training data: no validation, no best.pt (it used to validate on test)
+    cfg = tiny(tmp_path, epochs=1)
+    cfg.data.datasets = [e for e in cfg.data.datasets if e["role"] != "val"]
+    tr = Trainer(cfg, max_steps=2, device="cpu")
+    assert tr.val_set is None
+    tr.fit()
+    assert (tmp_path / "run" / "last.pt").is_file() and not (tmp_path / "run" / "best.pt").exists()
+    # a 'val' entry that reads the test data is refused
+    test_entry = next(e for e in cfg.data.datasets if e["role"] == "test")
+    bad = tiny(tmp_path, name="bad")
+    bad.data.datasets = [e for e in bad.data.datasets if e["role"] != "val"] + [dict(test_entry, role="val")]
+    with pytest.raises(ConfigError, match="reads the test data"):
+        Trainer(bad, max_steps=1, device="cpu")
+    h36m = load_config(CONFIGS / "h36m_p1.yaml")
+    h36m.data.datasets.append({"format": "h36m-moon", "root": "Human36M", "subjects": ["S11"], "every": 5,
+                               "role": "val"})
+    from cdlpose.engine import check_val_disjoint
+
+    with pytest.raises(ConfigError, match="reads the test data"):
+        check_val_disjoint(h36m.data)
+    h36m.data.datasets[-1]["subjects"] = ["S8"]
+    check_val_disjoint(h36m.data)  # a training subject's frames: allowed
+    # no recipe validates on its test entries; the paper's recipes have no 'val' entry and continue from last.pt
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        c = load_config(path)
+        check_val_disjoint(c.data)
+        if c.data.protocol != "synthetic":
+            assert "best.pt" not in str(c.train.init_from or ""), path.name
+            assert not [e for e in c.data.datasets if e.get("role") == "val"], path.name
 
 
 def test_train_and_evaluate_commands(tmp_path, capsys):
@@ -273,7 +303,7 @@ def test_train_and_evaluate_commands(tmp_path, capsys):
     ckpt = tmp_path / "run" / "last.pt"
     assert cli_main(["evaluate", "--checkpoint", str(ckpt), "--flip", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "synthetic: MPJPE (mm), 6 samples, flip test" in out and "| Method |" in out
+    assert "synthetic: MPJPE (mm), 6 samples" in out and "flip test: on" in out and "| Method |" in out
     for ext in ("json", "csv", "md"):
         assert (tmp_path / "run" / f"eval-synthetic-flip.{ext}").is_file()
     res = json.loads((tmp_path / "run" / "eval-synthetic-flip.json").read_text())

@@ -32,8 +32,13 @@ def test_h36m_mmpose_layout_projects_onto_its_2d_keypoints(fixtures):
     only = read_h36m_mmpose(fixtures / "h36m" / "test_h36m_body3d.npz", fixtures / "h36m" / "cameras.pkl",
                             subjects=("S9", "S11"))
     assert only == []
-    every = read_h36m_mmpose(fixtures / "h36m" / "test_h36m_body3d.npz", fixtures / "h36m" / "cameras.pkl", every=2)
-    assert [r["frame"] % 2 for r in every] == [0] * len(every) and len(every) == 2
+    # `every` counts the 50 Hz video frames (frames 0, 2060, 395, 25 here; the file holds every 5th frame)
+    every = read_h36m_mmpose(fixtures / "h36m" / "test_h36m_body3d.npz", fixtures / "h36m" / "cameras.pkl", every=10)
+    assert [r["frame"] for r in every] == [0, 2060]
+    # every 64th video frame (Moon et al.'s test set) cannot come from an every-5th file: a clear error, not
+    # silently one frame in 320
+    with pytest.raises(DataError, match=r"every: 64 counts 50 Hz video frames.*every 5th frame.*one frame in 320"):
+        read_h36m_mmpose(fixtures / "h36m" / "test_h36m_body3d.npz", fixtures / "h36m" / "cameras.pkl", every=64)
 
 
 def test_h36m_mmpose_frame_equals_the_real_pose_file(fixtures, shared_dir):

@@ -1,6 +1,29 @@
-"""The ``cdlpose`` command line: a thin layer over the library."""
+"""cdlpose: monocular 3D human pose estimation by cascaded dimension-lifting.
+
+An open implementation of Zhang, Zhan and Chang, "Deep Monocular 3D Human Pose Estimation via Cascaded
+Dimension-Lifting" (AAAI 2021): a network lifts an image to 2D joint heatmaps, then to per-joint 2.5D volumes, and a
+lifting block turns the 2.5D estimate into a root-relative 3D pose. Train and evaluate it on Human3.6M and
+MuCo/MuPoTS-3D, or try it on a laptop on the embedded synthetic data set. There are no pretrained weights:
+start with `cdlpose demo`, which trains a small model on your CPU in minutes.
+"""
 
 from __future__ import annotations
+
+EXAMPLES = """first run:
+  cdlpose demo                                    train and evaluate a small model on synthetic data (CPU,
+                                                  minutes); report in cdlpose-demo/index.html
+  cdlpose predict --checkpoint cdlpose-demo/stage2/last.pt photo.jpg --out poses/
+  cdlpose synth --style plain --out synth-sample  look at the synthetic images the demo trains on
+
+on the real data sets (licensed; see README.md for where to get them and the layout):
+  cdlpose data check configs/h36m_p1.yaml         read every annotation and image before training
+  cdlpose train configs/h36m_p1.yaml              stage 1, then: cdlpose train configs/h36m_p1_stage2.yaml
+  cdlpose evaluate configs/h36m_p1.yaml --checkpoint runs/h36m_p1_stage2/last.pt
+  cdlpose export --checkpoint runs/h36m_p1_stage2/last.pt --format weights
+
+`cdlpose COMMAND --help` describes a command's options.
+"""
+
 
 import argparse
 import math
@@ -10,20 +33,28 @@ from . import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cdlpose", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"cdlpose {__version__}")
+    parser = argparse.ArgumentParser(prog="cdlpose", description=__doc__, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"cdlpose {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("synth", help="write a browsable sample of the synthetic data set")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("-n", type=int, default=1000, help="number of samples (default 1000)")
-    p.add_argument("--split", default="train", choices=["train", "val", "test"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default="train", choices=["train", "val", "test"],
+                   help="which split's subjects (disjoint between splits; default train)")
+    p.add_argument("--seed", type=int, default=0, help="data set seed: sample i of a split and seed is always the "
+                   "same image (default 0)")
+    p.add_argument("--style", choices=("full", "plain"), default="full",
+                   help="full (default): textured backgrounds, striped clothing, occluders; plain: smooth "
+                   "backgrounds, plain clothing, no occluders (what `cdlpose demo` trains on)")
     p.add_argument("--sheet", type=int, default=64, help="images on the contact sheet (default 64)")
     p.set_defaults(func=_cmd_synth)
     p = sub.add_parser("data", help="data set tools")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     c = dsub.add_parser("check", help="read every data set of a YAML file and report every problem")
-    c.add_argument("config", help="YAML file with a 'datasets' list")
+    c.add_argument("config", help="a training config (its data.datasets, base: files merged in) or a YAML file "
+                   "with a top-level 'datasets' list")
     c.set_defaults(func=_cmd_data_check)
 
     p = sub.add_parser("train", help="train a configuration (stage 1 or 2); torchrun for several GPUs")
@@ -33,17 +64,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue a run (default: last.pt in train.out_dir)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (saving last.pt)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: the local GPU if any)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in a train.out_dir that holds an earlier run (its checkpoints and logs are "
+                        "deleted); without it such a folder is refused")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint by protocol; tables as JSON, CSV, Markdown")
     p.add_argument("config", nargs="?", default=None, help="YAML config whose 'test' data to use "
                    "(default: the checkpoint's own)")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE")
-    p.add_argument("--protocol", choices=["h36m-p1", "h36m-p2", "mupots", "synthetic"], default=None)
-    p.add_argument("--flip", action="store_true", help="flip test")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by cdlpose train (best.pt, last.pt) "
+                   "or cdlpose export --format weights")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="config overrides, e.g. data.root=/datasets train.eval_batch_size=32")
+    p.add_argument("--protocol", choices=["h36m-p1", "h36m-p2", "mupots", "synthetic"], default=None,
+                   help="how to score (default: the config's data.protocol): h36m-p1 MPJPE, h36m-p2 PA-MPJPE, "
+                   "mupots 3DPCK and AUC, synthetic MPJPE per activity")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="flip test: average with the mirrored crop (default: on for h36m-p1, h36m-p2 and mupots, as "
+                   "the authors and Moon et al. evaluate; off for synthetic); --no-flip turns it off")
+    p.add_argument("--detections", metavar="FILE", default=None,
+                   help="mupots only: COCO results file of person boxes for the test images (image_id = the "
+                   "MuPoTS-3D image id), the paper's top-down setting (default: the annotated boxes, labelled as such)")
+    p.add_argument("--min-score", type=float, default=0.0, help="with --detections: minimum box score (default 0)")
     p.add_argument("--out", default=None, help="output folder (default: next to the checkpoint)")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: the local GPU if any)")
+    p.add_argument("--workers", type=int, default=None, help="data loading processes (default: the config's "
+                   "train.workers, at most the CPU cores available)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", help="train and evaluate a small model on synthetic data; write an HTML report")
@@ -58,35 +104,50 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="3D poses for images, folders and videos: JSON, pictures, MP4, HTML viewers",
                        description="Writes per input NAME.json, NAME_2d.jpg and NAME_3d.png (images) or NAME.mp4 "
                        "(videos), and NAME.html (a viewer). Exit status 0 when every input was processed, 3 when "
-                       "some failed (they are listed; the rest are written).")
+                       "some inputs could not be read (they are listed; the rest are written), 4 when some outputs "
+                       "could not be written (disk full, permission), 2 for bad options. Files in --out that cdlpose "
+                       "did not write for the same input are never replaced: the run is refused with the list of "
+                       "them (or use --overwrite).")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="images, videos or folders of them")
     p.add_argument("--checkpoint", required=True, help="a checkpoint written by cdlpose train")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--box", nargs=4, type=float, action="append", metavar=("X", "Y", "W", "H"),
                    help="a person box in pixels, for every input (repeat for several people)")
     p.add_argument("--detections", metavar="FILE",
-                   help='COCO-format detections: [{"image_id" or "file_name", "bbox": [x, y, w, h], "score"}]')
+                   help='COCO-format detections: [{"image_id" or "file_name", "bbox": [x, y, w, h], "score"}]; '
+                        "a numeric image_id matches COCO's file names (785 ↔ 000000000785.jpg)")
+    p.add_argument("--image-list", metavar="FILE",
+                   help="with --detections: a COCO annotation file (or a JSON list of {id, file_name}) mapping image "
+                        "ids to file names")
     p.add_argument("--detector", action="store_true",
                    help="detect people with torchvision's Faster R-CNN (COCO weights, from torchvision's cache)")
     p.add_argument("--min-score", type=float, default=0.5, help="minimum detection score (default 0.5)")
     p.add_argument("--focal", nargs=2, type=float, metavar=("FX", "FY"),
                    help="focal length in pixels for the root-depth estimate (default 1.2 × the image's larger side)")
     p.add_argument("--flip", action="store_true", help="flip test: average with the mirrored image")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=16, help="crops per network call (default 16)")
     p.add_argument("--device", default=None, help="cpu, cuda … (default: the local GPU if any)")
     p.add_argument("--smooth", action="store_true", help="One-Euro smoothing of videos' 3D joints")
     p.add_argument("--smooth-min-cutoff", type=float, default=1.0, help="One-Euro min cut-off, Hz (default 1)")
     p.add_argument("--smooth-beta", type=float, default=0.01, help="One-Euro speed coefficient, 1/mm (default 0.01)")
     p.add_argument("--json-only", action="store_true", help="write JSON (and viewers) but no pictures or MP4s")
     p.add_argument("--no-viewer", action="store_true", help="do not write the HTML viewers")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files in --out that cdlpose did not write for the same input")
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("export", help="export a checkpoint's network (with soft-argmax and lifting) to ONNX")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--format", choices=("onnx",), default="onnx")
-    p.add_argument("--out", default=None, help="output file (default: the checkpoint's name with .onnx)")
-    p.add_argument("--opset", type=int, default=17)
+    p = sub.add_parser("export", help="export a checkpoint's network to ONNX, or its weights alone to a small file")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by cdlpose train")
+    p.add_argument("--format", choices=("onnx", "weights"), default="onnx",
+                   help="onnx (default): the whole network with soft-argmax and lifting, checked against ONNX "
+                   "Runtime; weights: the weights and config without optimiser state (a fraction of the size), "
+                   "loaded by predict, evaluate and Predictor")
+    p.add_argument("--half", action="store_true", help="--format weights: store float16 weights (half the size)")
+    p.add_argument("--out", default=None, help="output file (default: the checkpoint's name with .onnx, or "
+                   "-weights.pt); an existing file is replaced only when it is an .onnx file (or an earlier "
+                   "weights export), never the checkpoint itself")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch comparison")
     p.set_defaults(func=_cmd_export)
     return parser
@@ -95,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_train(args) -> int:
     from pathlib import Path
 
-    from .config import load_config
+    from .config import ConfigError, load_config
+    from .data.check import missing_data_paths
     from .engine import Trainer
 
     cfg = load_config(args.config, args.set)
@@ -103,8 +165,11 @@ def _cmd_train(args) -> int:
     if resume == "auto":
         resume = Path(cfg.train.out_dir) / "last.pt"
         if not resume.is_file():
-            raise SystemExit(f"--resume: no {resume} to continue from")
-    trainer = Trainer(cfg, resume=resume, max_steps=args.max_steps, device=args.device)
+            raise ConfigError(f"--resume: no {resume} to continue from")
+    if args.resume and args.overwrite:
+        raise ConfigError("give --resume (continue the run) or --overwrite (start afresh), not both")
+    missing_data_paths(cfg.data, ("train", "val", "test"))
+    trainer = Trainer(cfg, resume=resume, max_steps=args.max_steps, device=args.device, overwrite=args.overwrite)
     history = trainer.fit()
     if trainer.is_main:
         best = f"best val MPJPE {trainer.best:.1f} mm" if math.isfinite(trainer.best) else "no validation data"
@@ -114,15 +179,22 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .config import load_config
+    from .config import ConfigError, load_config
+    from .data.check import missing_data_paths
     from .engine import evaluate_checkpoint
     from .metrics import H36M_ACTION_ABBREV, format_table
 
     cfg = load_config(args.config, args.set) if (args.config or args.set) else None
-    result, _ = evaluate_checkpoint(args.checkpoint, cfg, args.protocol, args.flip, args.out, args.device)
+    if cfg is not None:
+        missing_data_paths(cfg.data, ("test",))
+    if args.workers is not None and args.workers < 0:
+        raise ConfigError(f"--workers must be ≥ 0, got {args.workers}")
+    result, _ = evaluate_checkpoint(args.checkpoint, cfg, args.protocol, args.flip, args.out, args.device,
+                                    workers=args.workers, detections=args.detections, min_score=args.min_score)
     abbrev = H36M_ACTION_ABBREV if result["protocol"].startswith("h36m") else None
-    print(f"{result['protocol']}: {result['metric']} ({result['unit']}), {result['summary']['samples']} samples"
-          f"{', flip test' if args.flip else ''}")
+    print(f"{result['protocol']}: {result['metric']} ({result['unit']}), {result['summary']['samples']} samples")
+    for k, v in result.get("details", {}).items():
+        print(f"  {k}: {v}")
     print(format_table(result["rows"], result["columns"], abbrev))
     return 0
 
@@ -144,16 +216,26 @@ def _cmd_predict(args) -> int:
         raise InputError("give at most one of --box, --detections and --detector")
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    for opt, values, ok, want in (
+            ("--focal", args.focal or (), lambda v: v > 0, "two focal lengths in pixels > 0"),
+            ("--min-score", (args.min_score,), lambda v: 0 <= v <= 1, "a score in [0, 1]"),
+            ("--smooth-min-cutoff", (args.smooth_min_cutoff,), lambda v: v > 0, "a cut-off frequency > 0 Hz"),
+            ("--smooth-beta", (args.smooth_beta,), lambda v: v >= 0, "a coefficient >= 0"),
+            ("--box", [v for b in (args.box or ()) for v in b], lambda v: True, "finite numbers x y w h")):
+        if not all(math.isfinite(v) and ok(v) for v in values):
+            raise InputError(f"{opt}: expected {want}, got {' '.join(f'{v:g}' for v in values)}")
+    if args.image_list and not args.detections:
+        raise InputError("--image-list maps the image ids of --detections: give --detections too")
     collect_inputs(args.inputs)  # missing inputs fail before the model loads
     pred = Predictor.from_checkpoint(args.checkpoint, device=args.device, flip=args.flip)
     opts = PredictOptions(out=Path(args.out), boxes=args.box, focal=tuple(args.focal) if args.focal else None,
                           batch_size=args.batch_size, images=not args.json_only, viewer=not args.no_viewer,
                           smooth=args.smooth, min_cutoff=args.smooth_min_cutoff, beta=args.smooth_beta,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, overwrite=args.overwrite)
     if args.detections:
         from .detection import read_detections
 
-        opts.detections = read_detections(args.detections, args.min_score)
+        opts.detections = read_detections(args.detections, args.min_score, args.image_list)
     if args.detector:
         from .detection import PersonDetector
 
@@ -162,14 +244,23 @@ def _cmd_predict(args) -> int:
     rate = res["frames"] / max(res["seconds"], 1e-9)
     print(f"{len(res['outputs'])} inputs, {res['frames']} images/frames in {res['seconds']:.1f} s "
           f"({rate:.1f}/s) → {opts.out}")
+    for note in res.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
     for path, msg in res["errors"]:
         print(f"skipped {path}: {msg}", file=sys.stderr)
-    return 3 if res["errors"] else 0
+    for path, msg in res.get("write_errors", []):
+        print(f"not written {path}: {msg}", file=sys.stderr)
+    return 4 if res.get("write_errors") else (3 if res["errors"] else 0)
 
 
 def _cmd_export(args) -> int:
-    from .export import export_onnx
+    from .export import export_onnx, export_weights
 
+    if args.format == "weights":
+        w = export_weights(args.checkpoint, args.out, half=args.half)
+        print(f"wrote {w['path']}: {w['dtype']} weights and config, {w['bytes'] / 1e6:.1f} MB (the checkpoint: "
+              f"{w['source_bytes'] / 1e6:.1f} MB)")
+        return 0
     s = export_onnx(args.checkpoint, args.out, args.opset, check=not args.no_check)
     print(f"wrote {s['path']} (input (N, 3, {s['input_size']}, {s['input_size']}), skeleton {s['skeleton']}, "
           f"opset {s['opset']})")
@@ -183,28 +274,70 @@ def _cmd_export(args) -> int:
 def _cmd_data_check(args) -> int:
     from .data.check import check_config, print_reports
 
-    return 0 if print_reports(check_config(args.config)) else 1
+    reports = check_config(args.config)
+    ok = print_reports(reports)
+    # 2: entries of the YAML file itself are wrong (unknown format, missing key); 1: the data have problems
+    return 0 if ok else (2 if any(r.get("bad_entry") for r in reports) else 1)
 
 
 def _cmd_synth(args) -> int:
     from .data.synth_export import export_synthetic
 
-    out = export_synthetic(args.out, args.n, args.split, args.seed, args.sheet)
-    print(f"wrote {args.n} samples to {out}: images/, annotations.json, contact_sheet.png")
+    out = export_synthetic(args.out, args.n, args.split, args.seed, args.sheet, args.style)
+    print(f"wrote {args.n} {args.style}-style samples to {out}: images/, annotations.json, contact_sheet.png")
     return 0
 
 
+def _one_line(e: BaseException) -> str:
+    """The message of ``e`` for the terminal. An exception re-raised from a DataLoader worker carries the worker's
+    traceback in its message: keep its last line, the original message."""
+    text = str(e)
+    if isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str):
+        text = e.args[0]
+    if "Original Traceback" in text:
+        last = [ln for ln in text.splitlines() if ln.strip()][-1]
+        head, _, rest = last.partition(": ")
+        text = rest if rest and head.rsplit(".", 1)[-1].endswith("Error") else last
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. Exit status: 0 done; 1 the command ran and found a problem (``data check``: the data have
+    problems; ``demo``: the target was missed; ``train``: a non-finite loss stopped it); 2 bad input (a missing,
+    malformed or foreign file, a bad option or config value, a folder that would be overwritten); 3 ``predict``:
+    some inputs could not be read; 4 an output could not be written (disk full, permission). Errors are one line
+    on stderr, without a traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    from .checkpoint import CheckpointError, OutputError, describe_os_error
     from .config import ConfigError
+    from .data.sample import DataError
     from .inference import InputError
+
+    def fail(msg: str, status: int) -> int:
+        print(f"cdlpose {args.command}: error: {msg}", file=sys.stderr)
+        return status
 
     try:
         return args.func(args)
-    except (InputError, ConfigError) as e:
-        print(f"cdlpose {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except (InputError, ConfigError, DataError, CheckpointError, FileNotFoundError) as e:
+        return fail(_one_line(e), 2)
+    except OSError as e:  # OutputError and other failed writes: disk full, permission, read-only
+        if not isinstance(e, OutputError) and e.errno is None:
+            raise
+        msg = _one_line(e) if isinstance(e, OutputError) else f"{e.filename or 'a file'}: {describe_os_error(e)}"
+        return fail(msg, 4)
+    except Exception as e:
+        from .engine import NonFiniteLossError
+
+        text = str(e)
+        if isinstance(e, NonFiniteLossError):
+            return fail(_one_line(e), 1)
+        if "Original Traceback" in text:  # raised in a DataLoader worker
+            last = [ln for ln in text.splitlines() if ln.strip()][-1]
+            if any(n in last for n in ("DataError", "InputError", "ConfigError", "CheckpointError")):
+                return fail(_one_line(e), 2)
+        raise

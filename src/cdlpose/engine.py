@@ -35,7 +35,7 @@ from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from . import __version__
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, OutputError, load_checkpoint, save_checkpoint
 from .codec import BoneSigmaSchedule, TargetEncoder
 from .config import Config, ConfigError, config_from_dict, config_to_dict
 from .data.datasets import build_dataset, collate
@@ -48,6 +48,9 @@ from .model import CascadedLiftingNet
 __all__ = ["Trainer", "NonFiniteLossError", "build_model", "codec_for", "load_model", "lr_at", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "cdlpose-checkpoint/1"
+
+#: What a checkpoint holds only to resume a run; ``best.pt`` and exported weights go without it.
+RESUME_ONLY = ("optimizer", "scaler", "rng")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -71,11 +74,26 @@ def build_model(cfg: Config) -> CascadedLiftingNet:
 
 
 def _read_checkpoint(path, what: str) -> dict:
-    """A cdlpose checkpoint (``weights_only`` load), or a ValueError naming ``what`` asked for it."""
+    """A cdlpose checkpoint (``weights_only`` load), or a :class:`CheckpointError` (a ValueError) naming ``what``
+    asked for it."""
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{what}: {path} is not a cdlpose checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+        raise CheckpointError(f"{what}: {path} is not a cdlpose checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    for key in ("config", "model"):
+        if not isinstance(ckpt.get(key), dict):
+            raise CheckpointError(f"{what}: {path} has no '{key}' (a cdlpose checkpoint holds its config and weights)")
     return ckpt
+
+
+def _load_weights(net: nn.Module, state: dict, path, what: str = "checkpoint", strict: bool = True):
+    """``net.load_state_dict`` with a one-line :class:`CheckpointError` for weights of another shape or name."""
+    try:
+        return net.load_state_dict(state, strict=strict)
+    except RuntimeError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else "")
+        raise CheckpointError(f"{what}: the weights in {path} do not fit the network its config describes "
+                              f"({detail[:300]})") from None
 
 
 def load_model(path: str | Path, device="cpu") -> tuple[CascadedLiftingNet, Config, dict]:
@@ -84,8 +102,26 @@ def load_model(path: str | Path, device="cpu") -> tuple[CascadedLiftingNet, Conf
     cfg = config_from_dict(ckpt["config"], str(path))
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=None))
     net = build_model(cfg)
-    net.load_state_dict(ckpt["model"])
+    _load_weights(net, ckpt["model"], path)
     return net.to(device).eval(), cfg, ckpt
+
+
+#: What a run writes into ``train.out_dir``: a folder holding any of these holds an earlier run.
+RUN_FILES = ("last.pt", "best.pt", "log.jsonl", "epochs.jsonl")
+
+
+def _claim_run_folder(out: Path, overwrite: bool, is_main: bool) -> None:
+    """Refuse to start a new run in a folder that holds an earlier one (its logs would be truncated, its
+    ``last.pt`` overwritten and its ``best.pt`` replaced by a worse model); ``overwrite`` deletes them instead."""
+    found = [n for n in RUN_FILES if (out / n).exists()]
+    if not found:
+        return
+    if not overwrite:
+        raise ConfigError(f"train.out_dir {out} holds an earlier run ({', '.join(found)}): continue it with --resume, "
+                          "choose a new train.out_dir, or start afresh with --overwrite")
+    if is_main:
+        for n in found:
+            (out / n).unlink(missing_ok=True)
 
 
 def lr_at(cfg, epoch: int) -> float:
@@ -126,14 +162,34 @@ def _dist_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the system has one)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def _worker_init(_):
     # one torch thread per worker process. Not cv2.setNumThreads: in a worker forked from a process whose OpenCV
     # thread pool has run (a warp in the main process, e.g. an earlier workers=0 run), that call never returns
     torch.set_num_threads(1)
 
 
+TENSORBOARD_ABSENT = ("TensorBoard is not installed: logging to log.jsonl and epochs.jsonl only (pip install -e "
+                      "\".[tb]\" adds it; then tensorboard --logdir runs/)")
+_said: set[str] = set()
+
+
+def _say_once(line: str) -> None:
+    """Print ``line`` the first time this process asks (a demo runs several trainers)."""
+    if line not in _said:
+        _said.add(line)
+        print(line, flush=True)
+
+
 class _Log:
-    """JSON lines (and TensorBoard when installed), rank 0 only."""
+    """JSON lines (and TensorBoard when installed: ``<out_dir>/tensorboard``), rank 0 only."""
 
     def __init__(self, out_dir: Path, enabled: bool, resume_step: int | None) -> None:
         self.enabled = enabled
@@ -149,10 +205,10 @@ class _Log:
                     p.write_text("".join(ln + "\n" for ln in keep))
         try:
             from torch.utils.tensorboard import SummaryWriter
-
-            self.tb = SummaryWriter(str(out_dir / "tensorboard"))
-        except Exception:  # tensorboard not installed
-            self.tb = None
+        except ImportError:  # tensorboard is an optional extra
+            _say_once(TENSORBOARD_ABSENT)
+            return
+        self.tb = SummaryWriter(str(out_dir / "tensorboard"))
 
     def write(self, record: dict, epoch_summary: bool = False) -> None:
         if not self.enabled:
@@ -195,13 +251,18 @@ class Trainer:
 
     Args:
         resume: a checkpoint to continue from (``last.pt`` of the run), restoring everything.
-        max_steps: stop after this many optimiser steps in total (saving ``last.pt``), for tests and debugging.
+        max_steps: stop after this many optimiser steps in total (saving ``last.pt``), for tests and debugging
+            (``train.max_steps`` is the run's own length; this only interrupts it).
         device: default CUDA (the local rank's GPU) when available, else CPU.
+        clock: the time source (seconds) for ``train.max_minutes`` and its lr drop; tests inject a fake one.
+        overwrite: start afresh in a ``train.out_dir`` that holds an earlier run (deleting its checkpoints and
+            logs); without it (and without ``resume``) such a folder is refused with a :class:`ConfigError`.
     """
 
     def __init__(self, cfg: Config, resume: str | Path | None = None, max_steps: int | None = None,
-                 device: str | torch.device | None = None) -> None:
+                 device: str | torch.device | None = None, clock=time.perf_counter, overwrite: bool = False) -> None:
         self.cfg, t = cfg, cfg.train
+        self.clock = clock
         self.rank, self.world, local_rank = _dist_info()
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if torch.cuda.is_available() and device is None else "gloo")
@@ -214,6 +275,8 @@ class Trainer:
             torch.cuda.set_device(self.device)
         self.is_main = self.rank == 0
         self.out = Path(t.out_dir)
+        if resume is None:
+            _claim_run_folder(self.out, overwrite, self.is_main)
         self.max_steps = max_steps
         self.codec = codec_for(cfg)
         self.cuda = self.device.type == "cuda"
@@ -298,7 +361,10 @@ class Trainer:
         self.sampler = None if self.caches else MixedBatchSampler(n3, n2, t.batch_size, ratio, t.seed, self.rank,
                                                                   self.world)
         eval_aug = CropAugment(sk, dataclasses.replace(cfg.augment, train=False))
-        val = build_dataset(cfg.data, "val", eval_aug, t.seed) or build_dataset(cfg.data, "test", eval_aug, t.seed)
+        # validation (and best.pt) only ever on an explicit 'val' entry: selecting on the test data would make the
+        # reported test numbers optimistic (the paper and both reference code bases evaluate a fixed final epoch)
+        check_val_disjoint(cfg.data)
+        val = build_dataset(cfg.data, "val", eval_aug, t.seed)
         if val is not None and cfg.data.val_size and cfg.data.val_size < len(val):
             val = Subset(val, np.linspace(0, len(val) - 1, cfg.data.val_size).round().astype(int).tolist())
         self.val_set = val
@@ -366,6 +432,9 @@ class Trainer:
 
     def _load(self, path) -> None:
         ckpt = _read_checkpoint(path, "--resume")
+        if any(k not in ckpt for k in RESUME_ONLY):
+            raise CheckpointError(f"--resume: {path} holds the weights only (no optimiser state, like best.pt); "
+                                  "resume from the run's last.pt")
         saved = config_from_dict(ckpt["config"], str(path))
         for section in ("model", "codec"):
             if config_to_dict(getattr(saved, section)) != config_to_dict(getattr(self.cfg, section)):
@@ -383,10 +452,20 @@ class Trainer:
         if self.cuda and "cuda" in ckpt["rng"]:
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"], self.device)
 
-    def save(self, name: str = "last.pt") -> Path | None:
+    def save(self, name: str = "last.pt", weights_only: bool = False) -> Path | None:
+        """Write a checkpoint into the run folder; ``weights_only``: without the optimiser, grad-scaler and RNG
+        states (``best.pt``: for evaluation, inference and ``init_from``; a run resumes from ``last.pt``)."""
         if not self.is_main:
             return None
-        return save_checkpoint(self.state_dict(), self.out / name)
+        state = self.state_dict()
+        if weights_only:
+            for k in RESUME_ONLY:
+                state.pop(k)
+        try:
+            return save_checkpoint(state, self.out / name)
+        except OutputError as e:
+            raise OutputError(e.errno, f"{e.strerror or e}; the previous {name} (if any) is intact: free space and "
+                              "continue with --resume") from None
 
     # ------------------------------------------------------------------------------------------------ train
 
@@ -436,12 +515,13 @@ class Trainer:
         return dict(zip(names, values.tolist()))
 
     def validate(self) -> dict | None:
-        """Score the val (or test) data with the data section's protocol; rank 0 only."""
+        """Score the val data (never the test data) with the data section's protocol; rank 0 only."""
         if self.val_set is None or not self.is_main:
             return None
         t = self.cfg.train
+        # its own generator: validating (also when a run is stopped) must not draw from the run's torch RNG
         loader = DataLoader(self.val_set, batch_size=t.eval_batch_size, num_workers=t.workers, collate_fn=collate,
-                            worker_init_fn=_worker_init)
+                            worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(t.seed))
         pred = predict_loader(self.net, loader, self.device, t.flip_test, self.amp, self.codec.depth_range)
         self.module.train()
         result = score(pred, self.cfg.data.protocol)
@@ -456,26 +536,35 @@ class Trainer:
         from tqdm.auto import tqdm
 
         t = self.cfg.train
-        start = time.perf_counter()
+        clock = self.clock
+        start = clock()
         stopped = False
         if self.caches and not isinstance(self.train_set, CachedInputs):
             self._cache_inputs()  # counted in the time budget
         self.module.train()
         budget = 60 * t.max_minutes
-        # the final low-lr share is of the time left for steps, after the cache is built
-        setup = time.perf_counter() - start
+        # the final low-lr share: of the step budget when there is one, else of the time left for steps after the
+        # cache is built
+        drop_step = round((1 - t.lr_final_drop) * t.max_steps) if t.max_steps and t.lr_final_drop else None
+        setup = clock() - start
         drop_at = setup + (1 - t.lr_final_drop) * max(budget - setup, 0.0)
+        show = self.is_main and t.progress
+        # a step budget gets one bar over the whole run (its ETA is the run's); otherwise one bar per epoch
+        run_bar = (tqdm(total=t.max_steps, initial=self.step, desc=f"stage {t.stage}", disable=not show,
+                        dynamic_ncols=True) if t.max_steps else None)
         while self.epoch < t.epochs and not stopped:
             lr = lr_at(t, self.epoch)
             for g in self.optimizer.param_groups:
                 g["lr"] = lr
             loader = self._loader(self.epoch, self.step_in_epoch)
-            bar = tqdm(total=len(self.sampler), initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}/{t.epochs}",
-                       disable=not (self.is_main and t.progress), dynamic_ncols=True)
+            bar = run_bar or tqdm(total=len(self.sampler), initial=self.step_in_epoch,
+                                  desc=f"epoch {self.epoch + 1}/{t.epochs}", disable=not show, dynamic_ncols=True)
             sums: dict[str, float] = {}
-            n_steps, window_t, window_n = 0, time.perf_counter(), 0
+            n_steps, window_t, window_n = 0, clock(), 0
             for batch in loader:
-                if budget and t.lr_final_drop and lr == lr_at(t, self.epoch) and time.perf_counter() - start > drop_at:
+                late = (self.step >= drop_step if drop_step is not None
+                        else bool(budget and t.lr_final_drop) and clock() - start > drop_at)
+                if late and lr == lr_at(t, self.epoch):
                     lr = lr_at(t, self.epoch) * 0.1
                     for g in self.optimizer.param_groups:
                         g["lr"] = lr
@@ -487,7 +576,7 @@ class Trainer:
                 for k, v in vals.items():
                     sums[k] = sums.get(k, 0.0) + v
                 if self.step % t.log_every == 0 or self.step_in_epoch == len(self.sampler):
-                    now = time.perf_counter()
+                    now = clock()
                     ips = window_n / max(now - window_t, 1e-9)
                     window_t, window_n = now, 0
                     self.log.write({"step": self.step, "epoch": self.epoch + 1, "lr": lr,
@@ -496,11 +585,13 @@ class Trainer:
                 bar.update(1)
                 if t.checkpoint_every and self.step % t.checkpoint_every == 0:
                     self.save()
-                over_time = budget > 0 and (time.perf_counter() - start) > budget
-                if (self.max_steps is not None and self.step >= self.max_steps) or over_time:
+                over_time = budget > 0 and (clock() - start) > budget
+                out_of_steps = bool(t.max_steps) and self.step >= t.max_steps
+                if (self.max_steps is not None and self.step >= self.max_steps) or over_time or out_of_steps:
                     stopped = True
                     break
-            bar.close()
+            if run_bar is None:
+                bar.close()
             epoch_done = self.step_in_epoch >= len(self.sampler)
             if epoch_done:
                 self.epoch += 1
@@ -508,9 +599,9 @@ class Trainer:
                 self.sigma.step()
             if epoch_done or stopped:
                 record = {"step": self.step, "epoch": self.epoch if epoch_done else self.epoch + 1,
-                          "complete": epoch_done, "lr": lr, "minutes": (time.perf_counter() - start) / 60}
+                          "complete": epoch_done, "lr": lr, "minutes": (clock() - start) / 60}
                 record.update({f"train_{k}": v / max(n_steps, 1) for k, v in sums.items()})
-                val = self.validate() if (epoch_done or self.max_steps is None) else None
+                val = self.validate()
                 if val:
                     record.update(val)
                     if val["val_mpjpe"] is not None and val["val_mpjpe"] < self.best:
@@ -520,25 +611,68 @@ class Trainer:
                 self.log.write(record, epoch_summary=True)
                 self.save()
                 if record.get("best"):
-                    self.save("best.pt")
+                    self.save("best.pt", weights_only=True)
                 if self.is_main and t.progress:
-                    shown = {k: round(v, 2) for k, v in record.items() if k.startswith("val_") and isinstance(v, float)}
-                    print(f"epoch {record['epoch']}: train loss {record.get('train_total', float('nan')):.4g} {shown}",
-                          flush=True)
+                    tqdm.write(_epoch_line(record))
+        if run_bar is not None:
+            run_bar.close()
         if self.world > 1:
             dist.barrier()
         self.log.close()
         return self.history
 
 
-def evaluate_checkpoint(checkpoint: str | Path, cfg: Config | None = None, protocol: str | None = None,
-                        flip: bool = False, out_dir: str | Path | None = None, device=None, progress: bool = True,
-                        stem: str | None = None) -> tuple[dict, dict]:
-    """Evaluate a checkpoint on the ``test`` entries of ``cfg.data`` (default: the checkpoint's own config).
+def _epoch_line(record: dict) -> str:
+    """The line printed after an epoch (or a stop): train loss and, when there is validation data, its metrics."""
+    where = f"epoch {record['epoch']}" + ("" if record["complete"] else f" (stopped at step {record['step']})")
+    line = f"{where}: train loss {record.get('train_total', float('nan')):.4g}"
+    if record.get("val_mpjpe") is None:
+        return line + "; no validation data"
+    source = "lifted" if record["val_metric_source"] == "lifting" else "2.5D back-projected"
+    return (f"{line}; val MPJPE {record['val_mpjpe']:.1f} mm ({source}), PA-MPJPE {record['val_pa_mpjpe']:.1f} mm, "
+            f"2D error {record['val_error_2d_px']:.2f} px, {record['val_samples']} samples")
 
-    Writes ``eval-<protocol>[-flip].{json,csv,md}`` into ``out_dir`` (default: the checkpoint's folder).
-    Returns (result of :func:`cdlpose.evaluation.score`, predictions)."""
-    from .evaluation import write_results
+
+def check_val_disjoint(data) -> None:
+    """Refuse a ``val`` entry that reads the same data as a ``test`` entry (same format and files, and for
+    Human3.6M an overlapping subject): validation selects ``best.pt``, and selecting on test data is not allowed."""
+    def ident(e):
+        return (e.get("format"),) + tuple(str(e.get(k)) for k in ("root", "annotations", "split", "seed"))
+
+    entries = [e for e in data.datasets if isinstance(e, dict)]
+    tests = [e for e in entries if e.get("role") == "test"]
+    for v in entries:
+        if v.get("role") != "val":
+            continue
+        for t in tests:
+            if ident(v) != ident(t):
+                continue
+            sv, st = v.get("subjects"), t.get("subjects")
+            if sv is None or st is None or set(map(str, sv)) & set(map(str, st)):
+                raise ConfigError(f"data.datasets: the 'val' entry {v} reads the test data of {t}; validation "
+                                  "selects best.pt and must use data disjoint from the test set (e.g. other "
+                                  "subjects, or a slice of the training subjects' frames)")
+
+
+#: Protocols of the paper's tables: ``cdlpose evaluate`` uses the flip test for them unless told otherwise.
+PAPER_PROTOCOLS = ("h36m-p1", "h36m-p2", "mupots")
+
+
+def evaluate_checkpoint(checkpoint: str | Path, cfg: Config | None = None, protocol: str | None = None,
+                        flip: bool | None = None, out_dir: str | Path | None = None, device=None,
+                        progress: bool = True, stem: str | None = None, workers: int | None = None,
+                        detections: str | Path | None = None, min_score: float = 0.0) -> tuple[dict, dict]:
+    """Evaluate a checkpoint on the ``test`` entries of ``cfg.data`` (default: the checkpoint's own config).
+    ``workers``: DataLoader worker processes (default: ``train.workers``, at most the CPU cores available).
+
+    ``flip``: the flip test (default: on for the paper's protocols, as the authors' and Moon et al.'s test
+    configurations, off for ``synthetic``). ``detections``: MuPoTS-3D only, a COCO results file of person boxes
+    for the test images (the paper's top-down setting); without it the annotated boxes are used, and the table
+    says so. Writes ``eval-<protocol>[-flip][-det].{json,csv,md}`` into ``out_dir`` (default: the checkpoint's
+    folder). Returns (result of :func:`cdlpose.evaluation.score`, predictions)."""
+    from .data.datasets import dataset_records
+    from .evaluation import attach_mupots_ground_truth, predict_detections, write_results
+    from .inference import Predictor
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     net, saved, ckpt = load_model(checkpoint, device)
@@ -547,16 +681,32 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: Config | None = None, proto
         raise ConfigError(f"{checkpoint}: the checkpoint predicts skeleton {saved.model.skeleton!r}, the config "
                           f"asks for {cfg.model.skeleton!r}")
     protocol = protocol or cfg.data.protocol
+    flip = protocol in PAPER_PROTOCOLS if flip is None else flip
+    if detections is not None and protocol != "mupots":
+        raise ConfigError(f"--detections: evaluation with detected boxes is the MuPoTS-3D protocol's, not {protocol}'s")
     aug = CropAugment(saved.model.skeleton, dataclasses.replace(saved.augment, train=False))
     test = build_dataset(cfg.data, "test", aug)
     if test is None:
         raise ConfigError("data.datasets has no entry with role 'test' to evaluate on")
     t = cfg.train
-    loader = DataLoader(test, batch_size=t.eval_batch_size, num_workers=t.workers, collate_fn=collate,
+    # a recipe's worker count is the training host's (8 on a GPU server); more workers than cores only contend
+    workers = min(t.workers, available_cores()) if workers is None else workers
+    loader = DataLoader(test, batch_size=t.eval_batch_size, num_workers=workers, collate_fn=collate,
                         worker_init_fn=_worker_init, pin_memory=device.type == "cuda")
     amp = saved.train.amp if device.type == "cuda" else "none"
     pred = predict_loader(net, loader, device, flip, amp, codec_for(saved).depth_range, progress)
-    result = score(pred, protocol)
+    details = {"flip test": "on" if flip else "off"}
+    if protocol == "mupots":
+        records = dataset_records(test)
+        attach_mupots_ground_truth(pred, records)
+        if detections is not None:
+            pred.update(predict_detections(Predictor(net, saved, device, flip), records, detections, min_score,
+                                           progress=progress))
+            details["boxes"] = (f"detections from {detections} (score ≥ {min_score}); "
+                                f"{len(pred['det_images_without_boxes'])} test images had none")
+        else:
+            details["boxes"] = "ground-truth boxes (the annotated people's; not the paper's detected boxes)"
+    result = score(pred, protocol, details=details)
     result["checkpoint"] = str(checkpoint)
     result["flip_test"] = flip
     result["stage"] = saved.train.stage
@@ -564,5 +714,5 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: Config | None = None, proto
         result["note"] = ("stage-1 checkpoint: its lifting block is untrained; the back-projected row is the "
                           "meaningful one")
     out_dir = Path(checkpoint).parent if out_dir is None else Path(out_dir)
-    write_results(result, out_dir, stem or f"eval-{protocol}{'-flip' if flip else ''}")
+    write_results(result, out_dir, stem or f"eval-{protocol}{'-flip' if flip else ''}{'-det' if detections else ''}")
     return result, pred
