@@ -269,3 +269,50 @@ def test_back_projection_of_the_true_2_5d_estimate_is_the_true_pose(oracle_batch
     assert r["summary"]["cdlpose 2.5D back-projected (GT root depth)"]["MPJPE"] < 0.5
     # the frame pixels map back onto the record's own 2D joints
     assert np.allclose(out["pred_uv_frame"], out["gt_uv_frame"], atol=1e-2)
+
+
+def test_mupots_top_down_from_a_detection_file(tmp_path):
+    """Detected boxes: the file's image ids name the MuPoTS-3D images; people get matched per image; an image
+    without boxes leaves its people missed."""
+    import json
+
+    from cdlpose.data.datasets import image_key
+    from cdlpose.evaluation import predict_detections
+
+    gt = [mupots_pose(), mupots_pose(0.9), mupots_pose(1.1)]
+    base = mupots_preds(gt, frames=[0, 0, 1])  # two people in image 7, one in image 8
+    records = [{"dataset": "mupots", "image_id": iid, "image_path": str(tmp_path / f"TS1/img_00000{k}.jpg"),
+                "sample_id": str(k)} for k, iid in enumerate([7, 7, 8])]
+    base["image_key"] = [image_key(r) for r in records]
+    boxes = {7: [[100, 100, 50, 50], [400, 100, 50, 50]]}  # no detection in image 8
+    (tmp_path / "det.json").write_text(json.dumps(
+        [{"image_id": iid, "category_id": 1, "bbox": b, "score": 0.9 - 0.1 * k}
+         for iid, bs in boxes.items() for k, b in enumerate(bs)]
+        + [{"image_id": 7, "category_id": 1, "bbox": [0, 0, 9, 9], "score": 0.1}]))  # under --min-score
+
+    class FakePredictor:  # answers each box with the person it was drawn around, in the crop's 2D
+        skeleton = MUPOTS17
+
+        def __init__(self):
+            self.calls = []
+
+        def predict(self, paths, boxes):
+            self.calls.append((paths, boxes))
+            out = []
+            for p, bs in zip(paths, boxes):
+                people = []
+                for b in bs:
+                    i = 0 if b[0] == 100 else 1
+                    people.append({"keypoints_3d": gt[i], "keypoints_2d": base["gt_uv_frame"][i] + 3.0})
+                out.append(people)
+            return out
+
+    fp = FakePredictor()
+    det = predict_detections(fp, records, tmp_path / "det.json", min_score=0.5)
+    assert [len(b) for _, bs in fp.calls for b in bs] == [2]  # image 7 only, its two boxes above the score
+    assert det["det_images_without_boxes"] == ["mupots/8"]
+    assert det["det_image_key"] == ["mupots/7", "mupots/7"] and det["det_score"].tolist() == pytest.approx([0.9, 0.8])
+    r = score(dict(base, **det), "mupots")
+    s = r["summary"]["cdlpose"]
+    assert s["matched_people"] == 2 and _pck(r)["Avg"] == pytest.approx(100 * 2 / 3)
+    assert _pck(r, "matched people only")["Avg"] == 100.0
