@@ -528,7 +528,7 @@ class Trainer:
         key = "cdlpose" if t.stage == 2 else "cdlpose 2.5D back-projected (GT root depth)"
         s = result["summary"][key]
         # stage 1 has no trained lifting block: its 3D error is the 2.5D estimate back-projected
-        main = s.get("MPJPE")
+        main = s.get("MPJPE", s.get("MPJPE matched (bones rescaled)"))  # mupots: errors of the matched people
         return {"val_mpjpe": main, "val_pa_mpjpe": s.get("PA-MPJPE"), "val_error_2d_px": result["summary"]["error_2d_px"],
                 "val_metric_source": "lifting" if t.stage == 2 else "back-projection", "val_samples": len(pred["gt_3d"])}
 
