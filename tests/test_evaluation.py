@@ -316,3 +316,73 @@ def test_mupots_top_down_from_a_detection_file(tmp_path):
     s = r["summary"]["cdlpose"]
     assert s["matched_people"] == 2 and _pck(r)["Avg"] == pytest.approx(100 * 2 / 3)
     assert _pck(r, "matched people only")["Avg"] == 100.0
+
+
+def _mupots_test_set(tmp_path):
+    """Two 256×256 MuPoTS-3D frames in Moon et al.'s JSON layout (two people, then one), with images."""
+    import json
+
+    import cv2
+
+    from cdlpose.geometry import project
+
+    f, c = np.array([300.0, 300.0]), np.array([128.0, 128.0])
+    images, anns = [], []
+    for iid, roots in ((11, ([-600.0, 0, 4000], [600.0, 0, 4200])), (12, ([0.0, 0, 4000],))):
+        name = f"TS2/img_{iid - 11:06d}.jpg"
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / name), np.full((256, 256, 3), 90, np.uint8))
+        images.append({"id": iid, "file_name": name, "width": 256, "height": 256, "intrinsic": [*f, *c]})
+        for root in roots:
+            X = mupots_pose() + np.asarray(root)
+            uv = project(X, f, c)
+            anns.append({"id": len(anns), "image_id": iid, "bbox": [*uv.min(0), *(uv.max(0) - uv.min(0))],
+                         "keypoints_img": uv.tolist(), "keypoints_cam": X.tolist(), "is_valid": 1})
+    (tmp_path / "MuPoTS-3D.json").write_text(json.dumps({"images": images, "annotations": anns}))
+    return anns
+
+
+def test_evaluate_command_on_mupots_with_detections(tmp_path, capsys):
+    """`cdlpose evaluate` end to end on MuPoTS-3D: a MuCo-21 network, detected boxes from a COCO results file,
+    both rows, the caption, the files."""
+    import json
+
+    import yaml
+
+    from cdlpose.checkpoint import save_checkpoint
+    from cdlpose.cli import main as cli_main
+    from cdlpose.config import Config, config_to_dict
+    from cdlpose.engine import CHECKPOINT_FORMAT, build_model
+    from cdlpose.model import ModelConfig
+
+    anns = _mupots_test_set(tmp_path)
+    cfg = Config(model=ModelConfig(skeleton="muco21", backbone="resnet18", lite=True, backbone_stages=2,
+                                   head_width=16, depth_bins=16))
+    cfg.augment.input_size = 64
+    cfg.codec.depth_bins = 16
+    torch.manual_seed(0)
+    net = build_model(cfg)
+    ckpt = save_checkpoint({"format": CHECKPOINT_FORMAT, "config": config_to_dict(cfg), "model": net.state_dict()},
+                           tmp_path / "net.pt")
+    data = {"model": {"skeleton": "muco21"}, "codec": {"depth_bins": 16}, "train": {"workers": 0, "eval_batch_size": 4},
+            "data": {"root": str(tmp_path), "protocol": "mupots", "datasets": [
+                {"format": "mupots", "annotations": "MuPoTS-3D.json", "images": ".", "role": "test"}]}}
+    (tmp_path / "eval.yaml").write_text(yaml.safe_dump(data))
+    # boxes around the annotated people of image 11 only, and one under the score threshold
+    dets = [{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 0.9} for a in anns[:2]]
+    (tmp_path / "det.json").write_text(json.dumps(dets + [{"image_id": 12, "bbox": anns[2]["bbox"], "score": 0.2}]))
+    args = ["evaluate", str(tmp_path / "eval.yaml"), "--checkpoint", str(ckpt), "--device", "cpu",
+            "--out", str(tmp_path / "out")]
+    assert cli_main(args + ["--detections", str(tmp_path / "det.json"), "--min-score", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "flip test: on" in out and "detections from" in out and "1 test images had none" in out
+    assert "cdlpose · all annotated people" in out and "univ_annot3" not in out.split("ground truth:")[1][:20]
+    res = json.loads((tmp_path / "out" / "eval-mupots-flip-det.json").read_text())
+    s = res["summary"]["cdlpose"]
+    assert s["annotated_people"] == 3 and s["matched_people"] <= 2  # the person of image 12 had no box
+    assert res["rows"]["cdlpose · all annotated people"]["Avg"] <= 100 * 2 / 3 + 1e-9
+    # annotated boxes: every person gets a prediction, labelled as such
+    assert cli_main(args + ["--no-flip"]) == 0
+    res = json.loads((tmp_path / "out" / "eval-mupots.json").read_text())
+    assert res["details"]["boxes"].startswith("ground-truth boxes") and res["details"]["flip test"] == "off"
+    assert "(matched" not in " ".join(res["rows"])
