@@ -81,3 +81,31 @@ def test_other_joint_sets_map_onto_the_model_skeleton_by_name(samples):
     assert not aug(coco)["valid_2d"][0]
     derived = CropAugment("h36m17", AugmentConfig(train=False, derive_joints=True))(coco)
     assert derived["valid_2d"][0]
+
+
+def test_augmentation_draws_follow_the_reference_distributions():
+    """PoseNet's and the authors' draws: scale 1 + clip(N(0,1), ±1)·0.25, rotation clip(N(0,1), ±2)·30° with
+    probability 0.6, per-channel colour gain U(0.8, 1.2), flip 0.5; the uniform draws on request."""
+    n = 20000
+    rng = np.random.default_rng(0)
+    aug = CropAugment("h36m17", AugmentConfig())
+    p = [aug.sample_params(rng) for _ in range(n)]
+    scale = np.array([q["scale"] for q in p])
+    rot = np.array([q["rot"] for q in p])
+    gain = np.stack([q["gain"] for q in p])
+    assert scale.min() == pytest.approx(0.75) and scale.max() == pytest.approx(1.25)  # clipped at ±1 σ
+    assert np.mean(scale == 1.25) == pytest.approx(0.1587, abs=0.01)  # P(N > 1): mass piled at the clip
+    assert np.mean(np.abs(scale - 1) < 0.25 * 0.5) == pytest.approx(0.383, abs=0.015)  # P(|N| < 0.5)
+    rotated = rot != 0
+    assert rotated.mean() == pytest.approx(0.6, abs=0.015)
+    assert np.abs(rot).max() == pytest.approx(60.0)
+    assert np.mean(np.abs(rot[rotated]) < 30.0) == pytest.approx(0.683, abs=0.015)  # P(|N| < 1)
+    assert gain.min() >= 0.8 and gain.max() <= 1.2 and abs(gain.mean() - 1.0) < 0.005
+    assert np.mean([q["flip"] for q in p]) == pytest.approx(0.5, abs=0.015)
+    uni = CropAugment("h36m17", AugmentConfig(distribution="uniform"))
+    u = [uni.sample_params(rng) for _ in range(n)]
+    us = np.array([q["scale"] for q in u])
+    ur = np.array([q["rot"] for q in u if q["rot"] != 0])
+    assert np.mean(np.abs(us - 1) < 0.125) == pytest.approx(0.5, abs=0.015) and np.abs(ur).max() <= 30.0
+    with pytest.raises(ValueError, match="augment.distribution"):
+        AugmentConfig(distribution="gaussian")

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from .config import Config, TrainConfig
 from .data.datasets import DataConfig
 from .data.pipeline import AugmentConfig
-from .data.synthetic import SyntheticHumans
+from .data.synthetic import SyntheticHumans, sample_scene
 from .model import ModelConfig
 from .skeletons import geodesic_normalize, get_skeleton
 
@@ -33,16 +33,18 @@ __all__ = ["demo_config", "run_demo"]
 DEMO_INPUT = 64
 
 
-def demo_config(out: Path, train_size: int, test_size: int, seed: int, minutes_1: float, minutes_2: float,
+def demo_config(out: Path, train_size: int, test_size: int, seed: int, steps_1: int, steps_2: int,
                 style: str = "plain"):
     """The two stage configs of the demo: the full variant on ResNet-18's first two stages (stride 8), heads 64
-    channels wide, a ``DEMO_INPUT``² input, 32 depth bins, a 2-block lifting MLP; stage 1 ends at lr ÷ 10, stage 2
-    trains the MLP on cached 2.5D estimates of the frozen network."""
+    channels wide, a ``DEMO_INPUT``² input, 32 depth bins, a 2-block lifting MLP; stage 1 runs ``steps_1`` steps
+    (the last fifth at lr ÷ 10), stage 2 ``steps_2`` steps of the MLP on cached 2.5D estimates of the frozen
+    network (0: no step budget)."""
     cache = str(out / "synthetic-cache")
     common = {"format": "synthetic", "seed": seed, "cache_dir": cache, "style": style}
-    data = DataConfig(protocol="synthetic", val_size=min(64, test_size), datasets=[
+    val_size = min(64, test_size)
+    data = DataConfig(protocol="synthetic", val_size=val_size, datasets=[
         {**common, "split": "train", "size": train_size, "role": "train"},
-        {**common, "split": "val", "size": 64, "role": "val"},
+        {**common, "split": "val", "size": val_size, "role": "val"},
         {**common, "split": "test", "size": test_size, "role": "test"},
     ])
     # a stride-8 trunk (ResNet-18's first two stages): trained from scratch for minutes, the full stride-32 trunk
@@ -55,17 +57,118 @@ def demo_config(out: Path, train_size: int, test_size: int, seed: int, minutes_1
     codec = CodecConfig(depth_bins=32)
     # light augmentation: the synthetic images already vary in pose, view, scale and occluders, and a short
     # run learns faster without rotations and pasted occluders
-    aug = AugmentConfig(input_size=DEMO_INPUT, rotation=0.0, occlusion_prob=0.0, scale=0.15)
-    t1 = TrainConfig(stage=1, epochs=1000, lr=2e-3, lr_milestones=(), lr_final_drop=0.2, batch_size=16, workers=1,
-                     seed=seed, amp="none", max_minutes=minutes_1, log_every=5, eval_batch_size=64,
+    aug = AugmentConfig(input_size=DEMO_INPUT, rotation=0.0, occlusion_prob=0.0, scale=0.15, distribution="uniform")
+    # the step budget ends each stage (epochs only bound it); no clock anywhere, so the result is the same on a
+    # busy machine as on an idle one
+    t1 = TrainConfig(stage=1, epochs=10**6, lr=2e-3, lr_milestones=(), lr_final_drop=0.2, batch_size=16,
+                     workers=1, seed=seed, amp="none", max_steps=steps_1, log_every=5, eval_batch_size=64,
                      out_dir=str(out / "stage1"))
-    # stage 2: the frozen network runs once over two augmented passes of the training images; the MLP then
-    # takes thousands of steps on those 2.5D estimates in the time a few hundred network steps would take
-    t2 = dataclasses.replace(t1, stage=2, lr=1e-3, lr_final_drop=0.3, batch_size=64, cache_passes=2,
-                             max_minutes=minutes_2, log_every=50, init_from=str(out / "stage1" / "last.pt"),
+    # stage 2: the frozen network runs once over two augmented passes of the training images; the MLP (already
+    # trained on synthetic 2.5D inputs, see pretrain_lifting) then adapts to those 2.5D estimates
+    t2 = dataclasses.replace(t1, stage=2, lr=DEMO_FINETUNE_LR, lr_final_drop=0.3, batch_size=64, cache_passes=2,
+                             max_steps=steps_2, log_every=50, init_from=str(out / "lifting" / "pretrained.pt"),
                              out_dir=str(out / "stage2"))
     base = Config(model=model, codec=codec, augment=aug, data=data)
     return dataclasses.replace(base, train=t1), dataclasses.replace(base, train=t2)
+
+
+def lifting_examples(joints_2d: np.ndarray, joints_3d: np.ndarray, boxes: np.ndarray, input_size: int,
+                     depth_bins: int, depth_range: float, scale: np.ndarray | None = None,
+                     flip: np.ndarray | None = None, skeleton="h36m17") -> tuple[np.ndarray, np.ndarray]:
+    """The lifting block's exact inputs and targets for people seen in frames, as the crop pipeline
+    (:class:`cdlpose.data.pipeline.CropAugment` without rotation) and soft-argmax would give them — no image.
+
+    Args:
+        joints_2d (N, J, 2) frame pixels; joints_3d (N, J, 3) camera mm; boxes (N, 4) tight person boxes (x, y, w, h);
+        scale (N,) the crop's scale factor (default 1); flip (N,) bool mirrored crops (default none).
+    Returns:
+        ``uvz`` (N, J, 3) float32: u, v in the output map's pixels (``input_size / 4``), z the continuous depth index
+        of the root-relative depth; ``pose_3d`` (N, J, 3) float32: root-relative mm normalised by eq. (10).
+    """
+    sk = get_skeleton(skeleton)
+    n = len(joints_2d)
+    m = input_size // 4
+    scale = np.ones(n) if scale is None else np.asarray(scale, np.float64)
+    flip = np.zeros(n, bool) if flip is None else np.asarray(flip, bool)
+    boxes = np.asarray(boxes, np.float64)
+    centre = boxes[:, :2] + boxes[:, 2:] / 2
+    # the square crop box (×1.25 of the long side) scaled about its centre; map pixel centres at integers
+    side = boxes[:, 2:].max(1) * 1.25 * scale
+    uv = (np.asarray(joints_2d, np.float64) - centre[:, None]) / side[:, None, None] * m
+    X = np.asarray(joints_3d, np.float64).copy()
+    uv[flip, :, 0] *= -1
+    X[flip, :, 0] *= -1
+    uv += m / 2 - 0.5
+    uv[flip] = uv[flip][:, sk.flip_index]
+    X[flip] = X[flip][:, sk.flip_index]
+    rel = X - X[:, sk.root : sk.root + 1]
+    z = rel[..., 2] * (depth_bins / depth_range) + (depth_bins / 2 - 0.5)
+    pose, _ = geodesic_normalize(rel, sk)
+    return np.concatenate([uv, z[..., None]], -1).astype(np.float32), pose.astype(np.float32)
+
+
+class _Scenes(torch.utils.data.Dataset):
+    """Synthetic people without pictures (:func:`cdlpose.data.synthetic.sample_scene`), for worker processes."""
+
+    def __init__(self, split: str, seed: int, start: int, n: int) -> None:
+        self.split, self.seed, self.start, self.n = split, seed, start, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        s = sample_scene(self.start + i, self.split, self.seed)
+        return s["joints_2d"], s["joints_3d"], s["box"]
+
+
+def sample_scenes(n: int, split: str = "train", seed: int = 0, start: int = 0, workers: int = 2):
+    """``joints_2d`` (n, J, 2), ``joints_3d`` (n, J, 3), ``box`` (n, 4) of synthetic samples ``start`` …
+    ``start + n - 1`` of ``split`` (poses and cameras as rendered, ~0.7 ms each per core)."""
+    loader = DataLoader(_Scenes(split, seed, start, n), batch_size=256, num_workers=workers,
+                        collate_fn=lambda items: [np.stack(c) for c in zip(*items)])
+    parts = list(loader)
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+
+
+def pretrain_lifting(lifting: torch.nn.Module, scenes: tuple, steps: int, input_size: int, depth_bins: int,
+                     depth_range: float, seed: int = 0, batch_size: int = 256, lr: float = 1e-3,
+                     noise: tuple = (1.0, 1.0, 1.5), augment_scale: float = 0.15, progress: bool = False,
+                     log: list | None = None) -> torch.nn.Module:
+    """Train the lifting block alone on exact and noisy 2.5D inputs of synthetic people (no images, no network).
+
+    Each batch draws ``batch_size`` of the ``scenes`` (:func:`sample_scenes`), crops them as the training pipeline
+    does (scale ×U(1 ± ``augment_scale``), half mirrored), and adds Gaussian noise of σ = k · ``noise`` (u, v in
+    map pixels, z in depth bins) with k ~ U(0, 2) per sample: from exact inputs to twice the typical error of a
+    trained network's estimates. The loss is the stage-2 pose L1; Adam at ``lr``, ÷10 for the last fifth.
+    ``log``: a list that gets ``(step, loss)`` every 50 steps. Deterministic for a seed."""
+    from tqdm.auto import tqdm
+
+    from .losses import pose_l1
+
+    j2, j3, boxes = scenes
+    rng = np.random.default_rng([seed, 17])
+    gen = torch.Generator().manual_seed(seed)
+    sigma = torch.tensor(noise, dtype=torch.float32)
+    opt = torch.optim.Adam([p for p in lifting.parameters()], lr=lr)
+    lifting.train()
+    for step in tqdm(range(steps), desc="lifting block", disable=not progress, dynamic_ncols=True):
+        if step == int(0.8 * steps):
+            for g in opt.param_groups:
+                g["lr"] = lr * 0.1
+        i = rng.integers(len(j2), size=batch_size)
+        scale = rng.uniform(1 - augment_scale, 1 + augment_scale, batch_size)
+        uvz, pose = lifting_examples(j2[i], j3[i], boxes[i], input_size, depth_bins, depth_range, scale,
+                                     rng.random(batch_size) < 0.5)
+        uvz, pose = torch.from_numpy(uvz), torch.from_numpy(pose)
+        k = 2 * torch.rand(batch_size, 1, 1, generator=gen)
+        uvz = uvz + torch.randn(uvz.shape, generator=gen) * sigma * k
+        loss = pose_l1(lifting(uvz), pose, torch.ones(pose.shape[:2], dtype=torch.bool))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if log is not None and (step + 1) % 50 == 0:
+            log.append((step + 1, float(loss)))
+    return lifting
 
 
 def _render_all(ds: SyntheticHumans, workers: int = 2) -> None:
@@ -82,34 +185,46 @@ def _mean_pose(ds: SyntheticHumans) -> np.ndarray:
     return norm.mean(0)
 
 
-def _curves(stage_dirs: dict, path: Path) -> None:
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x] if path.is_file() else []
+
+
+def _curves(out: Path, pretrain_log: list, path: Path) -> None:
+    """Training curves: stage 1's loss terms and total, the lifting block's pre-training and fine-tuning losses,
+    and the validation MPJPE of both stages."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
-    for stage, d in stage_dirs.items():
-        log = [json.loads(x) for x in (d / "log.jsonl").read_text().splitlines() if x]
-        epochs = [json.loads(x) for x in (d / "epochs.jsonl").read_text().splitlines() if x]
-        steps = [r["step"] for r in log]
-        if stage == 1:
-            for k in ("integral", "joint", "bone", "cube"):
-                if k in log[0]:
-                    axes[0].plot(steps, [r[k] for r in log], label=k)
-            axes[0].set_yscale("log")
-            axes[0].set_title("stage 1 losses")
-            axes[0].set_xlabel("step")
-            axes[0].legend(fontsize=7)
-        else:
-            axes[1].plot(steps, [r["pose"] for r in log], label="pose L1")
-            axes[1].set_title("stage 2 loss (mm per joint, L1)")
-            axes[1].set_xlabel("step")
-        val = [(r["step"], r["val_mpjpe"]) for r in epochs if r.get("val_mpjpe") is not None]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    log1 = _read_jsonl(out / "stage1" / "log.jsonl")
+    if log1:
+        steps = [r["step"] for r in log1]
+        for k in ("total", "integral", "ordinal", "joint", "bone", "cube"):
+            if k in log1[0]:
+                axes[0].plot(steps, [r[k] for r in log1], label=k, lw=2.0 if k == "total" else 1.0)
+        axes[0].set_yscale("log")
+    axes[0].set_title("stage 1 losses (the network up to the volumes)")
+    axes[0].set_xlabel("step")
+    axes[0].legend(fontsize=7)
+    if pretrain_log:
+        axes[1].plot(*zip(*pretrain_log), label="pre-training on synthetic 2.5D inputs")
+    log2 = _read_jsonl(out / "stage2" / "log.jsonl")
+    if log2:
+        offset = pretrain_log[-1][0] if pretrain_log else 0
+        axes[1].plot([offset + r["step"] for r in log2], [r["pose"] for r in log2],
+                     label="stage 2: on the network's cached 2.5D estimates")
+    axes[1].set_title("lifting block: pose L1 (mm per coordinate)")
+    axes[1].set_xlabel("step")
+    axes[1].legend(fontsize=7)
+    for stage, label in ((1, "stage 1 (2.5D back-projected, GT root depth)"), (2, "stage 2 (lifted)")):
+        val = [(r["step"], r["val_mpjpe"]) for r in _read_jsonl(out / f"stage{stage}" / "epochs.jsonl")
+               if r.get("val_mpjpe") is not None]
         if val:
-            axes[2].plot(*zip(*val), "o-", label=f"stage {stage} ({'back-projected' if stage == 1 else 'lifted'})")
+            axes[2].plot(*zip(*val), "o-", label=label)
     axes[2].set_title("validation MPJPE (mm)")
-    axes[2].set_xlabel("step")
+    axes[2].set_xlabel("step of the stage")
     axes[2].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -138,26 +253,28 @@ def _prediction_figures(test: SyntheticHumans, pred: dict, indices, sk, out: Pat
         scale = img.shape[0] / input_size
         uv_pred = (pred["pred_uv"][i] + 0.5) * scale - 0.5
         uv_gt = (pred["gt_uv"][i] + 0.5) * scale - 0.5
-        fig = plt.figure(figsize=(9, 3.2))
-        ax = fig.add_subplot(1, 3, 1)
+        # the 3D view gets twice the width of each picture
+        fig = plt.figure(figsize=(12, 4.2))
+        grid = fig.add_gridspec(1, 4)
+        ax = fig.add_subplot(grid[0, 0])
         ax.imshow(draw_skeleton(img, uv_gt, sk, thickness=1))
-        ax.set_title("ground truth 2D", fontsize=8)
+        ax.set_title("ground truth 2D", fontsize=9)
         ax.axis("off")
-        ax = fig.add_subplot(1, 3, 2)
+        ax = fig.add_subplot(grid[0, 1])
         ax.imshow(draw_skeleton(img, uv_pred, sk))
-        ax.set_title("prediction 2D", fontsize=8)
+        ax.set_title("prediction 2D", fontsize=9)
         ax.axis("off")
-        ax = fig.add_subplot(1, 3, 3, projection="3d")
+        ax = fig.add_subplot(grid[0, 2:], projection="3d")
         gt, p = pred["gt_3d"][i], pred["pred_3d"][i]
         _skeleton_3d(ax, gt, sk, "tab:green", "ground truth")
         _skeleton_3d(ax, p, sk, "tab:red", "prediction")
         err = np.linalg.norm(p - gt, axis=-1).mean()
-        ax.set_title(f"3D (camera axes), MPJPE {err:.0f} mm", fontsize=8)
-        lim = 1000
+        ax.set_title(f"3D (camera axes), MPJPE {err:.0f} mm", fontsize=9)
+        lim = 900
         ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim), ax.set_zlim(lim, -lim)
         ax.set_xlabel("x"), ax.set_ylabel("z"), ax.set_zlabel("y")
         ax.view_init(elev=10, azim=-70)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=8, loc="upper left")
         fig.tight_layout()
         name = f"prediction_{k:02d}.png"
         fig.savefig(out / name, dpi=80)
@@ -172,71 +289,122 @@ def _html(report: dict, table_md: str, figures: list[str]) -> str:
     body = [[c.strip() for c in r.strip("|").split("|")] for r in rows[2:]]
     table = "<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>" + "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body) + "</table>"
-    verdict = "passed" if report["passed"] else "FAILED"
+    verdict = "PASSED" if report["passed"] else "FAILED"
+    colour = "#1a7f37" if report["passed"] else "#c62828"
     imgs = "".join(f'<img src="{f}" alt="{f}">' for f in figures)
+    st = report["steps"]
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>cdlpose demo</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}img{{max-width:100%;display:block;margin:8px 0}}</style>
+<html><head><meta charset="utf-8"><title>cdlpose demo: {verdict}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}img{{max-width:100%;display:block;margin:8px 0}}
+.verdict{{color:{colour};font-size:2em;margin:0.3em 0}}</style>
 </head><body>
 <h1>cdlpose demo</h1>
-<p>A {html.escape(report['model'])} trained for {report['minutes_stage1']:.1f} + {report['minutes_stage2']:.1f}
-minutes on {report['train_size']} synthetic images ({html.escape(report['device'])}), evaluated on
-{report['test_size']} images of held-out synthetic subjects.</p>
+<p class="verdict"><b>{verdict}</b>: {report['ratio']:.2f}× better than the training set's mean pose
+(at least {report['min_ratio']:g}× required)</p>
 <p><b>MPJPE {report['mpjpe']:.1f} mm</b> (PA-MPJPE {report['pa_mpjpe']:.1f} mm) against
-{report['mean_pose_mpjpe']:.1f} mm for the training set's mean pose: {report['ratio']:.2f}× better
-({verdict}; the demo asks for at least 2×). 2D error {report['error_2d_px']:.1f} px in the {report['input_size']}² input crop.</p>
+{report['mean_pose_mpjpe']:.1f} mm for the training set's mean pose, over all {report['test_size']} test images
+(every joint of every image pooled; the table's Avg column is the same number). 2D error
+{report['error_2d_px']:.1f} px in the {report['input_size']}² input crop.</p>
+<p>A {html.escape(report['model'])}, trained on {report['train_size']} synthetic images ({html.escape(report['style'])}
+style, seed {report['seed']}) in a fixed budget: stage 1 {st['stage1']} steps; the lifting block
+{st['lifting_pretrain']} steps on exact and noisy 2.5D inputs of {report['lifting_scenes']} synthetic people (no
+images), then stage 2 {st['stage2']} steps on the frozen network's 2.5D estimates. {report['minutes_total']:.1f}
+minutes in all on {html.escape(report['device'])}; evaluated on {report['test_size']} images of held-out synthetic
+subjects.</p>
 <h2>Training</h2><img src="curves.png" alt="training curves">
-<h2>Metrics (mm, per activity)</h2>{table}
+<h2>Metrics (mm, per activity; Avg over all frames)</h2>{table}
 <h2>Predictions on test images</h2>{imgs}
 </body></html>
 """
 
 
-def run_demo(out: str | Path = "cdlpose-demo", minutes: float = 9.0, train_size: int | None = None,
+#: The demo's fixed amount of work at the default ``steps`` (stage 1's optimiser steps of 16 images); the other
+#: phases scale with it. Chosen so the demo takes ≤ 10 minutes on an idle 2-core CPU (README: measured table).
+DEMO_STEPS = 1600
+#: Per stage-1 step: the lifting block's pre-training steps (batches of 256 synthetic 2.5D inputs), the synthetic
+#: people they are drawn from, and stage 2's steps on the cached estimates (batches of 64).
+PRETRAIN_PER_STEP, SCENES_PER_STEP, STAGE2_PER_STEP = 1.0, 12.5, 0.8
+DEMO_TRAIN_SIZE = 4500
+DEMO_FINETUNE_LR = 1e-3
+#: The demo passes when its MPJPE is at least this many times better than the training set's mean pose.
+MIN_RATIO = 2.5
+
+
+def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_size: int | None = None,
              test_size: int = 200, seed: int = 0, device: str | None = None, verbose: bool = True,
-             style: str = "plain") -> dict:
+             style: str = "plain", min_ratio: float = MIN_RATIO) -> dict:
     """Run the demo into ``out``; returns the report dict (also written as ``report.json``).
 
+    The work is fixed by ``steps`` (stage 1's steps; the other phases scale with it) and ``seed``: no phase is
+    budgeted by the clock, so the same arguments give the same metrics on a busy machine as on an idle one.
     ``style``: the synthetic images' style (``plain`` by default: a network trained from scratch on two cores for
-    minutes learns figures on plain backgrounds; ``full`` adds textures and occluders)."""
-    from .engine import Trainer, evaluate_checkpoint
+    minutes learns figures on plain backgrounds; ``full`` adds textures and occluders). ``report["passed"]``: the
+    MPJPE is at least ``min_ratio`` times better than the training set's mean pose's."""
+    from .engine import Trainer, _read_checkpoint, build_model, evaluate_checkpoint
+    from .checkpoint import save_checkpoint
     from .evaluation import mean_pose_rows, write_results
     from .metrics import format_table
 
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
-    # most of the budget goes to stage 1; rendering the data takes ~10 ms per image and core
-    if train_size is None:
-        train_size = int(np.clip(minutes * 500, 200, 6000))
+    train_size = DEMO_TRAIN_SIZE if train_size is None else train_size
+    n_pre = max(round(PRETRAIN_PER_STEP * steps), 1)
+    n_scenes = max(round(SCENES_PER_STEP * steps), 256)
+    n2 = max(round(STAGE2_PER_STEP * steps), 1)
     say = print if verbose else (lambda *a, **k: None)
-    say(f"cdlpose demo: rendering {train_size} training and {test_size} test images …", flush=True)
-    cfg1, cfg2 = demo_config(out, train_size, test_size, seed, 0.0, 0.0, style)
+    minutes = {}
+
+    def lap(name, since):
+        minutes[name] = (time.perf_counter() - since) / 60
+        return time.perf_counter()
+
+    est = 8.5 * steps / DEMO_STEPS + 0.3
+    say(f"cdlpose demo: a fixed amount of work (stage 1 {steps} steps, lifting block {n_pre} + {n2} steps, seed "
+        f"{seed}); about {est:.0f} minutes on an idle 2-core CPU, longer on a busy one — the result is the same",
+        flush=True)
+    say(f"rendering {train_size} training and {test_size} test images …", flush=True)
+    cfg1, cfg2 = demo_config(out, train_size, test_size, seed, steps, n2, style)
     sets = {e["split"]: SyntheticHumans(e["split"], e["size"], e["seed"], e["cache_dir"], style=style)
             for e in cfg1.data.datasets}
     for ds in sets.values():
         _render_all(ds)
-    rendered = time.perf_counter() - t0
-    left = max(minutes - rendered / 60 - 1.0, 0.5)  # keep ~1 min for validation, evaluation and the report
-    m1, m2 = 0.8 * left, 0.2 * left  # stage 2: ~0.9 min to cache the 2.5D estimates, the rest for the MLP
-    cfg1 = dataclasses.replace(cfg1, train=dataclasses.replace(cfg1.train, max_minutes=m1))
-    cfg2 = dataclasses.replace(cfg2, train=dataclasses.replace(cfg2.train, max_minutes=m2))
-    say(f"stage 1: the network up to the volumetric heatmaps, {m1:.1f} min", flush=True)
+    t = lap("render", t0)
+    say(f"stage 1: the network up to the volumetric heatmaps, {steps} steps of {cfg1.train.batch_size} images",
+        flush=True)
     Trainer(cfg1, device=device).fit()
-    say(f"stage 2: the 3D lifting block on the frozen network, {m2:.1f} min", flush=True)
+    t = lap("stage1", t)
+    say(f"the lifting block on exact and noisy 2.5D inputs of {n_scenes} synthetic people: {n_pre} steps",
+        flush=True)
+    # people of the training subjects, other samples than the rendered ones (no images needed)
+    scenes = sample_scenes(n_scenes, "train", seed, start=10**7)
+    ckpt = _read_checkpoint(out / "stage1" / "last.pt", "stage 1")
+    net = build_model(cfg1)
+    net.load_state_dict(ckpt["model"])
+    torch.manual_seed(seed)
+    pre_log: list = []
+    pretrain_lifting(net.lifting, scenes, n_pre, cfg1.augment.input_size, cfg1.model.depth_bins,
+                     cfg1.codec.depth_range, seed=seed, progress=verbose, log=pre_log)
+    (out / "lifting").mkdir(exist_ok=True)
+    save_checkpoint({**{k: ckpt[k] for k in ("format", "version", "config")}, "model": net.state_dict(),
+                     "weights_only": True}, out / "lifting" / "pretrained.pt")
+    t = lap("lifting_pretrain", t)
+    say(f"stage 2: the lifting block on the frozen network's 2.5D estimates, {n2} steps", flush=True)
     Trainer(cfg2, device=device).fit()
+    t = lap("stage2", t)
     say("evaluating on held-out synthetic subjects …", flush=True)
-    ckpt = out / "stage2" / "last.pt"
-    result, pred = evaluate_checkpoint(ckpt, cfg2, "synthetic", out_dir=out, device=device, progress=False,
+    final = out / "stage2" / "last.pt"
+    result, pred = evaluate_checkpoint(final, cfg2, "synthetic", out_dir=out, device=device, progress=False,
                                        stem="metrics")
     mean = _mean_pose(sets["train"])
     result = mean_pose_rows(result, pred, mean)
     write_results(result, out, "metrics")
     s, sm = result["summary"]["cdlpose"], result["summary"]["training-set mean pose"]
     sk = get_skeleton(cfg1.model.skeleton)
-    _curves({1: out / "stage1", 2: out / "stage2"}, out / "curves.png")
+    _curves(out, pre_log, out / "curves.png")
     idx = np.linspace(0, len(pred["gt_3d"]) - 1, 12).round().astype(int)
     size, m = cfg1.augment.input_size, cfg1.model
     figures = _prediction_figures(sets["test"], pred, idx, sk, out, size)
@@ -246,19 +414,22 @@ def run_demo(out: str | Path = "cdlpose-demo", minutes: float = 9.0, train_size:
         "input_size": size,
         "device": str(device or ("cuda" if torch.cuda.is_available() else "cpu")),
         "train_size": train_size, "test_size": test_size, "seed": seed, "style": style,
-        "minutes_stage1": m1, "minutes_stage2": m2,
+        "steps": {"stage1": steps, "lifting_pretrain": n_pre, "stage2": n2}, "lifting_scenes": n_scenes,
         "mpjpe": s["MPJPE"], "pa_mpjpe": s["PA-MPJPE"], "error_2d_px": result["summary"]["error_2d_px"],
         "mpjpe_backprojected_gt_root": result["summary"]["cdlpose 2.5D back-projected (GT root depth)"]["MPJPE"],
-        "mean_pose_mpjpe": sm["MPJPE"], "mean_pose_pa_mpjpe": sm["PA-MPJPE"],
+        "mean_pose_mpjpe": sm["MPJPE"], "mean_pose_pa_mpjpe": sm["PA-MPJPE"], "min_ratio": min_ratio,
     }
     report["ratio"] = report["mean_pose_mpjpe"] / report["mpjpe"]
-    report["passed"] = bool(report["ratio"] >= 2.0)
+    report["passed"] = bool(report["ratio"] >= min_ratio)
+    lap("evaluation_and_report", t)
+    report["minutes"] = minutes
     report["minutes_total"] = (time.perf_counter() - t0) / 60
     table = format_table(result["rows"], result["columns"])
     (out / "index.html").write_text(_html(report, table, figures))
     (out / "report.json").write_text(json.dumps(report, indent=1))
-    say(f"MPJPE {report['mpjpe']:.1f} mm (PA-MPJPE {report['pa_mpjpe']:.1f}) vs the mean pose's "
-        f"{report['mean_pose_mpjpe']:.1f} mm: {report['ratio']:.2f}× better — "
-        f"{'passed' if report['passed'] else 'FAILED'} (≥ 2× required); {report['minutes_total']:.1f} min in all")
+    verdict = "PASSED" if report["passed"] else "FAILED"
+    say(f"{verdict}: MPJPE {report['mpjpe']:.1f} mm (PA-MPJPE {report['pa_mpjpe']:.1f}) vs the mean pose's "
+        f"{report['mean_pose_mpjpe']:.1f} mm: {report['ratio']:.2f}× better (≥ {min_ratio:g}× required); "
+        f"{report['minutes_total']:.1f} min in all")
     say(f"report: {out / 'index.html'}")
     return report

@@ -29,15 +29,22 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 class AugmentConfig:
     input_size: int = 256
     box_enlarge: float = 1.25
-    scale: float = 0.25  # box size × U(1 - scale, 1 + scale)
-    rotation: float = 30.0  # degrees, U(-rotation, rotation) ...
-    rotation_prob: float = 0.6  # ... with this probability
+    # the draws of Moon et al.'s PoseNet and the authors' release ("normal"): box size × (1 + clip(N(0, 1), -1, 1)
+    # · scale), rotation clip(N(0, 1), -2, 2) · rotation degrees; "uniform": U(1 ± scale) and U(±rotation)
+    distribution: str = "normal"
+    scale: float = 0.25
+    rotation: float = 30.0  # degrees ...
+    rotation_prob: float = 0.6  # ... applied with this probability
     flip_prob: float = 0.5
     color_jitter: float = 0.2  # per-channel gain U(1 - c, 1 + c)
     occlusion_prob: float = 0.5
     occluder_dir: str | None = None  # folder of object images (e.g. Pascal VOC crops); procedural shapes if None
     train: bool = True
     derive_joints: bool = False  # make joints a source lacks from others (pelvis from the hips for COCO)
+
+    def __post_init__(self) -> None:
+        if self.distribution not in ("normal", "uniform"):
+            raise ValueError(f"augment.distribution must be 'normal' or 'uniform'; got {self.distribution!r}")
 
 
 class CropAugment:
@@ -69,9 +76,15 @@ class CropAugment:
         cfg, r = self.cfg, (self.rng if rng is None else rng)
         if not cfg.train:
             return {"scale": 1.0, "rot": 0.0, "flip": False, "gain": np.ones(3, np.float32), "occlude": False}
+        if cfg.distribution == "normal":
+            scale = 1.0 + float(np.clip(r.standard_normal(), -1.0, 1.0)) * cfg.scale
+            rot = float(np.clip(r.standard_normal(), -2.0, 2.0)) * cfg.rotation if r.random() < cfg.rotation_prob else 0.0
+        else:  # (the draws in the order of earlier versions: a seed gives the same augmentation as before)
+            scale = float(r.uniform(1 - cfg.scale, 1 + cfg.scale))
+            rot = float(r.uniform(-cfg.rotation, cfg.rotation)) if r.random() < cfg.rotation_prob else 0.0
         return {
-            "scale": float(r.uniform(1 - cfg.scale, 1 + cfg.scale)),
-            "rot": float(r.uniform(-cfg.rotation, cfg.rotation)) if r.random() < cfg.rotation_prob else 0.0,
+            "scale": scale,
+            "rot": rot,
             "flip": bool(r.random() < cfg.flip_prob),
             "gain": r.uniform(1 - cfg.color_jitter, 1 + cfg.color_jitter, 3).astype(np.float32),
             "occlude": bool(r.random() < cfg.occlusion_prob),
