@@ -78,3 +78,21 @@ def test_trainer_mixes_3d_and_2d_batches(tmp_path):
         # half and half (train.ratio_3d = 0.5): the MPII samples carry no 3D, the synthetic ones do
         assert sorted(datasets) == ["mpii", "mpii", "synthetic", "synthetic"]
         assert all(h == (d == "synthetic") for d, h in zip(datasets, has_3d))
+
+
+@pytest.mark.parametrize("term", ["bone", "joint", "cube", "ordinal"])
+def test_supervision_ablation_drops_exactly_one_loss(tmp_path, term):
+    from pathlib import Path
+
+    from cdlpose.config import load_config
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    c = load_config(configs / f"ablation_full_no_{term}.yaml")
+    full = load_config(configs / "ablation_full.yaml")
+    assert c.model == full.model and c.data == full.data  # the same network and data, one supervision less
+    assert getattr(c.loss, term) == 0.0
+    assert [k for k in vars(c.loss) if getattr(c.loss, k) != getattr(full.loss, k)] == [term]
+    tr = Trainer(tiny(tmp_path, epochs=1, extra=[f"loss.{term}=0.0"]), device="cpu")
+    batch = collate([tr.train_set[i] for i in range(2)])
+    terms = _losses_without_learning(tr, batch)
+    assert term not in terms and {"bone", "joint", "cube", "ordinal"} - {term} <= set(terms)
