@@ -121,15 +121,18 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     except Exception as e:
         # never pass on torch's advice to retry with weights_only=False: that would run code from the file
         text = str(e)
-        if "Weights only load failed" in text or "weights_only" in text:
+        try:
             with open(path, "rb") as fh:
                 head = fh.read(4)
+        except OSError:
+            head = b""
+        if "Weights only load failed" in text or "weights_only" in text:
             why = ("it holds Python objects other than tensors and plain data, which cdlpose does not load"
                    if head.startswith(b"PK") else "not a PyTorch checkpoint file (unrecognised content)")
-        elif "central directory" in text or "zip archive" in text or isinstance(e, EOFError):
-            why = "truncated or corrupt file (not a complete PyTorch zip archive)"
+        elif head.startswith(b"PK"):
+            why = "truncated or corrupt file (an incomplete PyTorch zip archive)"
         else:
-            why = text.splitlines()[0] if text else type(e).__name__
+            why = "not a PyTorch checkpoint file (unrecognised content)"
         raise CheckpointError(f"{path}: not a loadable cdlpose checkpoint ({why})") from None
 
 

@@ -7,6 +7,8 @@ type. There is no global config object: ``load_config`` returns a new :class:`Co
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,8 +22,8 @@ from .data.pipeline import AugmentConfig
 from .losses import LossWeights
 from .model import ModelConfig
 
-__all__ = ["TrainConfig", "Config", "ConfigError", "load_config", "apply_overrides", "config_to_dict",
-           "config_from_dict"]
+__all__ = ["TrainConfig", "Config", "ConfigError", "load_config", "read_config_file", "apply_overrides",
+           "config_to_dict", "config_from_dict"]
 
 
 class ConfigError(ValueError):
@@ -50,9 +52,12 @@ class TrainConfig:
     channels_last: bool = True  # CUDA only
     compile: bool = False
     max_minutes: float = 0.0  # > 0: stop after this much training time (checkpoint kept)
-    # with max_minutes: the last this share of the training time (the budget less building a stage-2 cache) runs
-    # at lr ÷ 10 (a timed run never reaches an epoch milestone); it depends on the clock, so a resumed timed run is
-    # not step-for-step the same
+    # > 0: the run is this many optimiser steps in all (across epochs): a fixed amount of work, so its result does
+    # not depend on the machine's speed or load (the demo's budget)
+    max_steps: int = 0
+    # the last this share of the run at lr ÷ 10 (a budgeted run never reaches an epoch milestone): of max_steps's
+    # steps when set (step for step the same on every machine and on resume), else of max_minutes's training time
+    # (the budget less building a stage-2 cache; clock-dependent, so a resumed timed run is not the same)
     lr_final_drop: float = 0.0
     checkpoint_every: int = 0  # > 0: also save last.pt every this many steps (resume mid-epoch)
     log_every: int = 10  # steps between log lines
@@ -72,6 +77,8 @@ class TrainConfig:
             raise ValueError(f"train.lr_final_drop must be in [0, 1); got {self.lr_final_drop!r}")
         if self.cache_passes < 0:
             raise ValueError(f"train.cache_passes must be ≥ 0; got {self.cache_passes!r}")
+        if self.max_steps < 0:
+            raise ValueError(f"train.max_steps must be ≥ 0 (0: no step budget); got {self.max_steps!r}")
 
 
 @dataclass
@@ -82,6 +89,53 @@ class Config:
     loss: LossWeights = field(default_factory=LossWeights)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+#: Allowed ranges of numeric settings, checked when a config is built (a negative learning rate or worker count
+#: would otherwise fail later, deep inside torch): key → (lowest, highest, lowest allowed, highest allowed).
+_RANGES = {
+    "train.lr": (0.0, None, False, True), "train.weight_decay": (0.0, None, True, True),
+    "train.grad_clip": (0.0, None, True, True), "train.batch_size": (1, None, True, True),
+    "train.epochs": (1, None, True, True), "train.ratio_3d": (0.0, 1.0, True, True),
+    "train.workers": (0, None, True, True), "train.cache_passes": (0, None, True, True),
+    "train.max_minutes": (0.0, None, True, True), "train.max_steps": (0, None, True, True),
+    "train.checkpoint_every": (0, None, True, True), "train.log_every": (1, None, True, True),
+    "train.eval_batch_size": (1, None, True, True), "train.lr_milestones": (1, None, True, True),
+    "train.lr_final_drop": (0.0, 1.0, True, False),
+    "model.depth_bins": (1, None, True, True), "model.lift_hidden": (1, None, True, True),
+    "model.lift_blocks": (0, None, True, True), "model.lift_layers_per_block": (1, None, True, True),
+    "model.lift_dropout": (0.0, 1.0, True, False), "model.softargmax_beta": (0.0, None, False, True),
+    "model.head_width": (1, None, True, True),
+    "codec.heatmap_size": (1, None, True, True), "codec.input_size": (1, None, True, True),
+    "codec.sigma": (0.0, None, False, True), "codec.bone_sigma_start": (0.0, None, False, True),
+    "codec.bone_sigma_end": (0.0, None, False, True), "codec.depth_bins": (1, None, True, True),
+    "codec.depth_range": (0.0, None, False, True), "codec.ordinal_threshold": (0.0, 1.0, True, True),
+    "augment.input_size": (32, None, True, True), "augment.box_enlarge": (0.0, None, False, True),
+    "augment.scale": (0.0, 1.0, True, False), "augment.rotation": (0.0, 180.0, True, True),
+    "augment.rotation_prob": (0.0, 1.0, True, True), "augment.flip_prob": (0.0, 1.0, True, True),
+    "augment.color_jitter": (0.0, 1.0, True, True), "augment.occlusion_prob": (0.0, 1.0, True, True),
+    "loss.joint": (0.0, None, True, True), "loss.bone": (0.0, None, True, True), "loss.cube": (0.0, None, True, True),
+    "loss.ordinal": (0.0, None, True, True), "loss.integral": (0.0, None, True, True),
+    "loss.pose": (0.0, None, True, True), "data.val_size": (0, None, True, True),
+}
+
+
+def _in_range(value, key: str):
+    """``value`` when it lies in ``key``'s allowed range (:data:`_RANGES`), else a :class:`ConfigError` saying
+    which range."""
+    if key not in _RANGES:
+        return value
+    lo, hi, lo_in, hi_in = _RANGES[key]
+    ok = (lo is None or (value >= lo if lo_in else value > lo)) and (hi is None or (value <= hi if hi_in else value < hi))
+    if not ok:
+        if hi is None:
+            want = f"{'≥' if lo_in else '>'} {lo}"
+        else:
+            want = f"in {'[' if lo_in else '('}{lo}, {hi}{']' if hi_in else ')'}"
+        raise ConfigError(f"{key}: expected a value {want}, got {value!r}")
+    return value
 
 
 def _coerce(value, tp, key: str):
@@ -108,13 +162,18 @@ def _coerce(value, tp, key: str):
         inner = args[0] if args else typing.Any
         return tuple(_coerce(v, inner, key) for v in value)
     if tp is float:
+        # YAML 1.1 reads 5e-4 (no dot) as a string: accept scientific notation written either way
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
+            raise ConfigError(f"{key}: expected a number (e.g. 0.001 or 1e-3), got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return _in_range(float(value), key)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
+        return _in_range(value, key)
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
@@ -153,7 +212,10 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected key.sub=value")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({_yaml_problem(e)})") from None
         nested: dict = {}
         cur = nested
         parts = key.strip().split(".")
@@ -162,6 +224,13 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
         cur[parts[-1]] = value
         cfg = _update(cfg, nested, "")
     return cfg
+
+
+def _yaml_problem(e: Exception) -> str:
+    """A YAML parser error in one line: what and where (line and column, 1-based)."""
+    what = getattr(e, "problem", None) or str(e).splitlines()[0]
+    mark = getattr(e, "problem_mark", None)
+    return f"{what} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else what
 
 
 def _merge(base: dict, top: dict) -> dict:
@@ -174,16 +243,27 @@ def _merge(base: dict, top: dict) -> dict:
 def _read_yaml(path: Path, seen: tuple) -> dict:
     """A config file's mapping, merged over its ``base:`` file (a path relative to it), recursively."""
     if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
+        raise ConfigError(f"config file not found: {path}")
     if path.resolve() in seen:
         raise ConfigError(f"{path}: 'base' files form a cycle")
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(e)})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the config file ({e})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of config sections")
     base = raw.pop("base", None)
     if base is None:
         return raw
     return _merge(_read_yaml(path.parent / base, seen + (path.resolve(),)), raw)
+
+
+def read_config_file(path: str | Path) -> dict:
+    """A YAML config file's mapping merged over the file its ``base:`` key names (recursively), unchecked: for
+    tools that read part of a config (``cdlpose data check``)."""
+    return _read_yaml(Path(path), ())
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -200,7 +280,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def config_from_dict(values: dict, where: str = "checkpoint") -> Config:
-    """A :class:`Config` from :func:`config_to_dict`'s output (e.g. the one a checkpoint carries)."""
+    """A :class:`Config` from :func:`config_to_dict`'s output (e.g. the one a checkpoint carries).
+
+    A model section without ``layout`` was saved before that field existed, by a network of the narrow layout:
+    it is read as ``layout: narrow`` so that it rebuilds the network its weights belong to, not today's default."""
+    model = values.get("model") if isinstance(values, dict) else None
+    if isinstance(model, dict) and "layout" not in model:
+        values = {**values, "model": {**model, "layout": "narrow"}}
     try:
         return _update(Config(), values, "")
     except ConfigError as e:

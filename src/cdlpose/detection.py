@@ -23,33 +23,82 @@ COCO_PERSON = 1
 
 
 class Detections:
-    """Boxes by image: :meth:`boxes_for` an image path (and frame index for videos)."""
+    """Boxes by image: :meth:`boxes_for` an image path (and frame index for videos). Remembers which images of
+    the file were asked for, so that :meth:`unmatched` can list the file's images that matched no input."""
 
-    def __init__(self, by_name: dict, by_id: dict, source: str):
+    def __init__(self, by_name: dict, by_id: dict, source: str, labels: dict | None = None):
         self.by_name, self.by_id, self.source = by_name, by_id, source
+        # ("name", key) / ("id", key) → the image as the file names it (one image is stored under several keys)
+        self.labels = labels if labels is not None else {**{("name", k): str(k) for k in by_name},
+                                                        **{("id", str(k)): f"image_id {k}" for k in by_id}}
+        self.used: set = set()  # keys of labels that matched an input
 
     def boxes_for(self, path: str | Path, frame: int | None = None) -> list:
-        """The ``[x, y, w, h]`` boxes of ``path`` (frame ``frame`` of a video), best score first."""
+        """The ``[x, y, w, h]`` boxes of ``path`` (frame ``frame`` of a video), best score first. An image is
+        found by its path's trailing components or name, or — by ``image_id`` — by its file stem, also COCO's
+        zero-padded number (``000000000785.jpg`` is image 785); a video's frame by its index."""
         p = Path(path)
-        found = []
         for key in (p.as_posix(), p.name, "/".join(p.parts[-2:])):
-            if frame is None and key in self.by_name:
-                found = self.by_name[key]
-                break
-            if frame is not None and (key, frame) in self.by_name:
-                found = self.by_name[(key, frame)]
-                break
-        if not found:
-            for key in ((p.stem,) if frame is None else (frame, str(frame))):
-                if key in self.by_id:
-                    found = self.by_id[key]
-                    break
+            k = key if frame is None else (key, frame)
+            if k in self.by_name:
+                self.used.add(("name", k))
+                return self._best_first(self.by_name[k])
+        ids = (p.stem,) if frame is None else (frame, str(frame))
+        if frame is None and p.stem.isdigit():
+            ids += (int(p.stem), str(int(p.stem)))
+        for key in ids:
+            if key in self.by_id:
+                self.used.add(("id", str(key)))
+                return self._best_first(self.by_id[key])
+        return []
+
+    @staticmethod
+    def _best_first(found: list) -> list:
         return [b for _, b in sorted(found, key=lambda sb: -sb[0])]
 
+    def unmatched(self) -> list[str]:
+        """The images of the file (file names, ``image_id N``, with ``frame F`` for videos) that no input asked
+        for: a detection file made for other images, or ids that follow another numbering."""
+        used = {self.labels[k] for k in self.used}
+        return sorted(set(self.labels.values()) - used)
 
-def read_detections(path: str | Path, min_score: float = 0.0) -> Detections:
+
+def _image_names(path: str | Path) -> dict:
+    """``image_id`` → ``file_name`` from a COCO annotation file (its ``images``) or a JSON list of
+    ``{id, file_name}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: image list not found")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not a JSON image list ({e})") from None
+    images = data.get("images") if isinstance(data, dict) else data
+    if not isinstance(images, list):
+        raise InputError(f"{path}: expected a COCO annotation file with 'images' or a list of {{id, file_name}}")
+    names = {}
+    for i, im in enumerate(images):
+        if not (isinstance(im, dict) and _is_id(im.get("id")) and isinstance(im.get("file_name"), str)):
+            raise InputError(f"{path}: images[{i}]: expected {{'id': number or text, 'file_name': text}}, "
+                             f"got {_short(im)}")
+        names[im["id"]] = names[str(im["id"])] = im["file_name"]
+    return names
+
+
+def _is_id(v) -> bool:
+    return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and v != "")
+
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def read_detections(path: str | Path, min_score: float = 0.0, image_list: str | Path | None = None) -> Detections:
     """Read a COCO-format detection file (see the module); keeps person boxes (category 1 when a category is
-    given) with ``score >= min_score``. Bad entries raise :class:`InputError` naming the file, entry and field."""
+    given) with ``score >= min_score``. ``image_list``: a COCO annotation file (or list of ``{id, file_name}``)
+    that maps the entries' ``image_id`` to file names. Bad entries raise :class:`InputError` naming the file,
+    entry and field."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: detection file not found")
@@ -59,39 +108,68 @@ def read_detections(path: str | Path, min_score: float = 0.0) -> Detections:
         raise InputError(f"{path}: not a JSON detection file ({e})") from None
     names = {}
     if isinstance(data, dict):
-        names = {im.get("id"): im.get("file_name") for im in data.get("images", []) if isinstance(im, dict)}
+        if isinstance(data.get("images"), list):
+            names = _image_names_from(data["images"], path)
         data = data.get("annotations")
+    if image_list is not None:
+        names.update(_image_names(image_list))
     if not isinstance(data, list):
         raise InputError(f"{path}: expected a list of detections [{{'image_id' or 'file_name', 'bbox', 'score'}}] "
                          "or a COCO dict with 'annotations'")
-    by_name, by_id = defaultdict(list), defaultdict(list)
+    by_name, by_id, labels = defaultdict(list), defaultdict(list), {}
     for i, d in enumerate(data):
         where = f"{path}: entry {i}"
         if not isinstance(d, dict):
             raise InputError(f"{where}: expected an object with 'bbox' and 'image_id' or 'file_name'")
         bbox = d.get("bbox")
-        try:
-            b = np.asarray(bbox, np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            b = np.zeros(0)
-        if b.shape != (4,) or not np.isfinite(b).all():
-            raise InputError(f"{where}: field 'bbox' must be 4 finite numbers [x, y, w, h], got {bbox!r}")
-        score = float(d.get("score", 1.0))
-        if d.get("category_id", COCO_PERSON) != COCO_PERSON or score < min_score:
-            continue
-        name = d.get("file_name") or names.get(d.get("image_id"))
-        item = (score, b.tolist())
+        ok = isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(_is_number(v) for v in bbox)
+        b = np.asarray(bbox, np.float64) if ok else np.zeros(0)
+        if not ok or not np.isfinite(b).all():
+            raise InputError(f"{where}: field 'bbox' must be 4 finite numbers [x, y, w, h], got {_short(bbox)}")
+        score = d.get("score", 1.0)
+        if not _is_number(score) or not np.isfinite(score):
+            raise InputError(f"{where}: field 'score' must be a number, got {_short(score)}")
+        category = d.get("category_id", COCO_PERSON)
+        if not _is_number(category):
+            raise InputError(f"{where}: field 'category_id' must be a number, got {_short(category)}")
+        for field in ("image_id", "frame"):
+            if field in d and not _is_id(d[field]):
+                raise InputError(f"{where}: field '{field}' must be a number or a text, got {_short(d[field])}")
+        if "frame" in d and not str(d["frame"]).lstrip("-").isdigit():
+            raise InputError(f"{where}: field 'frame' must be a frame index, got {_short(d['frame'])}")
+        name = d.get("file_name")
+        if name is not None and not (isinstance(name, str) and name):
+            raise InputError(f"{where}: field 'file_name' must be a text, got {_short(name)}")
+        if name is None and "image_id" not in d:
+            raise InputError(f"{where}: needs 'image_id' or 'file_name' to name its image")
+        name = name or names.get(d.get("image_id"))
+        keep = category == COCO_PERSON and float(score) >= min_score
+        item = [(float(score), b.tolist())] if keep else []  # an image whose boxes are all dropped still matches
         if name is not None:
             key = Path(name).as_posix()
             frame = d.get("frame")
+            label = key if frame is None else f"{key} frame {int(frame)}"
             for k in {key, Path(key).name, "/".join(Path(key).parts[-2:])}:
-                by_name[k if frame is None else (k, int(frame))].append(item)
-        elif "image_id" in d:
-            for k in {d["image_id"], str(d["image_id"])}:  # 7 and "7" both match
-                by_id[k].append(item)
+                k = k if frame is None else (k, int(frame))
+                by_name[k].extend(item)
+                labels[("name", k)] = label
         else:
-            raise InputError(f"{where}: needs 'image_id' or 'file_name' to name its image")
-    return Detections(dict(by_name), dict(by_id), str(path))
+            for k in {d["image_id"], str(d["image_id"])}:  # 7 and "7" both match
+                by_id[k].extend(item)
+            labels[("id", str(d["image_id"]))] = f"image_id {d['image_id']}"
+    return Detections(dict(by_name), dict(by_id), str(path), labels)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _image_names_from(images: list, path: Path) -> dict:
+    names = {}
+    for i, im in enumerate(images):
+        if isinstance(im, dict) and _is_id(im.get("id")) and isinstance(im.get("file_name"), str):
+            names[im["id"]] = names[str(im["id"])] = im["file_name"]
+    return names
 
 
 class PersonDetector:

@@ -40,6 +40,11 @@ def check_box(box, image_size, where: str) -> np.ndarray:
     W, H = image_size
     if b[0] >= W or b[1] >= H or b[0] + b[2] <= 0 or b[1] + b[3] <= 0:
         raise InputError(f"{where}: box {b.tolist()} lies outside the {W}×{H} image")
+    # a box reaching far beyond the image is a broken detection (and its pixel coordinates overflow OpenCV's
+    # drawing): at most 10 image sizes out on any side
+    if b[0] < -10 * W or b[1] < -10 * H or b[0] + b[2] > 11 * W or b[1] + b[3] > 11 * H:
+        raise InputError(f"{where}: box {b.tolist()} reaches far beyond the {W}×{H} image (at most 10 image sizes "
+                         "out on any side)")
     return b
 
 

@@ -9,12 +9,22 @@ Per input ``NAME`` (a file's stem, made unique) the output folder gets:
 - videos: ``NAME.mp4`` with the 2D overlay and the 3D view side by side (optionally One-Euro smoothed);
 - ``NAME.html``: a self-contained viewer (rotate, zoom, scrub frames).
 
-A folder's unreadable images are reported and skipped; the rest are processed.
+A folder's unreadable images (also truncated JPEG and PNG files, and videos with fewer frames than their
+container lists) are reported and skipped; the rest are processed.
+
+Nothing in the output folder is replaced unless cdlpose wrote it for the same input: before anything is written,
+every output that would replace another file is listed and the run refused (``overwrite`` replaces them). What
+was written for which input is recorded in ``.cdlpose-predict.jsonl`` in the output folder; files listed there are
+not taken as inputs when the output folder is inside an input folder. Every write goes through a temporary file
+and a rename and is checked: a failed one (disk full, permission, a folder of that name) is reported with the
+file and the cause; a full disk stops the run.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .checkpoint import write_text_atomic
+from .checkpoint import OutputError, write_bytes_atomic, write_text_atomic
 from .inference import InputError, Predictor
 from .smoothing import OneEuroFilter
 from .vis import draw_skeleton, render_3d_view
@@ -33,6 +43,7 @@ __all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "PredictOptions", "collect_inputs", "pers
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 SCHEMA = "cdlpose-prediction/1"
+MANIFEST = ".cdlpose-predict.jsonl"  # in the output folder: one {"file", "input"} line per file written
 
 
 @dataclass
@@ -49,7 +60,10 @@ class PredictOptions:
     min_cutoff: float = 1.0
     beta: float = 0.01
     progress: bool = True
+    overwrite: bool = False  # replace files in ``out`` that cdlpose did not write for the same input
     errors: list = field(default_factory=list)
+    write_errors: list = field(default_factory=list)  # (path, message) of outputs that could not be written
+    no_box: list = field(default_factory=list)  # images the detections gave no box
 
 
 def collect_inputs(paths) -> list[tuple[Path, str]]:
@@ -146,13 +160,83 @@ class _Names:
         return name
 
 
+def _outputs(opts: PredictOptions, name: str, kind: str) -> list[str]:
+    """The files written for an input called ``name``."""
+    files = [f"{name}.json"]
+    if opts.images:
+        files += [f"{name}_2d.jpg", f"{name}_3d.png"] if kind == "image" else [f"{name}.mp4"]
+    if opts.viewer:
+        files.append(f"{name}.html")
+    return files
+
+
+class _Manifest:
+    """What cdlpose wrote into the output folder, for which input (``.cdlpose-predict.jsonl``)."""
+
+    def __init__(self, out: Path):
+        self.path = out / MANIFEST
+        self.owner: dict[str, str] = {}
+        if self.path.is_file():
+            for line in self.path.read_text(errors="replace").splitlines():
+                try:
+                    rec = json.loads(line)
+                    self.owner[str(rec["file"])] = str(rec["input"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a killed run
+
+    def conflicts(self, out: Path, planned: list[tuple[Path, str, str]], opts: PredictOptions) -> list[Path]:
+        """Existing outputs that cdlpose did not write for the same input."""
+        bad = []
+        for path, kind, name in planned:
+            for f in _outputs(opts, name, kind):
+                target = out / f
+                if (target.exists() or target.is_symlink()) and not (
+                        target.is_file() and self.owner.get(f) == _key(path)):
+                    bad.append(target)
+        return bad
+
+    def record(self, file: Path, source: Path) -> None:
+        """Note ``file`` as written for ``source`` (before it is written: a run killed in between leaves a file
+        the next run may replace, never one it refuses)."""
+        line = json.dumps({"file": file.name, "input": _key(source)}) + "\n"
+        try:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(line)
+        except OSError as e:
+            raise _write_failed(self.path, e) from None
+        self.owner[file.name] = _key(source)
+
+    def written(self, out: Path) -> set[str]:
+        return {os.path.normcase(os.path.abspath(out / f)) for f in self.owner}
+
+
+def _key(path: Path) -> str:
+    return os.path.normcase(os.path.abspath(path))
+
+
+def _write_failed(path: Path, e: OSError) -> OutputError:
+    from .checkpoint import describe_os_error
+
+    if isinstance(e, OutputError):
+        return e
+    return OutputError(e.errno, f"cannot write {path}: {describe_os_error(e)}")
+
+
+def _disk_full(e: OSError) -> bool:
+    return e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
 def _boxes_for(opts: PredictOptions, paths: list, images: list, frames=None) -> list:
     """Per image (or frame), its box list; ``None`` means the whole image."""
     if opts.boxes:
         return [list(opts.boxes) for _ in images]
     if opts.detections is not None:
+        no_frames = frames is None
         frames = [None] * len(paths) if frames is None else frames
-        return [opts.detections.boxes_for(p, f) for p, f in zip(paths, frames)]
+        boxes = [opts.detections.boxes_for(p, f) for p, f in zip(paths, frames)]
+        if no_frames:
+            opts.no_box += [str(p) for p, b in zip(paths, boxes) if not b]
+        return boxes
     if opts.detector is not None:
         return opts.detector(images)
     return [None for _ in images]
@@ -193,12 +277,61 @@ def _overlay(pred: Predictor, img: np.ndarray, people: list) -> np.ndarray:
     return out
 
 
-def _write_json(path: Path, data: dict) -> None:
-    write_text_atomic(path, json.dumps(data))
+def _json_text(data: dict, source) -> str:
+    """JSON without NaN or infinity (``json`` would write them, and no JSON reader accepts them)."""
+    try:
+        return json.dumps(data, allow_nan=False)
+    except ValueError:
+        raise InputError(f"{source}: the prediction holds NaN or infinite values (a broken checkpoint?); "
+                         "nothing written for it") from None
 
 
-def _images(pred, opts, items, names, bar, checkpoint):
-    """Images in batches of ``opts.batch_size``; unreadable ones are recorded in ``opts.errors``."""
+def _write_image(path: Path, img_rgb: np.ndarray, params=()) -> None:
+    """Encode in memory, then write atomically: a failed write raises :class:`OutputError` with the cause
+    (``cv2.imwrite`` would only return False)."""
+    ok, buf = cv2.imencode(path.suffix, np.ascontiguousarray(img_rgb[..., ::-1]), list(params))
+    if not ok:
+        raise OutputError(f"cannot write {path}: OpenCV cannot encode {path.suffix} images")
+    write_bytes_atomic(path, buf.tobytes())
+
+
+def _image_damage(path: Path) -> str | None:
+    """Why a JPEG or PNG file is incomplete (truncated: OpenCV decodes what is there with at most a warning),
+    or ``None``. A JPEG must end with its end-of-image marker FFD9 and a PNG with its IEND chunk; a file that does
+    not (some cameras append data after the image) is decoded in full by Pillow to decide."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(fh.tell() - 64, 0))
+            tail = fh.read()
+    except OSError as e:
+        return f"cannot read {path} ({e.strerror or e})"
+    if head.startswith(b"\xff\xd8"):
+        if tail.rstrip(b"\0\r\n ").endswith(b"\xff\xd9"):
+            return None
+    elif head.startswith(b"\x89PNG"):
+        if b"IEND" in tail:
+            return None
+    else:
+        return None
+    from PIL import Image
+
+    try:
+        im = Image.open(path)
+    except Exception:  # not an image Pillow knows: OpenCV decoded it, let that stand
+        return None
+    try:
+        with im:
+            im.load()
+    except Exception as e:  # Pillow raises OSError("image file is truncated …") and others by format
+        return f"truncated or damaged image file {path} ({e})"
+    return None
+
+
+def _images(pred, opts, items, names, bar, checkpoint, manifest):
+    """Images in batches of ``opts.batch_size``; unreadable ones are recorded in ``opts.errors``, outputs that could
+    not be written in ``opts.write_errors`` (a full disk stops the run: :class:`OutputError`)."""
     from .data.readers import load_image
 
     done = []
@@ -207,7 +340,11 @@ def _images(pred, opts, items, names, bar, checkpoint):
         imgs, paths = [], []
         for path in chunk:
             try:
-                imgs.append(load_image(path))
+                img = load_image(path)
+                damage = _image_damage(path)  # OpenCV decodes what there is of a truncated file, with a warning
+                if damage:
+                    raise InputError(damage)
+                imgs.append(img)
                 paths.append(path)
             except (OSError, ValueError) as e:
                 opts.errors.append((str(path), str(e)))
@@ -229,30 +366,56 @@ def _images(pred, opts, items, names, bar, checkpoint):
             bar.update(1)
             if ps is None:
                 continue
-            name = names(path)
+            name = names[path]
             data = _header(pred, path, "image", img.shape[1::-1], checkpoint)
             data["people"] = [person_record(p) for p in ps]
-            _write_json(opts.out / f"{name}.json", data)
-            overlay = _overlay(pred, img, ps) if opts.images or opts.viewer else None
-            if opts.images:
-                cv2.imwrite(str(opts.out / f"{name}_2d.jpg"), overlay[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
-                cv2.imwrite(str(opts.out / f"{name}_3d.png"), _figure_3d(pred, ps)[..., ::-1])
-            if opts.viewer:
-                from .viewer import write_viewer
+            try:
+                text = _json_text(data, path)
+            except InputError as e:
+                opts.errors.append((str(path), str(e)))
+                continue
+            target = None
+            try:
+                target = opts.out / f"{name}.json"
+                manifest.record(target, path)
+                write_text_atomic(target, text)
+                overlay = _overlay(pred, img, ps) if opts.images or opts.viewer else None
+                if opts.images:
+                    target = opts.out / f"{name}_2d.jpg"
+                    manifest.record(target, path)
+                    _write_image(target, overlay, [cv2.IMWRITE_JPEG_QUALITY, 90])
+                    target = opts.out / f"{name}_3d.png"
+                    manifest.record(target, path)
+                    _write_image(target, _figure_3d(pred, ps))
+                if opts.viewer:
+                    from .viewer import write_viewer
 
-                write_viewer(opts.out / f"{name}.html", data, image=overlay)
+                    target = opts.out / f"{name}.html"
+                    manifest.record(target, path)
+                    write_viewer(target, data, image=overlay)
+            except OSError as e:
+                err = _write_failed(target, e)
+                opts.write_errors.append((str(target), str(err)))
+                if _disk_full(err):
+                    raise err from None
+                continue
             done.append(name)
     return done
 
 
-def _video(pred, opts, path, names, bar, checkpoint):
+def _video(pred, opts, path, names, bar, checkpoint, manifest):
+    """One video; an unreadable or truncated one raises :class:`InputError` (nothing is written for it), a failed
+    write :class:`OutputError`."""
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise InputError(f"cannot open video {path} (not a video, or a codec OpenCV lacks)")
+    listed = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))  # what the container says it holds
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     fps = fps if 1.0 <= fps <= 1000.0 else 25.0
     W, H = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    name = names(path)
+    name = names[path]
+    mp4 = opts.out / f"{name}.mp4"
+    tmp_mp4 = opts.out / f".{name}.tmp.mp4"  # OpenCV picks the container by the extension
     data = _header(pred, path, "video", (W, H), checkpoint)
     data["fps"] = fps
     data["smoothing"] = ({"filter": "one-euro", "min_cutoff_hz": opts.min_cutoff, "beta": opts.beta}
@@ -303,25 +466,69 @@ def _video(pred, opts, path, names, bar, checkpoint):
                         right = cv2.resize(right, (H, H), interpolation=cv2.INTER_LINEAR)
                     both = np.concatenate([left, right], 1)
                     if writer is None:
-                        writer = cv2.VideoWriter(str(opts.out / f"{name}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                        writer = cv2.VideoWriter(str(tmp_mp4), cv2.VideoWriter_fourcc(*"mp4v"), fps,
                                                  (both.shape[1], both.shape[0]))
                         if not writer.isOpened():
-                            raise InputError(f"{opts.out / (name + '.mp4')}: OpenCV cannot write MP4 (mp4v) here")
+                            raise OutputError(f"cannot write {mp4}: OpenCV cannot write MP4 (mp4v) there")
                     writer.write(np.ascontiguousarray(both[..., ::-1]))
                 bar.update(1)
+        if writer is not None:
+            writer.release()
+            _check_video_written(tmp_mp4, mp4, len(frames_out))
+    except BaseException:
+        tmp_mp4.unlink(missing_ok=True)
+        raise
     finally:
         cap.release()
         if writer is not None:
             writer.release()
     if not frames_out:
         raise InputError(f"cannot read any frame of video {path}")
+    if listed > 0 and index < listed:
+        tmp_mp4.unlink(missing_ok=True)
+        raise InputError(f"video {path} is truncated or damaged: {index} of the {listed} frames its container lists "
+                         "could be decoded")
     data["frames"] = frames_out
-    _write_json(opts.out / f"{name}.json", data)
-    if opts.viewer:
-        from .viewer import write_viewer
+    try:
+        text = _json_text(data, path)
+    except InputError:
+        tmp_mp4.unlink(missing_ok=True)
+        raise
+    target = mp4
+    try:
+        if writer is not None:
+            manifest.record(mp4, path)
+            os.replace(tmp_mp4, mp4)
+        target = opts.out / f"{name}.json"
+        manifest.record(target, path)
+        write_text_atomic(target, text)
+        if opts.viewer:
+            from .viewer import write_viewer
 
-        write_viewer(opts.out / f"{name}.html", data)
+            target = opts.out / f"{name}.html"
+            manifest.record(target, path)
+            write_viewer(target, data)
+    except OSError as e:
+        tmp_mp4.unlink(missing_ok=True)
+        raise _write_failed(target, e) from None
     return name
+
+
+def _check_video_written(tmp: Path, final: Path, frames: int) -> None:
+    """OpenCV's VideoWriter reports no failed write: read the file back and count its frames."""
+    cap = cv2.VideoCapture(str(tmp))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    cap.release()
+    if n != frames:
+        import shutil
+
+        try:
+            full = shutil.disk_usage(tmp.parent).free < (1 << 20)
+        except OSError:
+            full = False
+        if full:
+            raise OutputError(errno.ENOSPC, f"cannot write {final}: no space left on device")
+        raise OutputError(f"cannot write {final}: OpenCV wrote {n} of {frames} frames")
 
 
 class _Counter:
@@ -344,24 +551,71 @@ def _frame_count(path: Path) -> int:
 
 def run_predict(pred: Predictor, inputs, opts: PredictOptions, checkpoint="") -> dict:
     """Predict every input (see :func:`collect_inputs`) into ``opts.out``. Returns ``{"outputs": [names],
-    "errors": [(path, message)], "frames": n, "seconds": s}``; bad inputs are in ``errors``, not raised."""
+    "errors": [(path, message)], "write_errors": [(path, message)], "notes": [text], "frames": n, "seconds": s}``:
+    unreadable inputs are in ``errors`` and outputs that could not be written in ``write_errors``, not raised;
+    ``notes`` report detections that matched no input and images the detections gave no box. Raises
+    :class:`InputError` (nothing written) when outputs would replace files cdlpose did not write for the same input
+    and ``opts.overwrite`` is not set."""
     from tqdm import tqdm
 
     items = collect_inputs(inputs)
-    opts.out.mkdir(parents=True, exist_ok=True)
+    if opts.out.exists() and not opts.out.is_dir():
+        raise InputError(f"--out {opts.out} is a file, not a folder")
+    manifest = _Manifest(opts.out)
+    written = manifest.written(opts.out)
+    items = [(p, k) for p, k in items if _key(p) not in written]  # an earlier run's outputs are not inputs
+    if not items:
+        raise InputError(f"no inputs left: every image in {', '.join(map(str, inputs))} is an output of an earlier "
+                         f"run into {opts.out}")
+    # names are fixed before anything is written: images first, then videos, as they are processed
+    unique = _Names()
+    names = {p: unique(p) for p, k in sorted(items, key=lambda pk: pk[1] != "image")}
+    planned = [(p, k, names[p]) for p, k in items]
+    if not opts.overwrite:
+        clash = manifest.conflicts(opts.out, planned, opts)
+        if clash:
+            shown = ", ".join(str(c) for c in clash[:10]) + (f" and {len(clash) - 10} more" if len(clash) > 10 else "")
+            raise InputError(f"--out {opts.out}: {len(clash)} file{'s' if len(clash) > 1 else ''} there would be "
+                             f"replaced that cdlpose did not write for the same input: {shown}; choose another "
+                             "--out, or give --overwrite to replace them")
+    try:
+        opts.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _write_failed(opts.out, e) from None
     total = sum(1 if k == "image" else _frame_count(p) for p, k in items)
-    names = _Names()
     t0 = time.perf_counter()
     outputs = []
     with tqdm(total=total or None, unit="img", disable=not opts.progress, dynamic_ncols=True) as tq:
         bar = _Counter(tq)
-        images = [p for p, k in items if k == "image"]
-        if images:
-            outputs += _images(pred, opts, images, names, bar, checkpoint)
-        for p in (p for p, k in items if k == "video"):
-            try:
-                outputs.append(_video(pred, opts, p, names, bar, checkpoint))
-            except InputError as e:
-                opts.errors.append((str(p), str(e)))
+        try:
+            images = [p for p, k in items if k == "image"]
+            if images:
+                outputs += _images(pred, opts, images, names, bar, checkpoint, manifest)
+            for p in (p for p, k in items if k == "video"):
+                try:
+                    outputs.append(_video(pred, opts, p, names, bar, checkpoint, manifest))
+                except InputError as e:
+                    opts.errors.append((str(p), str(e)))
+                except OSError as e:
+                    err = _write_failed(opts.out / f"{names[p]}.mp4", e)
+                    opts.write_errors.append((str(p), str(err)))
+                    if _disk_full(err):
+                        break
+        except OutputError as e:  # a full disk: the remaining inputs would fail the same way
+            if not any(str(e) == m for _, m in opts.write_errors):
+                opts.write_errors.append((str(opts.out), str(e)))
         frames = bar.n
-    return {"outputs": outputs, "errors": list(opts.errors), "frames": frames, "seconds": time.perf_counter() - t0}
+    notes = []
+    if opts.detections is not None:
+        src = getattr(opts.detections, "source", "the detections")
+        no_box = list(dict.fromkeys(opts.no_box))  # an image retried alone after a bad box is listed once
+        if no_box:
+            shown = ", ".join(no_box[:10]) + (" …" if len(no_box) > 10 else "")
+            notes.append(f"{len(no_box)} image(s) got no person box from {src}: {shown}")
+        unmatched = opts.detections.unmatched() if hasattr(opts.detections, "unmatched") else []
+        if unmatched:
+            shown = ", ".join(unmatched[:10]) + (" …" if len(unmatched) > 10 else "")
+            notes.append(f"{len(unmatched)} image(s) of {src} match no input: {shown} (COCO ids match file names "
+                         "like 000000000785.jpg; --image-list maps other names)")
+    return {"outputs": outputs, "errors": list(opts.errors), "write_errors": list(opts.write_errors),
+            "notes": notes, "frames": frames, "seconds": time.perf_counter() - t0}

@@ -11,14 +11,12 @@ The file has a ``datasets`` list; each entry names a ``format`` and its paths::
       - {format: mupots, annotations: data/MuPoTS/MuPoTS-3D.json, images: data/MuPoTS}
 
 Relative paths are relative to the YAML file. A training config (``data.datasets``, see
-:mod:`cdlpose.data.datasets`) is accepted as well. Synthetic entries are generated, so there is nothing to check.
+:mod:`cdlpose.data.datasets`; its ``base:`` file merged in) is accepted as well. Synthetic entries are generated, so there is nothing to check.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import yaml
 
 from . import readers
 from .datasets import read_entry, resolve_entry
@@ -31,10 +29,12 @@ def check_config(path: str | Path) -> list[dict]:
 
     The file is either a data list (top-level ``datasets``, paths relative to the file) or a training config
     (``data.datasets``, paths relative to ``data.root`` or the working directory)."""
+    from ..config import read_config_file
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data config not found: {path}")
-    spec = yaml.safe_load(path.read_text()) or {}
+    spec = read_config_file(path)  # a training config's ``base:`` file merged in
     if isinstance(spec.get("data"), dict):
         entries, root = spec["data"].get("datasets"), spec["data"].get("root")
         base = Path(root) if root else None
@@ -44,19 +44,84 @@ def check_config(path: str | Path) -> list[dict]:
         raise DataError(str(path), "-", "datasets", "expected a non-empty list of data set entries")
     reports = []
     for k, raw in enumerate(entries):
-        e = resolve_entry(raw, base, f"{path}: datasets[{k}]")
+        try:
+            e = resolve_entry(raw, base, f"{path}: datasets[{k}]")
+        except DataError as err:  # the YAML entry itself is wrong: report it with the others
+            fmt = raw.get("format") if isinstance(raw, dict) else None
+            reports.append({"name": f"datasets[{k}] ({fmt})", "records": 0, "errors": [str(err)],
+                            "missing_images": [], "fatal": True, "bad_entry": True})
+            continue
         name = f"datasets[{k}] ({e['format']}, {e['role']})"
         try:
-            records = read_entry(e, validate=False)
+            # bad records are collected, not raised: every problem of every file at once
+            with readers.collecting_problems() as problems:
+                records = read_entry(e, validate=False)
             if e["format"] == "synthetic":
                 report = {"records": len(records), "errors": [], "missing_images": []}
             else:
-                report = readers.check_records(records, name)
+                report = readers.check_records(records, _source(e))
+            report["errors"] = problems + report["errors"]
+            report["records"] += len(problems)
         except (DataError, FileNotFoundError, ValueError, KeyError) as err:
-            report = {"records": 0, "errors": [str(err)], "missing_images": [], "fatal": True}
+            report = {"records": 0, "errors": [_named(err, e)], "missing_images": [], "fatal": True}
         report["name"] = name
         reports.append(report)
     return reports
+
+
+def _source(entry: dict) -> str:
+    """The file an entry's records come from (the messages of :func:`readers.check_records` name it)."""
+    if entry.get("annotations"):
+        return str(entry["annotations"])
+    if entry["format"] == "h36m-moon":
+        return str(Path(entry["root"]) / "annotations")
+    return str(entry.get("root", entry["format"]))
+
+
+def _named(err: Exception, entry: dict) -> str:
+    """An error's message that names a file (a KeyError's alone names only the key)."""
+    if isinstance(err, KeyError):
+        return f"{_source(entry)}: record -: field {err}: missing"
+    return str(err)
+
+
+def _entry_paths(entry: dict) -> list[tuple[str, Path]]:
+    """(what, path) of every file or folder a resolved entry's reader opens."""
+    fmt, out = entry["format"], []
+    if fmt == "synthetic":
+        return out
+    if fmt == "h36m-moon":
+        root = Path(entry["root"])
+        out.append(("root", root))
+        for subject in entry.get("subjects", ("S1",)):
+            n = str(subject).lstrip("S")
+            for part in ("data", "camera", "joint_3d"):
+                out.append((f"root (subject {subject})", root / "annotations" / f"Human36M_subject{n}_{part}.json"))
+    for key in ("annotations", "cameras", "images"):
+        if entry.get(key):
+            out.append((key, Path(entry[key])))
+    return out
+
+
+def missing_data_paths(data, roles=("train", "val", "test")) -> None:
+    """Raise one :class:`cdlpose.config.ConfigError` listing every missing file or folder of the ``data`` section's
+    entries with one of ``roles`` (before a run starts, not the first one a reader meets)."""
+    from ..config import ConfigError
+
+    base = Path(data.root) if data.root else None
+    missing = []
+    for k, raw in enumerate(data.datasets):
+        try:
+            e = resolve_entry(raw, base, f"data.datasets[{k}]")
+        except DataError as err:
+            raise ConfigError(str(err)) from None
+        if e["role"] not in roles:
+            continue
+        missing += [f"data.datasets[{k}].{what}: {p}" for what, p in _entry_paths(e) if not p.exists()]
+    if missing:
+        raise ConfigError(f"{len(missing)} data path{'s' if len(missing) > 1 else ''} not found: {'; '.join(missing)}"
+                          + (f" (relative to data.root {data.root})" if data.root else
+                             " (relative paths start from the working directory; set data.root)"))
 
 
 def print_reports(reports: list[dict], limit: int = 10) -> bool:

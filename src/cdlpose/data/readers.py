@@ -167,7 +167,8 @@ def read_h36m_mmpose(npz: str | Path, cameras: str | Path, image_root: str | Pat
     for i, name in enumerate(z["imgname"]):
         m = _H36M_NAME.fullmatch(Path(str(name)).name)
         if m is None:
-            raise DataError(str(npz), str(name), "imgname", "expected S<subject>_<Action>.<camera>_<frame>.jpg")
+            _problem(DataError(str(npz), str(name), "imgname", "expected S<subject>_<Action>.<camera>_<frame>.jpg"))
+            continue
         # file names count frames from 1; frame indices (Moon's frame_idx, the pose files) from 0
         subject, action, cam_id, frame = m.group(1), m.group(2), m.group(3), int(m.group(4)) - 1
         if subjects is not None and subject not in subjects:
@@ -175,7 +176,8 @@ def read_h36m_mmpose(npz: str | Path, cameras: str | Path, image_root: str | Pat
         if frame % every:
             continue
         if (subject, cam_id) not in cams:
-            raise DataError(str(cameras), f"{subject}/{cam_id}", "-", "no such camera in the camera file")
+            _problem(DataError(str(cameras), f"{subject}/{cam_id}", "-", "no such camera in the camera file"))
+            continue
         cam = cams[(subject, cam_id)]
         part, S = z["part"][i], z["S"][i]
         if part.shape != (17, 3) or S.shape != (17, 4):
@@ -360,27 +362,37 @@ def read_h36m_moon(root: str | Path, subjects=("S1",), every: int = 1, validate:
                 if field not in p:
                     raise DataError(str(cams_path), f"camera {idx}", field, "missing")
             cams[str(idx)] = Camera(p["R"], p["t"], p["f"], p["c"])
-        boxes = {a["image_id"]: a for a in data.get("annotations", [])}
-        for im in data.get("images", []):
-            rid = str(im.get("file_name", im.get("id", "?")))
-            for field in ("id", "file_name", "action_idx", "subaction_idx", "frame_idx", "cam_idx"):
-                if field not in im:
-                    raise DataError(str(data_path), rid, field, "missing")
-            if im["frame_idx"] % every:
-                continue
+        boxes = {a["image_id"]: a for a in data.get("annotations", []) if isinstance(a, dict) and "image_id" in a}
+        for k, im in enumerate(data.get("images", [])):
+            rid = str(im.get("file_name", im.get("id", f"images[{k}]"))) if isinstance(im, dict) else f"images[{k}]"
             try:
-                X = np.asarray(joints[str(im["action_idx"])][str(im["subaction_idx"])][str(im["frame_idx"])], np.float64)
-            except KeyError:
-                raise DataError(str(joints_path), rid, "joints",
-                                f"no entry for action {im['action_idx']}, subaction {im['subaction_idx']}, "
-                                f"frame {im['frame_idx']}") from None
-            if X.shape != (17, 3):
-                raise DataError(str(joints_path), rid, "joints", f"expected 17 × [x, y, z], got shape {X.shape}")
-            cam = cams.get(str(im["cam_idx"]))
-            if cam is None:
-                raise DataError(str(cams_path), rid, "cam_idx", f"no camera {im['cam_idx']}")
-            if im["id"] not in boxes:
-                raise DataError(str(data_path), rid, "bbox", "no annotation for this image")
+                if not isinstance(im, dict):
+                    raise DataError(str(data_path), rid, "-", f"expected an object, got {type(im).__name__}")
+                for field in ("id", "file_name", "action_idx", "subaction_idx", "frame_idx", "cam_idx"):
+                    if field not in im:
+                        raise DataError(str(data_path), rid, field, "missing")
+                if not isinstance(im["frame_idx"], int):
+                    raise DataError(str(data_path), rid, "frame_idx", f"expected an integer, got {im['frame_idx']!r}")
+                if im["frame_idx"] % every:
+                    continue
+                try:
+                    X = joints[str(im["action_idx"])][str(im["subaction_idx"])][str(im["frame_idx"])]
+                except (KeyError, TypeError):
+                    raise DataError(str(joints_path), rid, "joints",
+                                    f"no entry for action {im['action_idx']}, subaction {im['subaction_idx']}, "
+                                    f"frame {im['frame_idx']}") from None
+                X = _floats(X, joints_path, rid, "joints")
+                if X.shape != (17, 3):
+                    raise DataError(str(joints_path), rid, "joints", f"expected 17 × [x, y, z], got shape {X.shape}")
+                cam = cams.get(str(im["cam_idx"]))
+                if cam is None:
+                    raise DataError(str(cams_path), rid, "cam_idx", f"no camera {im['cam_idx']}")
+                if im["id"] not in boxes:
+                    raise DataError(str(data_path), rid, "bbox", "no annotation for this image")
+                _floats(boxes[im["id"]].get("bbox"), data_path, rid, "bbox")
+            except DataError as e:
+                _problem(e)
+                continue
             Xc = cam.world_to_camera(X)
             out.append(_frame_record(
                 str(root / "images" / im["file_name"]), H36M17, "h36m", str(im["file_name"]),
@@ -399,25 +411,34 @@ def _read_multi_person(path: Path, image_root: Path, skeleton, dataset: str, int
     for field in ("images", "annotations"):
         if field not in data:
             raise DataError(str(path), "-", field, "missing")
-    images = {im["id"]: im for im in data["images"]}
+    images = _images_by_id(data["images"], path)
     J = skeleton.num_joints
     out = []
     for k, a in enumerate(data["annotations"]):
-        rid = str(a.get("id", k))
-        for field in ("image_id", "bbox", "keypoints_img", "keypoints_cam"):
-            if field not in a:
-                raise DataError(str(path), rid, field, "missing")
-        im = images.get(a["image_id"])
-        if im is None:
-            raise DataError(str(path), rid, "image_id", f"no image with id {a['image_id']}")
-        uv = np.asarray(a["keypoints_img"], np.float64)
-        X = np.asarray(a["keypoints_cam"], np.float64)
-        if uv.shape != (J, 2) or X.shape != (J, 3):
-            raise DataError(str(path), rid, "keypoints_img/keypoints_cam",
-                            f"expected {J} × [u, v] and {J} × [X, Y, Z], got {uv.shape} and {X.shape}")
-        f, c = intrinsics(im, str(path), rid)
+        rid = str(a.get("id", k)) if isinstance(a, dict) else str(k)
+        try:
+            if not isinstance(a, dict):
+                raise DataError(str(path), rid, "-", f"expected an object, got {type(a).__name__}")
+            for field in ("image_id", "bbox", "keypoints_img", "keypoints_cam"):
+                if field not in a:
+                    raise DataError(str(path), rid, field, "missing")
+            im = images.get(a["image_id"]) if isinstance(a["image_id"], (int, str)) else None
+            if im is None:
+                raise DataError(str(path), rid, "image_id", f"no image with id {a['image_id']!r}")
+            if "file_name" not in im:
+                raise DataError(str(path), rid, "file_name", f"image {a['image_id']!r} has no file_name")
+            uv = _floats(a["keypoints_img"], path, rid, "keypoints_img")
+            X = _floats(a["keypoints_cam"], path, rid, "keypoints_cam")
+            if uv.shape != (J, 2) or X.shape != (J, 3):
+                raise DataError(str(path), rid, "keypoints_img/keypoints_cam",
+                                f"expected {J} × [u, v] and {J} × [X, Y, Z], got {uv.shape} and {X.shape}")
+            box = _floats(a["bbox"], path, rid, "bbox")
+            f, c = intrinsics(im, str(path), rid)
+        except DataError as e:
+            _problem(e)
+            continue
         rec = _frame_record(str(image_root / im["file_name"]), skeleton, dataset, f"{dataset}/{rid}", uv,
-                            np.asarray(a["bbox"], np.float64), joints_3d=X, f=f, c=c,
+                            box, joints_3d=X, f=f, c=c,
                             frame_size=(im.get("width", 0), im.get("height", 0)), image_id=a["image_id"])
         out.append((rec, a))
     return out
@@ -564,11 +585,17 @@ def check_records(records: list[dict], source: str) -> dict:
     import os
 
     errors, missing = [], []
-    for r in records:
+    seen: dict[str, int] = {}
+    for k, r in enumerate(records):
         try:
             validate_sample(r, source, require_image=False)
         except DataError as e:
             errors.append(str(e))
+        sid = str(r.get("sample_id", "?"))
+        if sid in seen:  # ids name samples in logs, errors and evaluation tables: they must be unique
+            errors.append(str(DataError(source, sid, "sample_id", f"duplicate id: records {seen[sid]} and {k} have it")))
+        else:
+            seen[sid] = k
         p = r.get("image_path")
         if p is not None and not os.path.isfile(p):
             missing.append(p)

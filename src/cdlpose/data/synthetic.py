@@ -26,6 +26,7 @@ import numpy as np
 
 from ..geometry import apply_affine, box_from_joints, crop_transform, fix_aspect_ratio, invert_affine, project
 from ..skeletons import H36M17
+from .sample import DataError
 
 __all__ = [
     "ACTIVITIES",
@@ -492,10 +493,15 @@ class SyntheticHumans:
         path = None if self.cache_dir is None else self.cache_dir / f"{index:07d}.npz"
         sample = None
         if path is not None and path.is_file():
-            with np.load(path, allow_pickle=False) as z:
-                if "depth" in z.files or not self.keep_depth:  # else: cached without depth, render again
-                    sample = {k: z[k] for k in z.files}
-                    sample.update(json.loads(str(sample.pop("meta"))))
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    if "depth" in z.files or not self.keep_depth:  # else: cached without depth, render again
+                        sample = {k: z[k] for k in z.files}
+                        sample.update(json.loads(str(sample.pop("meta"))))
+            except Exception as e:  # zipfile.BadZipFile, ValueError, EOFError, KeyError … by how it is damaged
+                why = f"{type(e).__name__}: {str(e).splitlines()[0]}" if str(e) else type(e).__name__
+                raise DataError(str(path), f"{self.split} sample {index}", "cache file",
+                                f"corrupt synthetic-cache file ({why}); delete it and it is rendered again") from None
         if sample is None:
             sample = render_sample(index, self.split, self.seed, style=self.style)
             if path is not None:
