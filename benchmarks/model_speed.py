@@ -1,11 +1,15 @@
-"""Parameters, FLOPs and latency of the `baseline` and `full` networks, default and lite widths.
+"""Parameters (per block), FLOPs and latency of the `baseline` and `full` networks, default and lite widths.
 
 Batch 8 at 256×256, eval mode, on the CPU and on CUDA when available (there also training images/s at batch 64
 with bf16 autocast and channels_last). Reference (issue 4): the authors' network has 44.0 M parameters without the
 lifting block and 3.8× PoseNet's latency (PoseNet: 34.3 M). Targets: default `full` no slower than 3.8× `baseline`;
 `full-lite` at most 1.3× `baseline` (default widths).
 
-    python benchmarks/model_speed.py [--backbone resnet50] [--batch 8] [--repeats 3]
+The per-block parameter table groups the modules as the authors' release does (``cdlpose.model.BLOCKS``) next to
+the release's own counts (fnzhan/Pose-Estimation, ResNet-50, 18 joints: 59.89 M). ``--no-latency`` measures only
+the parameters and FLOPs (seconds instead of minutes on a CPU).
+
+    python benchmarks/model_speed.py [--backbone resnet50] [--batch 8] [--repeats 3] [--no-latency]
 """
 
 from __future__ import annotations
@@ -21,9 +25,16 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from cdlpose.model import CascadedLiftingNet, ModelConfig
+from cdlpose.model import BLOCKS, CascadedLiftingNet, ModelConfig, block_parameters
 
 CONFIGS = [("baseline", False), ("baseline", True), ("full", False), ("full", True)]
+#: The authors' release per block, counted from the modules main/model.py builds (ResNet-50, 18 joints, 64 depth
+#: bins): ``bone`` includes a 3×3 conv 128 → 128 + BatchNorm (147,712) that its forward never uses; ``depth`` is
+#: Serial_Net (context bottlenecks, bone–joint block with three bottlenecks, ASPP with biases, depth-centric block;
+#: no ordinal output); ``lifting`` has 90 inputs and 54 outputs (18 joints).
+AUTHORS = {"backbone": 23_508_032, "context": 11_077_632, "bone": 4_885_520, "depth": 3_074_560,
+           "final": 1_431_168, "lifting": 15_908_918}
+AUTHORS["total"] = sum(AUTHORS.values())
 
 
 def latency(net, x, repeats, device):
@@ -70,9 +81,12 @@ def main() -> None:
     ap.add_argument("--backbone", default="resnet50")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-latency", action="store_true", help="parameters and FLOPs only")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "model_speed.json")
     args = ap.parse_args()
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    if args.no_latency:
+        devices = []
     rows = []
     for variant, lite in CONFIGS:
         name = variant + ("-lite" if lite else "")
@@ -82,8 +96,9 @@ def main() -> None:
         x = torch.randn(args.batch, 3, 256, 256)
         with FlopCounterMode(display=False) as fc, torch.no_grad():
             net(x[:1])
-        row = {"model": name, "params_m": params / 1e6, "params_wo_lifting_m": (params - lift) / 1e6,
-               "gflops_per_image": fc.get_total_flops() / 1e9}
+        row = {"model": name, "layout": net.config.effective_layout, "params_m": params / 1e6,
+               "params_wo_lifting_m": (params - lift) / 1e6, "gflops_per_image": fc.get_total_flops() / 1e9,
+               "params_per_block": block_parameters(net)}
         for dev in devices:
             net = net.to(dev)
             row[f"latency_s_{dev.type}"] = latency(net, x.to(dev), args.repeats, dev)
@@ -91,6 +106,33 @@ def main() -> None:
                 row["train_images_per_s_cuda_bf16"] = train_rate(net, dev)
                 net.eval()
         rows.append(row)
+    print(f"\nparameters per block (M), {args.backbone}; the authors' release: ResNet-50, 18 joints\n")
+    print("| model | layout | " + " | ".join(list(BLOCKS) + ["total"]) + " |")
+    print("|" + "---|" * (len(BLOCKS) + 3))
+    for r in rows:
+        b = r["params_per_block"]
+        print(f"| {r['model']} | {r['layout']} | " + " | ".join(f"{b[k] / 1e6:.2f}" for k in list(BLOCKS) + ["total"])
+              + " |")
+    print("| authors' release (full) | | " + " | ".join(f"{AUTHORS[k] / 1e6:.2f}" for k in list(BLOCKS) + ["total"])
+          + " |")
+    if args.backbone == "resnet50":
+        full = next(r for r in rows if r["model"] == "full")["params_per_block"]
+        print("\nfull vs the authors' release, per block (parameters): "
+              + ", ".join(f"{k} {full[k] - AUTHORS[k]:+,}" for k in list(BLOCKS) + ["total"])
+              + f" ({full['total'] / AUTHORS['total'] - 1:+.2%} in all)")
+    if args.no_latency:
+        print("\n| model | params_wo_lifting_m | params_m | gflops_per_image |\n|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['model']} | {r['params_wo_lifting_m']:.2f} | {r['params_m']:.2f} | "
+                  f"{r['gflops_per_image']:.1f} |")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({
+            "benchmark": "model_speed", "backbone": args.backbone, "latency": False, "rows": rows,
+            "authors_per_block": AUTHORS,
+            "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__},
+        }, indent=2))
+        print(f"wrote {args.out}")
+        return
     base = next(r for r in rows if r["model"] == "baseline")
     for r in rows:
         r["latency_vs_baseline_cpu"] = r["latency_s_cpu"] / base["latency_s_cpu"]
@@ -115,6 +157,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "benchmark": "model_speed", "backbone": args.backbone, "batch": args.batch, "rows": rows, "checks": checks,
+        "authors_per_block": AUTHORS,
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
                     "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
     }, indent=2))

@@ -182,3 +182,96 @@ def test_head_width_sets_the_heads_channels():
     for bad in (0, 12):
         with pytest.raises(ValueError, match="head_width must be a multiple of 8"):
             ModelConfig(head_width=bad)
+
+
+#: The authors' release (fnzhan/Pose-Estimation, main/model.py; ResNet-50, 18 joints, 64 depth bins), parameters in
+#: millions per block (see cdlpose.model.BLOCKS): 59.89 M in all
+AUTHORS_M = {"backbone": 23.51, "context": 11.08, "bone": 4.89, "depth": 3.07, "final": 1.43, "lifting": 15.91}
+#: their limbHeatmap_Net builds a 3×3 conv 128 → 128 and its BatchNorm that its forward never uses
+AUTHORS_UNUSED_BONE_CONV = 128 * 128 * 9 + 2 * 128
+
+
+def test_parameter_counts_per_block_match_the_authors_release():
+    """The default (release-layout) ``full`` network: within 1% of the authors' 59.89 M and close in each block.
+    The blocks differ only where the skeletons or outputs do (17 joints vs their 18, an ordinal output they do not
+    have, the third bone–joint bottleneck of their depth block) — see benchmarks/model_speed.py."""
+    from cdlpose.model import block_parameters
+
+    net = CascadedLiftingNet(ModelConfig(variant="full"))
+    got = {k: n / 1e6 for k, n in block_parameters(net).items()}
+    assert got["total"] == pytest.approx(sum(AUTHORS_M.values()), rel=0.01)
+    assert got["backbone"] == pytest.approx(AUTHORS_M["backbone"], abs=0.005)
+    assert got["context"] == pytest.approx(AUTHORS_M["context"], abs=0.005)
+    assert got["bone"] + AUTHORS_UNUSED_BONE_CONV / 1e6 == pytest.approx(AUTHORS_M["bone"], abs=0.005)
+    assert got["depth"] == pytest.approx(AUTHORS_M["depth"], rel=0.025)
+    assert got["final"] == pytest.approx(AUTHORS_M["final"], rel=0.025)
+    assert got["lifting"] == pytest.approx(AUTHORS_M["lifting"], rel=0.001)
+    # the structure behind those counts: Bottleneck(512, 128) × 3 then a 1×1 conv 512 → J·C; lifting residual
+    # blocks of three bias-free Linear + BatchNorm after an input Linear + BatchNorm + ReLU
+    assert [(b.conv1.in_channels, b.conv1.out_channels) for b in net.final_res] == [(512, 128)] * 3
+    assert net.head.in_channels == 512 and net.head.kernel_size == (1, 1) and net.head.out_channels == 17 * 64
+    lin = [[m for m in block if isinstance(m, torch.nn.Linear)] for block in net.lifting.blocks]
+    assert [len(b) for b in lin] == [3] * 5 and all(m.bias is None for b in lin for m in b)
+    assert isinstance(net.lifting.inp_norm[0], torch.nn.BatchNorm1d) and net.lifting.inp.bias is None
+
+
+def test_release_layout_initialises_the_heads_as_moon_et_al():
+    """Every head conv and deconv ~ N(0, 0.001²) with zero biases; the backbone and the lite (narrow) layout keep
+    PyTorch's default initialisation."""
+    torch.manual_seed(0)
+    convs = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    for variant in ("baseline", "full"):
+        net = CascadedLiftingNet(ModelConfig(variant=variant, backbone="resnet18"), (64, 64))
+        heads = [(n, m) for n, m in net.named_modules() if isinstance(m, convs) and not n.startswith(("backbone",
+                                                                                                      "lifting"))]
+        assert {n for n, _ in heads} >= ({"head", "context.0"} | ({"joint_out", "bone_out", "cube_out",
+                                                                   "ordinal_out", "bone_deconv.0"}
+                                                                  if variant == "full" else set()))
+        for name, m in heads:
+            assert m.weight.std().item() == pytest.approx(1e-3, rel=0.1), name
+            assert abs(m.weight.mean().item()) < 1e-4, name
+            assert m.bias is None or torch.all(m.bias == 0), name
+        assert net.backbone[0].weight.std().item() > 0.01  # not re-initialised
+    lite = CascadedLiftingNet(ModelConfig(variant="full", backbone="resnet18", lite=True), (64, 64))
+    assert lite.head.weight.std().item() > 0.01 and lite.joint_out.weight.std().item() > 0.01
+
+
+#: Parameter counts before the release layout was added (lite = today's narrow widths): must not change
+LITE_PARAMS = {("baseline", "resnet50"): 39_024_563, ("full", "resnet50"): 42_232_148,
+               ("full", "resnet18"): 25_182_036}
+
+
+def test_lite_and_the_demo_network_are_unchanged(tmp_path):
+    from cdlpose.demo import DEMO_INPUT, demo_config
+
+    for (variant, backbone), n in LITE_PARAMS.items():
+        net = CascadedLiftingNet(ModelConfig(variant=variant, backbone=backbone, lite=True))
+        assert sum(p.numel() for p in net.parameters()) == n, (variant, backbone)
+        assert net.config.effective_layout == "narrow" and len(net.lifting.blocks[0]) == 2 * 4
+    cfg = demo_config(tmp_path, 8, 8, 0, 1, 1)[0]
+    net = CascadedLiftingNet(cfg.model, (DEMO_INPUT, DEMO_INPUT))
+    assert sum(p.numel() for p in net.parameters()) == 5_515_124
+    assert isinstance(net.lifting.inp_norm, torch.nn.Identity) and net.lifting.inp.bias is not None
+
+
+def test_layout_settings_and_checkpoints_saved_before_the_layout_field():
+    from cdlpose.config import ConfigError, config_from_dict, config_to_dict
+    from cdlpose.config import Config
+
+    assert ModelConfig().effective_layout == "release" and ModelConfig().effective_lift_layers == 3
+    assert ModelConfig(lite=True).effective_lift_layers == 2
+    assert ModelConfig(layout="narrow").effective_lift_layers == 2
+    assert ModelConfig(lift_layers_per_block=2).effective_lift_layers == 2  # explicit beats the layout
+    with pytest.raises(ValueError, match="model.layout must be one of release, narrow"):
+        ModelConfig(layout="wide")
+    # a checkpoint config saved before ``layout`` existed rebuilds the narrow network it was trained as
+    old = config_to_dict(Config())
+    del old["model"]["layout"]
+    old["model"]["lift_layers_per_block"] = 2
+    assert config_from_dict(old).model.effective_layout == "narrow"
+    # ... with the parameters of the earlier default (non-lite) network, so its weights load
+    net = CascadedLiftingNet(config_from_dict(old).model)
+    assert sum(p.numel() for p in net.parameters()) == 53_619_028
+    assert config_from_dict(config_to_dict(Config())).model.effective_layout == "release"
+    with pytest.raises(ConfigError, match="model.layout"):
+        config_from_dict({"model": {"layout": "wide"}})

@@ -336,7 +336,8 @@ class Trainer:
         ckpt = _read_checkpoint(path, "train.init_from")
         src = config_from_dict(ckpt["config"], str(path)).model
         mine = self.cfg.model
-        for k in ("variant", "backbone", "lite", "backbone_stages", "head_width", "skeleton", "depth_bins"):
+        for k in ("variant", "backbone", "lite", "backbone_stages", "head_width", "skeleton", "depth_bins",
+                  "effective_layout"):
             if getattr(src, k) != getattr(mine, k):
                 raise ConfigError(f"train.init_from: {path} has model.{k}={getattr(src, k)!r}, this config "
                                   f"{getattr(mine, k)!r}")

@@ -26,9 +26,20 @@ from torchvision.models.resnet import Bottleneck
 from .codec import joint_confidence, soft_argmax_3d
 from .skeletons import get_skeleton
 
-__all__ = ["ModelConfig", "CascadedLiftingNet", "LiftingBlock", "build_backbone", "VARIANTS"]
+__all__ = ["ModelConfig", "CascadedLiftingNet", "LiftingBlock", "build_backbone", "block_parameters", "VARIANTS",
+           "LAYOUTS", "BLOCKS"]
 
 VARIANTS = ("baseline", "jh", "bj", "full")
+#: ``release``: the authors' release (fnzhan/Pose-Estimation) — the final block keeps the 2·width channels of its
+#: concatenated input (Bottleneck(512, 128) × 3 at the default width), lifting residual blocks of three bias-free
+#: Linear + BatchNorm layers after an input Linear + BatchNorm + ReLU, every head convolution and deconvolution
+#: drawn from N(0, 0.001²) with zero biases (Moon et al.'s PoseNet release does this for its deconvolutions and
+#: final convolution). ``narrow``: this project's earlier choices, kept for ``lite`` (the CPU demo): the final
+#: block reduced to the head width by a 1×1 convolution, two-layer lifting blocks without the input BatchNorm,
+#: PyTorch's default initialisation.
+LAYOUTS = ("release", "narrow")
+#: N(0, std²) of the head convolutions in the release layout (Moon et al.; the authors)
+HEAD_INIT_STD = 1e-3
 _BACKBONE_CHANNELS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
 
 
@@ -44,11 +55,26 @@ class ModelConfig:
     depth_bins: int = 64  # C
     lift_hidden: int = 1024
     lift_blocks: int = 5
-    lift_layers_per_block: int = 2  # the paper: 2; the authors' code: 3
+    lift_layers_per_block: int | None = None  # None: the layout's (release: 3, the authors' code; narrow: 2)
     lift_dropout: float = 0.5
     softargmax_beta: float = 1.0
+    # sizes and initialisation (see LAYOUTS); None: "release", or "narrow" with ``lite``. Checkpoints saved before
+    # this field existed are read as "narrow" (config.config_from_dict), the network they were trained with
+    layout: str | None = None
+
+    @property
+    def effective_layout(self) -> str:
+        return self.layout or ("narrow" if self.lite else "release")
+
+    @property
+    def effective_lift_layers(self) -> int:
+        if self.lift_layers_per_block is not None:
+            return self.lift_layers_per_block
+        return 3 if self.effective_layout == "release" else 2
 
     def __post_init__(self) -> None:
+        if self.layout is not None and self.layout not in LAYOUTS:
+            raise ValueError(f"model.layout must be one of {', '.join(LAYOUTS)} or null; got {self.layout!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"model.variant must be one of {', '.join(VARIANTS)}; got {self.variant!r}")
         if self.backbone not in _BACKBONE_CHANNELS:
@@ -145,20 +171,28 @@ OUTPUT_UNIT_MM = 100.0
 
 class LiftingBlock(nn.Module):
     """3D lifting block (paper, "3D Lifting block"): per joint (u, v, u − u_root, v − v_root, z), normalised,
-    → Linear(1024) → residual blocks of [Linear, BatchNorm, ReLU, Dropout] × layers → Linear(J × 3).
+    → Linear(1024) [→ BatchNorm → ReLU] → residual blocks of [Linear, BatchNorm, ReLU, Dropout] × layers →
+    Linear(J × 3).
+
+    ``input_norm`` (the authors' release): BatchNorm + ReLU after the input layer, and the Linear layers that a
+    BatchNorm follows have no bias (it would be cancelled by the BatchNorm's mean).
 
     Input: uvz (B, J, 3) in output-map pixels and depth index; output (B, J, 3) mm, root joint at the origin.
     """
 
     def __init__(self, num_joints: int, root: int, map_size: tuple[int, int], depth_bins: int,
-                 hidden: int = 1024, blocks: int = 5, layers_per_block: int = 2, dropout: float = 0.5) -> None:
+                 hidden: int = 1024, blocks: int = 5, layers_per_block: int = 2, dropout: float = 0.5,
+                 input_norm: bool = False) -> None:
         super().__init__()
         self.num_joints, self.root, self.depth_bins = num_joints, root, depth_bins
         self.register_buffer("map_size", torch.tensor([float(map_size[1]), float(map_size[0])]), persistent=False)
-        self.inp = nn.Linear(num_joints * 5, hidden)
+        bias = not input_norm
+        self.inp = nn.Linear(num_joints * 5, hidden, bias=bias)
+        self.inp_norm = nn.Sequential(nn.BatchNorm1d(hidden), nn.ReLU(inplace=True)) if input_norm else nn.Identity()
 
         def layer():
-            return [nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            return [nn.Linear(hidden, hidden, bias=bias), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                    nn.Dropout(dropout)]
 
         self.blocks = nn.ModuleList(
             [nn.Sequential(*[m for _ in range(layers_per_block) for m in layer()]) for _ in range(blocks)]
@@ -177,7 +211,7 @@ class LiftingBlock(nn.Module):
         return torch.cat([uv, rel, z], -1).flatten(1)
 
     def forward(self, uvz: torch.Tensor) -> torch.Tensor:
-        x = self.inp(self.features(uvz))
+        x = self.inp_norm(self.inp(self.features(uvz)))
         for block in self.blocks:
             x = x + block(x)
         pose = self.out(x).view(-1, self.num_joints, 3) * OUTPUT_UNIT_MM
@@ -195,6 +229,7 @@ class CascadedLiftingNet(nn.Module):
             raise ValueError(f"skeleton {sk.name} has no root joint; the network needs a root-relative skeleton")
         self.num_joints, self.num_bones, C = sk.num_joints, sk.num_bones, cfg.depth_bins
         width = cfg.head_width or (128 if cfg.lite else 256)
+        release = cfg.effective_layout == "release"
         n_ctx, n_joint, n_final = (1, 1, 1) if cfg.lite else (2, 2, 3)
         cb = backbone_channels(cfg.backbone, cfg.backbone_stages)
         up = cfg.backbone_stages - 1  # ×2 deconvolutions from the trunk's stride to the maps' 1/4
@@ -222,11 +257,32 @@ class CascadedLiftingNet(nn.Module):
                 self.dc_res = _bottlenecks(width, 1)
                 self.cube_out = nn.Conv2d(width, C, 3, padding=1)
                 self.ordinal_out = nn.Conv2d(width, C, 1)
-            self.final_res = nn.Sequential(_conv_bn(2 * width, width, 1), _bottlenecks(width, n_final))
-            self.head = nn.Conv2d(width, self.num_joints * C, 1)
+            if release:  # the authors' final block works on the concatenation's 2·width channels
+                self.final_res = _bottlenecks(2 * width, n_final)
+                self.head = nn.Conv2d(2 * width, self.num_joints * C, 1)
+            else:
+                self.final_res = nn.Sequential(_conv_bn(2 * width, width, 1), _bottlenecks(width, n_final))
+                self.head = nn.Conv2d(width, self.num_joints * C, 1)
         map_size = (input_size[0] // 4, input_size[1] // 4)
         self.lifting = LiftingBlock(self.num_joints, sk.root, map_size, C, cfg.lift_hidden, cfg.lift_blocks,
-                                    cfg.lift_layers_per_block, cfg.lift_dropout)
+                                    cfg.effective_lift_layers, cfg.lift_dropout, input_norm=release)
+        if release:
+            self._init_heads()
+
+    def _init_heads(self) -> None:
+        """Moon et al.'s and the authors' initialisation: every convolution and deconvolution outside the backbone
+        and the lifting block ~ N(0, 0.001²), biases 0, BatchNorm weight 1 and bias 0. Behind BatchNorm the scale
+        cancels; at the output convolutions it starts every map near zero, i.e. the volumes near uniform."""
+        for name, m in self.named_modules():
+            if name.startswith(("backbone", "lifting")):
+                continue
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.normal_(m.weight, std=HEAD_INIT_STD)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
 
     def volumes(self, images: torch.Tensor) -> dict:
         """Everything up to the per-joint volumes (stage 1): intermediate maps and ``uvz``."""
@@ -274,3 +330,30 @@ class CascadedLiftingNet(nn.Module):
         out = self.volumes(images)
         out["pose_3d"] = self.lifting(out["uvz"])
         return out
+
+
+#: Parameter blocks as the authors' release groups its modules: ``context`` (Upsampling_Net: deconvolutions and
+#: the 3×3 conv), ``bone`` (limbHeatmap_Net), ``depth`` (Serial_Net: context bottlenecks, bone–joint block, ASPP,
+#: depth-centric block, joint/cube/ordinal outputs), ``final`` (Final_block: bottlenecks and the 1×1 conv to J·C),
+#: ``lifting`` (the MLP of CoordinateNet) → this network's module-name prefixes.
+BLOCKS = {
+    "backbone": ("backbone.",),
+    "context": ("context.", "context_conv."),
+    "bone": ("bone_deconv.", "bone_out."),
+    "depth": ("context_res.", "joint_reduce.", "joint_res.", "joint_out.", "aspp.", "dc_reduce.", "dc_res.",
+              "cube_out.", "ordinal_out."),
+    "final": ("final_res.", "head."),
+    "lifting": ("lifting.",),
+}
+
+
+def block_parameters(net: CascadedLiftingNet) -> dict[str, int]:
+    """Parameter count of each of :data:`BLOCKS` (0 where the variant lacks it) and ``total``."""
+    counts = dict.fromkeys(BLOCKS, 0)
+    for name, p in net.named_parameters():
+        block = next((b for b, prefixes in BLOCKS.items() if name.startswith(prefixes)), None)
+        if block is None:
+            raise ValueError(f"parameter {name} belongs to none of the blocks {', '.join(BLOCKS)}")
+        counts[block] += p.numel()
+    counts["total"] = sum(counts.values())
+    return counts
