@@ -97,8 +97,8 @@ def main() -> None:
         for seed in args.seeds:
             c1, c2 = configs(work, variant, seed, args)
             t1 = time.perf_counter()
-            Trainer(c1, max_steps=args.steps, device=device).fit()
-            Trainer(c2, max_steps=args.steps_2, device=device).fit()
+            Trainer(c1, max_steps=args.steps, device=device, overwrite=True).fit()  # the benchmark's own folders
+            Trainer(c2, max_steps=args.steps_2, device=device, overwrite=True).fit()
             result, pred = evaluate_checkpoint(Path(c2.train.out_dir) / "last.pt", c2, "synthetic", device=device,
                                                progress=False, out_dir=Path(c2.train.out_dir), stem="metrics")
             result = mean_pose_rows(result, pred, mean)
