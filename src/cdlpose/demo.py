@@ -1,9 +1,11 @@
 """``cdlpose demo``: the whole system on a laptop, with nothing but the installed package.
 
-Renders a small synthetic training set, trains a CPU-sized network through both of the paper's stages within a
-time budget, evaluates it on held-out synthetic subjects, and writes a report folder (``index.html`` with PNGs):
-training curves, the metric table, and predictions next to the ground truth for a dozen test images. The trained
-model is compared with predicting the training set's mean pose; it must be at least 2× better.
+Renders a small synthetic training set, trains a CPU-sized network through both of the paper's stages with a fixed,
+seeded amount of work (steps, never minutes: the result does not depend on the machine's load), pre-trains the
+lifting block on exact and noisy 2.5D inputs of synthetic people (no images needed), evaluates on held-out synthetic
+subjects, and writes a report folder (``index.html`` with PNGs): the verdict, training curves, the metric table, and
+predictions next to the ground truth for a dozen test images. The trained model is compared with predicting the
+training set's mean pose; it must be at least ``MIN_RATIO`` (2.5) times better.
 """
 
 from __future__ import annotations
@@ -324,7 +326,7 @@ subjects.</p>
 DEMO_STEPS = 1600
 #: Per stage-1 step: the lifting block's pre-training steps (batches of 256 synthetic 2.5D inputs), the synthetic
 #: people they are drawn from, and stage 2's steps on the cached estimates (batches of 64).
-PRETRAIN_PER_STEP, SCENES_PER_STEP, STAGE2_PER_STEP = 1.0, 12.5, 0.8
+PRETRAIN_PER_STEP, SCENES_PER_STEP, STAGE2_PER_STEP = 0.25, 6.25, 0.8
 DEMO_TRAIN_SIZE = 4500
 DEMO_FINETUNE_LR = 1e-3
 #: The demo passes when its MPJPE is at least this many times better than the training set's mean pose.
@@ -397,8 +399,9 @@ def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_si
     t = lap("stage2", t)
     say("evaluating on held-out synthetic subjects …", flush=True)
     final = out / "stage2" / "last.pt"
-    result, pred = evaluate_checkpoint(final, cfg2, "synthetic", out_dir=out, device=device, progress=False,
-                                       stem="metrics")
+    # with the flip test (the mirrored image's estimate averaged in): measured 1.6 mm better, 200 more forwards
+    result, pred = evaluate_checkpoint(final, cfg2, "synthetic", flip=True, out_dir=out, device=device,
+                                       progress=False, stem="metrics")
     mean = _mean_pose(sets["train"])
     result = mean_pose_rows(result, pred, mean)
     write_results(result, out, "metrics")

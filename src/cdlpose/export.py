@@ -145,8 +145,18 @@ def export_weights(checkpoint: str | Path, out: str | Path | None = None, half: 
     ckpt = _read_checkpoint(checkpoint, "--checkpoint")
     src = Path(checkpoint)
     out = Path(out) if out is not None else src.with_name(f"{src.stem}-weights{'-fp16' if half else ''}.pt")
+    from .inference import InputError
+
     if out.resolve() == src.resolve():
-        raise ValueError(f"--out: {out} is the checkpoint itself; choose another file")
+        raise InputError(f"--out {out} is the checkpoint itself; export would replace it: give another file name")
+    if out.exists():  # replace only an earlier weights export, never another file
+        try:
+            earlier = _read_checkpoint(out, "--out").get("weights_only") is True
+        except (ValueError, FileNotFoundError):
+            earlier = False
+        if not earlier:
+            raise InputError(f"--out {out} exists and is not a weights file written by cdlpose export; export "
+                             "replaces only an earlier export: give another file name or remove it")
     model = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["model"].items()}
     state = {"format": CHECKPOINT_FORMAT, "version": ckpt.get("version"), "config": ckpt["config"], "model": model,
              "weights_only": True, "epoch": ckpt.get("epoch"), "step": ckpt.get("step")}

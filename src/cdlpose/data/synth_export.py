@@ -14,13 +14,15 @@ from ..vis import contact_sheet, draw_skeleton
 from .synthetic import SyntheticHumans
 
 
-def export_synthetic(out: str | Path, n: int, split: str = "train", seed: int = 0, sheet: int = 64) -> Path:
+def export_synthetic(out: str | Path, n: int, split: str = "train", seed: int = 0, sheet: int = 64,
+                     style: str = "full") -> Path:
     """Render ``n`` samples of ``split`` into ``out``: ``images/NNNNNN.jpg`` (the 256×256 crops),
     ``annotations.json`` (per image: frame-level 2D joints, camera-space 3D joints in mm, intrinsics, box, the
-    frame→image affine, validity and visibility, subject and activity) and ``contact_sheet.png``."""
+    frame→image affine, validity and visibility, subject and activity) and ``contact_sheet.png``. ``style``: the
+    images' style (``full`` or ``plain``, see :mod:`cdlpose.data.synthetic`)."""
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    ds = SyntheticHumans(split, n, seed)
+    ds = SyntheticHumans(split, n, seed, style=style)
     records, tiles, labels = [], [], []
     for i in tqdm(range(n), desc="synth", unit="img"):
         s = ds[i]
@@ -35,7 +37,7 @@ def export_synthetic(out: str | Path, n: int, split: str = "train", seed: int = 
             uv = apply_affine(s["frame_to_image"], s["joints_2d"])
             tiles.append(draw_skeleton(s["image"], uv, s["skeleton"]))
             labels.append(s["action"])
-    meta = {"dataset": "cdlpose synthetic", "split": split, "seed": seed, "skeleton": "h36m17",
+    meta = {"dataset": "cdlpose synthetic", "split": split, "seed": seed, "style": style, "skeleton": "h36m17",
             "units": {"joints_2d": "frame pixels", "joints_3d": "camera mm", "box": "frame pixels (x, y, w, h)"},
             "images": records}
     (out / "annotations.json").write_text(json.dumps(meta))

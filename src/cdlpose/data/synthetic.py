@@ -35,6 +35,7 @@ __all__ = [
     "make_subject",
     "sample_pose",
     "render_sample",
+    "sample_scene",
     "STYLES",
     "SyntheticHumans",
 ]
@@ -372,14 +373,11 @@ def _stripes(along_m, params):
 STYLES = ("full", "plain")
 
 
-def render_sample(index: int, split: str = "train", seed: int = 0, size: int = CROP, style: str = "full") -> dict:
-    """Render synthetic sample ``index`` of ``split``: the common sample record plus ``depth`` (size, size), the
-    rendered depth in mm (inf where the background shows). ``style``: ``full`` or ``plain`` (see the module)."""
+def _scene(index: int, split: str, seed: int):
+    """Subject, pose and camera of sample ``index``: everything but the picture (the generator ``r`` continues
+    with the lighting and background draws, so the rendered sample is the same with or without this split)."""
     if split not in SPLITS:
         raise KeyError(f"unknown synthetic split {split!r}; expected one of {', '.join(SPLITS)}")
-    if style not in STYLES:
-        raise ValueError(f"unknown synthetic style {style!r}; expected one of {', '.join(STYLES)}")
-    plain = style == "plain"
     lo, hi, code = SPLITS[split]
     r = _rng("sample", seed, code, index)
     subject = make_subject(int(r.integers(lo, hi)), seed)
@@ -401,11 +399,40 @@ def render_sample(index: int, split: str = "train", seed: int = 0, size: int = C
         uv = project(cam, f, c)
         if (uv.min(0) > 10).all() and (uv.max(0) < np.array(FRAME) - 10).all():
             break
-    # the record's box is the tight box of the joints, like a data set's annotation; the crop shows it
-    # enlarged ×1.25 with a square aspect ratio, as the crop pipeline makes it
+    return r, subject, activity, parts, f, c, R, t, cam, uv
+
+
+def _crop(uv: np.ndarray, size: int):
+    """(tight joint box, frame → crop affine): the record's box is the tight box of the joints, like a data set's
+    annotation; the crop shows it enlarged ×1.25 with a square aspect ratio, as the crop pipeline makes it."""
     box = box_from_joints(uv, aspect_ratio=None)
     crop_box = fix_aspect_ratio(box, 1.0, 1.25)
-    M = crop_transform(crop_box[:2] + crop_box[2:] / 2, crop_box[2:], (size, size))
+    return box, crop_transform(crop_box[:2] + crop_box[2:] / 2, crop_box[2:], (size, size))
+
+
+def sample_scene(index: int, split: str = "train", seed: int = 0) -> dict:
+    """Sample ``index`` of ``split`` without its picture: the record :func:`render_sample` gives (same joints,
+    camera and box) except ``image`` (a 1×1 placeholder), ``depth`` and ``visible`` (all True). ~50× cheaper than
+    rendering: what training the lifting block on exact or noisy 2.5D inputs needs."""
+    _, subject, activity, _, f, c, _, _, cam, uv = _scene(index, split, seed)
+    box, M = _crop(uv, CROP)
+    return {
+        "image": np.zeros((1, 1, 3), np.uint8), "frame_to_image": M, "frame_size": np.array(FRAME),
+        "joints_2d": uv, "joints_3d": cam, "valid_2d": np.ones(J, bool), "valid_3d": np.ones(J, bool),
+        "visible": np.ones(J, bool), "f": f, "c": c, "box": box, "skeleton": H36M17.name, "dataset": "synthetic",
+        "sample_id": f"synthetic/{split}/{seed}/{index}", "subject": f"P{subject.id}", "action": activity,
+        "stature": subject.stature,
+    }
+
+
+def render_sample(index: int, split: str = "train", seed: int = 0, size: int = CROP, style: str = "full") -> dict:
+    """Render synthetic sample ``index`` of ``split``: the common sample record plus ``depth`` (size, size), the
+    rendered depth in mm (inf where the background shows). ``style``: ``full`` or ``plain`` (see the module)."""
+    if style not in STYLES:
+        raise ValueError(f"unknown synthetic style {style!r}; expected one of {', '.join(STYLES)}")
+    plain = style == "plain"
+    r, subject, activity, parts, f, c, R, t, cam, uv = _scene(index, split, seed)
+    box, M = _crop(uv, size)
     image_to_frame = invert_affine(M)
     to_cam = lambda p: R @ p + t  # noqa: E731
     cam_parts = []
