@@ -44,12 +44,16 @@ from cdlpose.skeletons import H36M17, geodesic_normalize
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "h36m-poses"
 MAP, INPUT, BINS, DEPTH_RANGE = 64, 256, 64, 2000.0
-INPUTS = {  # name → (σ u, v in map px, σ z in bins, use depth)
-    "exact": ("exact 2.5D", 0.0, 0.0, True),
-    "noise1": ("2.5D, noise 1× (1 px, 1 bin)", 1.0, 1.0, True),
-    "noise2": ("2.5D, noise 2× (2 px, 2 bins)", 2.0, 2.0, True),
-    "2d": ("2D only, exact", 0.0, 0.0, False),
-    "2d-noise1": ("2D only, noise 1× (1 px)", 1.0, 0.0, False),
+INPUTS = {  # name → (label, σ u, v in map px, σ z in bins, use depth, lifting input form)
+    "exact": ("exact 2.5D", 0.0, 0.0, True, "crop"),
+    "noise1": ("2.5D, noise 1× (1 px, 1 bin)", 1.0, 1.0, True, "crop"),
+    "noise2": ("2.5D, noise 2× (2 px, 2 bins)", 2.0, 2.0, True, "crop"),
+    "2d": ("2D only, exact", 0.0, 0.0, False, "crop"),
+    "2d-noise1": ("2D only, noise 1× (1 px)", 1.0, 0.0, False, "crop"),
+    # the same with the crop camera: viewing rays ((u - cx)/fx, (v - cy)/fy) and the depth in metres
+    # (model.lift_input: camera) instead of crop-normalised (u, v) and the depth index
+    "exact-camera": ("exact 2.5D, camera rays", 0.0, 0.0, True, "camera"),
+    "noise1-camera": ("2.5D, noise 1×, camera rays", 1.0, 1.0, True, "camera"),
 }
 FORMAT = "cdlpose-lifting-benchmark/1"
 
@@ -67,7 +71,7 @@ def build_inputs(poses_file: Path, cameras: dict, subjects) -> dict:
     """Every pose of ``subjects`` seen from each of its cameras: ``uvz`` (N, J, 3) map px and depth index (exact),
     ``target`` (N, J, 3) normalised mm, ``scale`` (N,), ``action`` (N,)."""
     z = np.load(poses_file, allow_pickle=False)
-    uvz, target, scale, action = [], [], [], []
+    uvz, target, scale, action, camera = [], [], [], [], []
     for key in sorted(z.files):
         subject, seq = key.split("/", 1)
         if subject not in subjects:
@@ -91,17 +95,22 @@ def build_inputs(poses_file: Path, cameras: dict, subjects) -> dict:
             corner = (lo + hi) / 2 - side / 2
             # crop_transform maps the box edge to -0.5 (pixel centres at integers); the same on the output map
             uv_map = (uv - corner[:, None]) / side[:, None] * MAP - 0.5
+            # the crop camera in crop pixels (INPUT²), what a lift_input=camera block sees besides the 2.5D
+            cam_crop = np.concatenate([np.broadcast_to(cam.f, (len(X), 2)) * INPUT / side,
+                                       (cam.c - corner) / side * INPUT - 0.5], -1)
             rel = Xc - Xc[:, :1]
             zi = depth_to_index(torch.from_numpy(rel[..., 2]), BINS, DEPTH_RANGE).numpy()
             norm, s = geodesic_normalize(rel)
             uvz.append(np.concatenate([uv_map, zi[..., None]], -1))
+            camera.append(cam_crop)
             target.append(norm)
             scale.append(np.asarray(s).reshape(-1))
             action += [name] * len(X)
     if not uvz:
         sys.exit(f"{poses_file}: no poses of subjects {' '.join(subjects)}")
     return {"uvz": np.concatenate(uvz).astype(np.float32), "target": np.concatenate(target).astype(np.float32),
-            "scale": np.concatenate(scale), "action": np.array(action)}
+            "scale": np.concatenate(scale), "action": np.array(action),
+            "camera": np.concatenate(camera).astype(np.float32)}
 
 
 def corrupt(uvz: torch.Tensor, sigma_uv: float, sigma_z: float, depth: bool, gen=None) -> torch.Tensor:
@@ -115,15 +124,16 @@ def corrupt(uvz: torch.Tensor, sigma_uv: float, sigma_z: float, depth: bool, gen
     return out
 
 
-def make_block() -> LiftingBlock:
+def make_block(form: str = "crop") -> LiftingBlock:
     return LiftingBlock(H36M17.num_joints, H36M17.root, (MAP, MAP), BINS, hidden=1024, blocks=5, layers_per_block=2,
-                        dropout=0.5)
+                        dropout=0.5, input_form=form, depth_range=DEPTH_RANGE)
 
 
-def predict(block, uvz: torch.Tensor, batch: int = 4096) -> np.ndarray:
+def predict(block, uvz: torch.Tensor, camera: torch.Tensor, batch: int = 4096) -> np.ndarray:
     block.eval()
     with torch.no_grad():
-        return torch.cat([block(uvz[i : i + batch]) for i in range(0, len(uvz), batch)]).numpy()
+        return torch.cat([block(uvz[i : i + batch], camera[i : i + batch])
+                          for i in range(0, len(uvz), batch)]).numpy()
 
 
 def errors(pred_norm: np.ndarray, data: dict) -> dict:
@@ -142,9 +152,10 @@ def errors(pred_norm: np.ndarray, data: dict) -> dict:
 
 
 def train(train_set: dict, spec, epochs: int, batch: int, lr: float, seed: int, log) -> LiftingBlock:
-    _, su, sz, depth = spec
+    _, su, sz, depth, form = spec
     torch.manual_seed(seed)
-    block = make_block()
+    block = make_block(form)
+    camera = torch.from_numpy(train_set["camera"])
     opt = torch.optim.Adam(block.parameters(), lr=lr)
     uvz, target = torch.from_numpy(train_set["uvz"]), torch.from_numpy(train_set["target"])
     n = len(uvz)
@@ -160,7 +171,7 @@ def train(train_set: dict, spec, epochs: int, batch: int, lr: float, seed: int, 
             for g in opt.param_groups:  # exponential decay to lr/10 over the run
                 g["lr"] = lr * 0.1 ** (step / max(steps, 1))
             idx = perm[i * batch : (i + 1) * batch]
-            loss = (block(x_all[idx]) - target[idx]).abs().sum(-1).mean()
+            loss = (block(x_all[idx], camera[idx]) - target[idx]).abs().sum(-1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -177,7 +188,8 @@ def main() -> None:
     ap.add_argument("--poses", default=None, help="poses file (default: DATA/train_S1_S5_S6_S7_S8_every5.npz)")
     ap.add_argument("--train-subjects", nargs="+", default=["S1", "S5", "S6", "S7"])
     ap.add_argument("--subjects", nargs="+", default=["S8"], help="evaluation subjects")
-    ap.add_argument("--inputs", nargs="+", default=list(INPUTS), choices=list(INPUTS))
+    ap.add_argument("--inputs", nargs="+", default=list(INPUTS), choices=list(INPUTS),
+                    help="input forms (rows); *-camera: the lifting block sees the crop camera's viewing rays")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -205,11 +217,11 @@ def main() -> None:
         ck = load_checkpoint(args.checkpoint)
         if not isinstance(ck, dict) or ck.get("format") != FORMAT:
             sys.exit(f"{args.checkpoint}: not a lifting block saved by this benchmark (format {FORMAT})")
-        block = make_block()
-        block.load_state_dict(ck["model"])
         spec = INPUTS[ck["input"]]
-        x = corrupt(torch.from_numpy(test["uvz"]), *spec[1:], torch.Generator().manual_seed(1234))
-        results[spec[0]] = errors(predict(block, x), test)
+        block = make_block(spec[4])
+        block.load_state_dict(ck["model"])
+        x = corrupt(torch.from_numpy(test["uvz"]), *spec[1:4], torch.Generator().manual_seed(1234))
+        results[spec[0]] = errors(predict(block, x, torch.from_numpy(test["camera"])), test)
         runs = {"checkpoint": args.checkpoint, "trained_on": ck.get("trained_on")}
         args.train_subjects, args.epochs = ck.get("trained_on", ["?"]), ck.get("epochs", "?")
     else:
@@ -224,8 +236,8 @@ def main() -> None:
             log(f"{spec[0]}: training {args.epochs} epochs")
             t1 = time.perf_counter()
             block = train(train_set, spec, args.epochs, args.batch, args.lr, args.seed, log)
-            x = corrupt(torch.from_numpy(test["uvz"]), *spec[1:], torch.Generator().manual_seed(1234))
-            results[spec[0]] = errors(predict(block, x), test)
+            x = corrupt(torch.from_numpy(test["uvz"]), *spec[1:4], torch.Generator().manual_seed(1234))
+            results[spec[0]] = errors(predict(block, x, torch.from_numpy(test["camera"])), test)
             runs[name] = {"minutes": (time.perf_counter() - t1) / 60}
             log(f"  S8 MPJPE {results[spec[0]]['MPJPE']['Avg']:.1f} mm, PA-MPJPE "
                 f"{results[spec[0]]['PA-MPJPE']['Avg']:.1f} mm ({runs[name]['minutes']:.1f} min)")

@@ -275,3 +275,37 @@ def test_layout_settings_and_checkpoints_saved_before_the_layout_field():
     assert config_from_dict(config_to_dict(Config())).model.effective_layout == "release"
     with pytest.raises(ConfigError, match="model.layout"):
         config_from_dict({"model": {"layout": "wide"}})
+
+
+def test_lifting_block_sees_the_viewing_rays_of_a_known_camera():
+    from cdlpose.model import LiftingBlock
+
+    C, D = 64, 2000.0
+    lift = LiftingBlock(17, 0, (16, 16), C, hidden=32, blocks=1, input_form="camera", depth_range=D)
+    # a 64² crop with f = 100 px and the principal point at crop pixel (20, 40)
+    camera = torch.tensor([[100.0, 100.0, 20.0, 40.0]])
+    uvz = torch.zeros(1, 17, 3)
+    crop_uv = torch.tensor([[20.0, 40.0], [120.0, 40.0], [20.0, -10.0]])  # on the axis; 1 f right; 0.5 f up
+    uvz[0, :3, :2] = (crop_uv + 0.5) / 4 - 0.5  # crop pixels → output-map pixels
+    uvz[0, :3, 2] = torch.tensor([C / 2 - 0.5, C / 2 - 0.5 + 16, C / 2 - 0.5 - 8])  # 0, +500, -250 mm
+    f = lift.features(uvz, camera).view(17, 5)
+    ray, rel, z = f[:3, :2] / 2, f[:3, 2:4] / 5, f[:3, 4]
+    assert torch.allclose(ray, torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, -0.5]]), atol=1e-6)
+    assert torch.allclose(rel, ray - ray[0], atol=1e-6)  # relative to the root (joint 0)
+    assert torch.allclose(z, torch.tensor([0.0, 0.5, -0.25]), atol=1e-6)  # metres
+    # the same crop seen off-centre in the frame (another principal point) is another input: the crop alone
+    # does not say where the person is
+    assert not torch.allclose(lift.features(uvz, torch.tensor([[100.0, 100.0, 60.0, 40.0]])), f.view(1, -1))
+    with pytest.raises(ValueError, match="crop camera"):
+        lift(uvz)
+    # a 2D-only sample (no camera: NaN) gets a nominal camera, never NaN
+    assert torch.isfinite(lift(uvz.repeat(2, 1, 1), torch.tensor([[100.0, 100, 20, 40], [float("nan")] * 4]))).all()
+
+
+def test_old_checkpoint_configs_keep_the_crop_lifting_input():
+    from cdlpose.config import config_from_dict, config_to_dict, Config
+
+    old = config_to_dict(Config())
+    del old["model"]["lift_input"]
+    assert config_from_dict(old).model.lift_input == "crop"
+    assert Config().model.lift_input == "camera"

@@ -72,10 +72,11 @@ def trained(tmp_path_factory):
         uvz = net.volumes(batch["image"])["uvz"]
     # 16 jittered copies of each input: BatchNorm statistics of 4 samples would not carry over to eval mode
     uvz_rep, pose_rep, valid_rep = uvz.repeat(16, 1, 1), batch["pose_3d"].repeat(16, 1, 1), batch["valid_3d"].repeat(16, 1)
+    cam_rep = torch.cat([batch["f"], batch["c"]], -1).float().repeat(16, 1)  # the crop cameras (lift_input camera)
     net.lifting.train()
     opt = torch.optim.Adam(net.lifting.parameters(), lr=1e-3)
     for _ in range(300):
-        loss = pose_l1(net.lifting(uvz_rep + 0.05 * torch.randn_like(uvz_rep)), pose_rep, valid_rep)
+        loss = pose_l1(net.lifting(uvz_rep + 0.05 * torch.randn_like(uvz_rep), cam_rep), pose_rep, valid_rep)
         opt.zero_grad()
         loss.backward()
         opt.step()

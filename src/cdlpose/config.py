@@ -283,10 +283,14 @@ def config_from_dict(values: dict, where: str = "checkpoint") -> Config:
     """A :class:`Config` from :func:`config_to_dict`'s output (e.g. the one a checkpoint carries).
 
     A model section without ``layout`` was saved before that field existed, by a network of the narrow layout:
-    it is read as ``layout: narrow`` so that it rebuilds the network its weights belong to, not today's default."""
+    it is read as ``layout: narrow`` so that it rebuilds the network its weights belong to, not today's default;
+    likewise one without ``lift_input`` is read as ``lift_input: crop`` (the lifting block's earlier inputs)."""
     model = values.get("model") if isinstance(values, dict) else None
     if isinstance(model, dict) and "layout" not in model:
         values = {**values, "model": {**model, "layout": "narrow"}}
+    model = values.get("model") if isinstance(values, dict) else None
+    if isinstance(model, dict) and "lift_input" not in model:
+        values = {**values, "model": {**model, "lift_input": "crop"}}
     try:
         return _update(Config(), values, "")
     except ConfigError as e:

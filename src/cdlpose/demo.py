@@ -53,7 +53,8 @@ def demo_config(out: Path, train_size: int, test_size: int, seed: int, steps_1: 
     # stays at the mean pose for hundreds of steps, the shallower one starts to localise joints within ~100;
     # 64-channel heads run ~1.7× faster than 128 and learn as much per step
     model = ModelConfig(variant="full", backbone="resnet18", lite=True, backbone_stages=2, head_width=64,
-                        depth_bins=32, lift_blocks=2, lift_dropout=0.25)
+                        depth_bins=32, lift_blocks=2, lift_dropout=0.25,
+                        lift_input="crop")  # its lifting block is pre-trained on crop-only inputs
     from .codec import CodecConfig
 
     codec = CodecConfig(depth_bins=32)
@@ -169,7 +170,7 @@ def pretrain_lifting(lifting: torch.nn.Module, scenes: tuple, steps: int, input_
         loss.backward()
         opt.step()
         if log is not None and (step + 1) % 50 == 0:
-            log.append((step + 1, float(loss)))
+            log.append((step + 1, float(loss.detach())))
     return lifting
 
 
@@ -364,9 +365,10 @@ def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_si
         minutes[name] = (time.perf_counter() - since) / 60
         return time.perf_counter()
 
-    est = 8.5 * steps / DEMO_STEPS + 0.3
+    # from per-step rates measured on an idle 2-core CPU (stage 1 ~85 images/s); a busy machine takes longer
+    est = 7.8 * steps / DEMO_STEPS + 0.6
     say(f"cdlpose demo: a fixed amount of work (stage 1 {steps} steps, lifting block {n_pre} + {n2} steps, seed "
-        f"{seed}); about {est:.0f} minutes on an idle 2-core CPU, longer on a busy one — the result is the same",
+        f"{seed}): roughly {est:.0f} minutes on an idle 2-core CPU, longer on a busy one, with the same result",
         flush=True)
     say(f"rendering {train_size} training and {test_size} test images …", flush=True)
     cfg1, cfg2 = demo_config(out, train_size, test_size, seed, steps, n2, style)

@@ -70,7 +70,7 @@ def codec_for(cfg: Config):
 
 def build_model(cfg: Config) -> CascadedLiftingNet:
     S = cfg.augment.input_size
-    return CascadedLiftingNet(cfg.model, (S, S))
+    return CascadedLiftingNet(cfg.model, (S, S), cfg.codec.depth_range)
 
 
 def _read_checkpoint(path, what: str) -> dict:
@@ -136,9 +136,10 @@ class _StageModel(nn.Module):
         super().__init__()
         self.net, self.stage, self.frozen = net, stage, frozen
 
-    def forward(self, images: torch.Tensor | None = None, uvz: torch.Tensor | None = None) -> dict:
+    def forward(self, images: torch.Tensor | None = None, uvz: torch.Tensor | None = None,
+                camera: torch.Tensor | None = None) -> dict:
         if uvz is not None:  # stage 2 on cached 2.5D estimates of the frozen network
-            return {"uvz": uvz, "pose_3d": self.net.lifting(uvz)}
+            return {"uvz": uvz, "pose_3d": self.net.lifting(uvz, camera)}
         if self.stage == 1:
             return self.net.volumes(images)
         if self.frozen:
@@ -146,7 +147,7 @@ class _StageModel(nn.Module):
                 out = {"uvz": self.net.volumes(images)["uvz"]}
         else:
             out = self.net.volumes(images)
-        out["pose_3d"] = self.net.lifting(out["uvz"].float())
+        out["pose_3d"] = self.net.lifting(out["uvz"].float(), camera)
         return out
 
     def train(self, mode: bool = True):
@@ -155,6 +156,12 @@ class _StageModel(nn.Module):
             self.net.eval()
             self.net.lifting.train(mode)
         return self
+
+
+def crop_camera(batch: dict) -> torch.Tensor:
+    """The crops' cameras (B, 4) = (fx, fy, cx, cy) in crop pixels, from a batch of the crop pipeline (its ``f``
+    and ``c``: the augmented crop camera; NaN for 2D-only samples)."""
+    return torch.cat([batch["f"], batch["c"]], -1).float()
 
 
 def _dist_info() -> tuple[int, int, int]:
@@ -231,8 +238,10 @@ class CachedInputs(Dataset):
     (N, J, 3) normalised mm, ``valid_3d`` (N, J)) and ``sample_id`` (N,), computed once by
     :meth:`Trainer._cache_inputs`."""
 
-    def __init__(self, uvz: torch.Tensor, pose_3d: torch.Tensor, valid_3d: torch.Tensor, sample_id: list) -> None:
+    def __init__(self, uvz: torch.Tensor, pose_3d: torch.Tensor, valid_3d: torch.Tensor, sample_id: list,
+                 camera: torch.Tensor | None = None) -> None:
         self.uvz, self.pose_3d, self.valid_3d, self.sample_id = uvz, pose_3d, valid_3d, sample_id
+        self.camera = camera  # (N, 4) the crops' (fx, fy, cx, cy): what a lift_input=camera block also sees
 
     def set_epoch(self, epoch: int) -> None:
         pass
@@ -241,8 +250,11 @@ class CachedInputs(Dataset):
         return len(self.uvz)
 
     def __getitem__(self, i: int) -> dict:
-        return {"uvz": self.uvz[i], "pose_3d": self.pose_3d[i], "valid_3d": self.valid_3d[i],
+        item = {"uvz": self.uvz[i], "pose_3d": self.pose_3d[i], "valid_3d": self.valid_3d[i],
                 "sample_id": self.sample_id[i]}
+        if self.camera is not None:
+            item["camera"] = self.camera[i]
+        return item
 
 
 class Trainer:
@@ -374,7 +386,7 @@ class Trainer:
         """Replace the 3D training images by the frozen network's 2.5D estimates of ``train.cache_passes``
         augmented passes over them (pass k augmented as epoch k would be), so stage 2 trains only the MLP."""
         t = self.cfg.train
-        cols = {"uvz": [], "pose_3d": [], "valid_3d": [], "sample_id": []}
+        cols = {"uvz": [], "pose_3d": [], "valid_3d": [], "camera": [], "sample_id": []}
         self.net.eval()
         for k in range(t.cache_passes):
             self.train_3d.set_epoch(k)
@@ -388,9 +400,11 @@ class Trainer:
                 cols["uvz"].append(uvz.float().cpu())
                 cols["pose_3d"].append(batch["pose_3d"])
                 cols["valid_3d"].append(batch["valid_3d"])
+                cols["camera"].append(crop_camera(batch))
                 cols["sample_id"].extend(f"{sid}#pass{k}" for sid in batch["sample_id"])
         self.module.train()
-        cache = CachedInputs(*(torch.cat(cols[k]) for k in ("uvz", "pose_3d", "valid_3d")), cols["sample_id"])
+        cache = CachedInputs(*(torch.cat(cols[k]) for k in ("uvz", "pose_3d", "valid_3d")), cols["sample_id"],
+                             torch.cat(cols["camera"]))
         self.images_3d, self.train_3d, self.train_set = self.train_3d, cache, cache
         self.sampler = MixedBatchSampler(len(cache), 0, t.batch_size, 1.0, t.seed, self.rank, self.world)
 
@@ -479,6 +493,7 @@ class Trainer:
         dev = self.device
         keys = ("uv", "z", "pose_3d", "valid_2d", "valid_3d")
         b = {k: batch[k].to(dev, non_blocking=True) for k in keys if k in batch}
+        camera = batch["camera"] if "camera" in batch else crop_camera(batch) if "f" in batch else None
         if "uvz" in batch:
             inputs = {"uvz": batch["uvz"].to(dev, non_blocking=True)}
         else:
@@ -486,6 +501,8 @@ class Trainer:
             if self.cuda and self.cfg.train.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             inputs = {"images": images}
+        if self.cfg.train.stage == 2 and camera is not None:
+            inputs["camera"] = camera.to(dev, non_blocking=True).float()
         targets = {}
         if self.weights.joint or self.weights.bone or self.weights.cube or self.weights.ordinal or self.weights.integral:
             uvz = torch.cat([b["uv"], b["z"][..., None]], -1)

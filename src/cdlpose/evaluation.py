@@ -92,7 +92,9 @@ def predict_loader(net, loader, device, flip: bool = False, amp: str = "none", d
             if flip:
                 uvz_f = net.volumes(images.flip(-1))["uvz"].float()
                 uvz = 0.5 * (uvz + _flip_uvz(uvz_f, images.shape[-1] // 4, flip_index))
-        pose = net.lifting(uvz).float()
+        # the crop camera (fx, fy, cx, cy in crop pixels) for a lifting block that sees viewing rays
+        camera = torch.cat([batch["f"], batch["c"]], -1).float().to(device)
+        pose = net.lifting(uvz, camera).float()
         S = images.shape[-1]
         m = S // 4
         uv_crop = rescale_points(uvz[..., :2].cpu().numpy().astype(np.float64), (m, m), (S, S))

@@ -1,16 +1,25 @@
 """``cdlpose export``: the whole network as ONNX — backbone, both branches, soft-argmax and the lifting block.
 
-The exported graph takes ``images`` (N, 3, S, S) float32, normalised as the data pipeline does (ImageNet mean and
-std on 0..1 RGB), with a dynamic batch N, and returns ``uvz`` (N, J, 3) (output-map pixels and depth-bin index),
-``pose_3d`` (N, J, 3) mm root-relative, and ``confidence`` (N, J). Cropping, flip test and mapping back to image
-pixels stay in :class:`cdlpose.inference.Predictor`, which runs on either backend.
+The graph is exported with torch's ``torch.export``-based exporter (``dynamo=True``, needs ``onnxscript``). Inputs:
+
+- ``images`` (N, 3, S, S) float32: square crops, RGB / 255, minus ``cdlpose.mean``, divided by ``cdlpose.std``
+  (ImageNet's), with a dynamic batch N;
+- ``camera`` (N, 4) float32 — only for a network whose lifting block takes the crop camera (``model.lift_input:
+  camera``; metadata ``cdlpose.inputs`` lists the graph's inputs): each crop's ``(fx, fy, cx, cy)`` in crop pixels
+  (pixel centres at integers), i.e. the image camera scaled and shifted by the crop (see ``cdlpose.intrinsics``).
+
+Outputs: ``uvz`` (N, J, 3) output-map pixels (stride ``cdlpose.output_stride``) and depth-bin index, ``pose_3d``
+(N, J, 3) mm root-relative (camera axes), ``confidence`` (N, J) in [0, 1]. With ``flip`` the flip test is inside the
+graph. Everything needed to crop and to map the outputs back is in the model's metadata (``cdlpose.*`` keys:
+box enlargement, input size, pixel convention, output stride, mean and std, depth bins and range, joint names,
+bones, and the formulas in ``cdlpose.preprocess`` / ``cdlpose.postprocess``);
+:meth:`cdlpose.inference.Predictor.from_onnx` reads them and runs the graph in ONNX Runtime.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,24 +27,85 @@ import torch
 
 from .checkpoint import OutputError, _output_error, describe_os_error
 
-__all__ = ["export_onnx", "export_weights", "compare_onnx", "OUTPUTS"]
+__all__ = ["export_onnx", "export_weights", "compare_onnx", "OUTPUTS", "onnx_metadata"]
 
 OUTPUTS = ("uvz", "pose_3d", "confidence")
+FORMAT = "cdlpose-onnx/2"
 
 
 class _Graph(torch.nn.Module):
-    def __init__(self, net):
+    """What the ONNX graph computes: :func:`cdlpose.inference.network_outputs` (the network's one call site)."""
+
+    def __init__(self, net, flip_index=None, camera: bool = True):
         super().__init__()
-        self.net = net
+        self.net, self.camera = net, camera
+        self.register_buffer("flip_index", flip_index, persistent=False)
+        self.flip = flip_index is not None
 
-    def forward(self, images):
-        out = self.net.predict(images)
-        return tuple(out[k].float() for k in OUTPUTS)
+    def forward(self, images, camera=None):
+        from .inference import network_outputs
+
+        if camera is None:  # a network without the camera input: a nominal one, which it ignores
+            S = float(images.shape[-1])
+            camera = images.new_tensor([S, S, (S - 1) / 2, (S - 1) / 2]).expand(images.shape[0], 4)
+        return network_outputs(self.net, images, camera, self.flip_index if self.flip else None)
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: int = 17, check: bool = True) -> dict:
-    """Export ``checkpoint`` to ``out`` (default: next to it, ``.onnx``); with ``check``, run ONNX Runtime on two
-    batch sizes and compare with PyTorch. Returns a summary dict (path, input size, max differences)."""
+def _takes_camera(cfg) -> bool:
+    return getattr(cfg.model, "lift_input", "crop") == "camera"
+
+
+def onnx_metadata(cfg, flip: bool) -> dict:
+    """The ``cdlpose.*`` metadata of an exported graph: what a deployment needs besides the graph."""
+    from .data.pipeline import IMAGENET_MEAN, IMAGENET_STD
+    from .inference import OUTPUT_STRIDE
+    from .skeletons import get_skeleton
+
+    sk = get_skeleton(cfg.model.skeleton)
+    S = cfg.augment.input_size
+    inputs = {"images": f"(N, 3, {S}, {S}) float32, RGB/255 − mean, ÷ std"}
+    if _takes_camera(cfg):
+        inputs["camera"] = "(N, 4) float32 (fx, fy, cx, cy) of each crop, crop pixels"
+    return {
+        "cdlpose.format": FORMAT,
+        "cdlpose.skeleton": cfg.model.skeleton,
+        "cdlpose.joint_names": json.dumps(list(sk.joints)),
+        "cdlpose.bones": json.dumps([list(b) for b in sk.bones]),
+        "cdlpose.root_joint": str(sk.root),
+        "cdlpose.input_size": str(S),
+        "cdlpose.box_enlarge": repr(float(cfg.augment.box_enlarge)),
+        "cdlpose.output_stride": str(OUTPUT_STRIDE),
+        "cdlpose.mean": json.dumps([float(v) for v in IMAGENET_MEAN]),
+        "cdlpose.std": json.dumps([float(v) for v in IMAGENET_STD]),
+        "cdlpose.depth_bins": str(cfg.model.depth_bins),
+        "cdlpose.depth_range_mm": json.dumps(cfg.codec.depth_range),
+        "cdlpose.flip_test": "true" if flip else "false",
+        "cdlpose.inputs": json.dumps(inputs),
+        "cdlpose.outputs": json.dumps({"uvz": "(N, J, 3) output-map px u, v and depth-bin index",
+                                       "pose_3d": "(N, J, 3) mm, root-relative, camera axes x right, y down, "
+                                                  "z forward", "confidence": "(N, J) in [0, 1]"}),
+        "cdlpose.pixel_convention": "pixel centres at integers: an image of width W spans [-0.5, W - 0.5]; boxes "
+                                    "[x, y, w, h] are in COCO's edge convention (the image spans [0, W])",
+        "cdlpose.preprocess": "box [x, y, w, h] → shift by (-0.5, -0.5); square about its centre with side "
+                              "box_enlarge × max(w, h); affine A maps the square's edges onto the crop's [-0.5, S - 0.5] "
+                              "(crop = s · image + t per axis, s = S / side); bilinear warp, black outside; "
+                              "x = (RGB / 255 − mean) / std, NCHW",
+        "cdlpose.intrinsics": "camera input (when the graph has one): fx_crop = s · fx, fy_crop = s · fy, "
+                              "(cx, cy)_crop = s · (cx, cy)_image + t; image (cx, cy) default ((W − 1) / 2, (H − 1) / 2), "
+                              "fx = fy default 1.2 × max(W, H) px",
+        "cdlpose.postprocess": "crop px u = (uvz_u + 0.5) · output_stride − 0.5 (same for v); image px = A⁻¹ (crop px); "
+                               "root-relative depth mm = (uvz_z + 0.5) / depth_bins · depth_range_mm − depth_range_mm / 2; "
+                               "pose_3d is root-relative; RootNet's root depth estimate k = sqrt(fx · fy · 4e6 mm² / "
+                               "(w · h))",
+    }
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: int = 18, check: bool = True,
+                flip: bool = False) -> dict:
+    """Export ``checkpoint`` to ``out`` (default: next to it, ``.onnx``) with torch's ``torch.export``-based ONNX
+    exporter (``dynamo=True``); the graph has a dynamic batch and the metadata of :func:`onnx_metadata`. ``flip``:
+    the flip test inside the graph. With ``check``, run the file in ONNX Runtime on two batch sizes and compare with
+    PyTorch. Returns a summary dict (path, input size, inputs, max differences)."""
     from .engine import load_model
 
     out = Path(out) if out is not None else Path(checkpoint).with_suffix(".onnx")
@@ -47,19 +117,19 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: in
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(e.errno, f"cannot write {out}: {describe_os_error(e)}") from None
-    x = torch.randn(2, 3, S, S)
     tmp = out.with_name(f".{out.name}.tmp")
     try:
-        _write_onnx(net, cfg, x, tmp, opset)
+        _write_onnx(net, cfg, tmp, opset, flip)
         tmp.replace(out)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
         if isinstance(e, OSError):
             raise _output_error(out, e) from None
         raise
-    summary = {"path": str(out), "input_size": S, "skeleton": cfg.model.skeleton, "opset": opset}
+    summary = {"path": str(out), "input_size": S, "skeleton": cfg.model.skeleton, "opset": opset, "flip": flip,
+               "inputs": ["images", "camera"] if _takes_camera(cfg) else ["images"]}
     if check:
-        summary.update(compare_onnx(out, net, S))
+        summary.update(compare_onnx(out, net, S, flip=flip))
     return summary
 
 
@@ -80,30 +150,45 @@ def _check_target(checkpoint: Path, out: Path) -> None:
                          "give another file name")
 
 
-def _write_onnx(net, cfg, x, tmp: Path, opset: int) -> None:
-    S = cfg.augment.input_size
-    # the TorchScript exporter: it handles the network as is (the torch.export one needs onnxscript and traces
-    # the input checks); its deprecation and tracer warnings are about code paths this graph does not use
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(
-            _Graph(net), (x,), str(tmp), input_names=["images"], output_names=list(OUTPUTS), opset_version=opset,
-            dynamic_axes={"images": {0: "batch"}, **{k: {0: "batch"} for k in OUTPUTS}}, dynamo=False,
-        )
-    import onnx
+def _example(n: int, S: int, generator=None):
+    x = torch.randn(n, 3, S, S, generator=generator)
+    side = torch.rand(n, 1, generator=generator) * 2 * S + S / 2  # focal lengths of typical crops
+    cam = torch.cat([side, side, (S - 1) / 2 + torch.randn(n, 2, generator=generator) * S / 4], 1)
+    return x, cam
 
-    model = onnx.load(str(tmp))
-    meta = {"cdlpose.skeleton": cfg.model.skeleton, "cdlpose.input_size": str(S),
-            "cdlpose.depth_bins": str(cfg.model.depth_bins), "cdlpose.depth_range_mm": json.dumps(cfg.codec.depth_range),
-            "cdlpose.input_normalisation": "RGB/255, minus ImageNet mean, divided by ImageNet std"}
-    for k, v in meta.items():
+
+def _write_onnx(net, cfg, tmp: Path, opset: int, flip: bool) -> None:
+    try:
+        import onnxscript  # noqa: F401  (torch's dynamo exporter needs it)
+    except ImportError:
+        from .inference import InputError
+
+        raise InputError("ONNX export needs onnx and onnxscript: pip install onnx onnxscript (or cdlpose[export])") \
+            from None
+    S = cfg.augment.input_size
+    from .skeletons import get_skeleton
+
+    fi = torch.as_tensor(get_skeleton(cfg.model.skeleton).flip_index) if flip else None
+    graph = _Graph(net, fi, _takes_camera(cfg)).eval()
+    x, cam = _example(2, S)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    if graph.camera:
+        args, names, shapes = (x, cam), ["images", "camera"], {"images": {0: batch}, "camera": {0: batch}}
+    else:
+        args, names, shapes = (x,), ["images"], {"images": {0: batch}}
+    with torch.no_grad():
+        program = torch.onnx.export(graph, args, input_names=names, output_names=list(OUTPUTS), opset_version=opset,
+                                    dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
+    model = program.model_proto
+    for k, v in onnx_metadata(cfg, flip).items():
         p = model.metadata_props.add()
         p.key, p.value = k, v
+    import onnx
+
     onnx.save(model, str(tmp))
 
 
-def compare_onnx(path: str | Path, net, size: int, batches=(1, 3), seed: int = 0) -> dict:
+def compare_onnx(path: str | Path, net, size: int, batches=(1, 3), seed: int = 0, flip: bool = False) -> dict:
     """Run the ONNX file in ONNX Runtime (CPU) and ``net`` in PyTorch on random inputs of each batch size;
     returns the largest and the mean absolute differences per output (``max_abs_<output>``, ``mean_abs_<output>``;
     pose in mm) and ``pose_ulp``, float32's spacing at the largest pose coordinate (differences of a few of it are
@@ -111,14 +196,20 @@ def compare_onnx(path: str | Path, net, size: int, batches=(1, 3), seed: int = 0
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
     g = torch.Generator().manual_seed(seed)
     diffs = {f"{m}_abs_{k}": 0.0 for k in OUTPUTS for m in ("max", "mean")}
     biggest = 0.0
+    from .skeletons import get_skeleton
+
+    fi = torch.as_tensor(get_skeleton(net.config.skeleton).flip_index) if flip else None
+    graph = _Graph(net.float().eval(), fi, "camera" in names).eval()
     for n in batches:
-        x = torch.randn(n, 3, size, size, generator=g)
+        x, cam = _example(n, size, g)
         with torch.no_grad():
-            ref = _Graph(net.float().eval())(x)
-        got = sess.run(list(OUTPUTS), {"images": x.numpy()})
+            ref = graph(x, cam)
+        feed = {"images": x.numpy(), "camera": cam.numpy()}
+        got = sess.run(list(OUTPUTS), {k: feed[k] for k in names})
         for k, r, o in zip(OUTPUTS, ref, got):
             if o.shape != tuple(r.shape):
                 raise RuntimeError(f"{path}: ONNX output {k} has shape {o.shape} for batch {n}, PyTorch {tuple(r.shape)}")

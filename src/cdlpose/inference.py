@@ -7,6 +7,7 @@ one person.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -19,7 +20,7 @@ from .data.readers import load_image
 from .geometry import apply_affine, crop_transform, fix_aspect_ratio, invert_affine, rescale_points
 from .skeletons import get_skeleton
 
-__all__ = ["Predictor", "InputError", "check_box", "root_depth_estimate"]
+__all__ = ["Predictor", "InputError", "check_box", "root_depth_estimate", "network_outputs"]
 
 #: RootNet's assumed real-world area of a person box (2 m × 2 m), mm².
 ROOTNET_AREA_MM2 = 2000.0 * 2000.0
@@ -55,11 +56,65 @@ def root_depth_estimate(box, focal) -> float:
     return float(np.sqrt(fx * fy * ROOTNET_AREA_MM2 / (box[2] * box[3])))
 
 
-class Predictor:
-    """Poses from images with a trained network.
+#: Output maps are at 1/4 of the crop: crop pixel u = (map pixel + 0.5) · 4 − 0.5.
+OUTPUT_STRIDE = 4
 
-    Use :meth:`from_checkpoint`; then :meth:`predict` with a list of images (RGB uint8 arrays or paths) and,
-    per image, a list of person boxes ``[x, y, w, h]`` (or ``None`` for the whole image).
+
+def network_outputs(net, images: torch.Tensor, camera: torch.Tensor, flip_index=None):
+    """Run the network on crops — the one place where inference (:class:`Predictor`) and the ONNX graph
+    (:mod:`cdlpose.export`) call it.
+
+    ``images`` (N, 3, S, S) normalised crops; ``camera`` (N, 4) each crop's camera ``(fx, fy, cx, cy)`` in crop
+    pixels (pixel centres at integers); ``flip_index``: the skeleton's left/right permutation (LongTensor (J,))
+    for the flip test (the mirrored crops run in the same batch; the 2.5D estimates and confidences are averaged
+    before lifting), or ``None``. Returns ``uvz`` (N, J, 3) output-map pixels and depth-bin index, ``pose_3d``
+    (N, J, 3) mm root-relative, ``confidence`` (N, J), all float32.
+    """
+    S = images.shape[-1]
+    x, cam = images, camera
+    if flip_index is not None:  # the mirrored crop's camera: cx → S − 1 − cx
+        mirrored = torch.cat([camera[:, :2], (S - 1) - camera[:, 2:3], camera[:, 3:4]], 1)
+        x, cam = torch.cat([images, images.flip(-1)]), torch.cat([camera, mirrored])
+    out = net.predict(x, cam)
+    uvz, conf = out["uvz"].float(), out["confidence"].float()
+    if flip_index is None:
+        return uvz, out["pose_3d"].float(), conf
+    n = images.shape[0]
+    uvz_f = uvz[n:][:, flip_index]
+    uvz_f = torch.cat([(S // OUTPUT_STRIDE - 1) - uvz_f[..., :1], uvz_f[..., 1:]], -1)
+    uvz, conf = 0.5 * (uvz[:n] + uvz_f), 0.5 * (conf[:n] + conf[n:][:, flip_index])
+    return uvz, net.lifting(uvz, camera).float(), conf
+
+
+class _TorchBackend:
+    def __init__(self, net, device, flip_index):
+        self.net, self.device, self.flip_index = net, device, flip_index
+
+    @torch.no_grad()
+    def __call__(self, crops: torch.Tensor, camera: torch.Tensor) -> dict:
+        out = network_outputs(self.net, crops.to(self.device), camera.to(self.device), self.flip_index)
+        return {k: v.cpu().numpy() for k, v in zip(("uvz", "pose_3d", "confidence"), out)}
+
+
+class _OnnxBackend:
+    """An ONNX Runtime session of a graph written by :func:`cdlpose.export.export_onnx`; feeds the inputs the graph
+    declares (``images``, and ``camera`` for a network whose lifting block takes the crop camera)."""
+
+    def __init__(self, session):
+        self.session = session
+        self.inputs = [i.name for i in session.get_inputs()]
+
+    def __call__(self, crops: torch.Tensor, camera: torch.Tensor) -> dict:
+        given = {"images": crops.numpy().astype(np.float32), "camera": camera.numpy().astype(np.float32)}
+        out = self.session.run(["uvz", "pose_3d", "confidence"], {k: given[k] for k in self.inputs})
+        return dict(zip(("uvz", "pose_3d", "confidence"), out))
+
+
+class Predictor:
+    """Poses from images with a trained network, run by PyTorch or ONNX Runtime.
+
+    Use :meth:`from_checkpoint` or :meth:`from_onnx`; then :meth:`predict` with a list of images (RGB uint8 arrays
+    or paths) and, per image, a list of person boxes ``[x, y, w, h]`` (or ``None`` for the whole image).
     """
 
     def __init__(self, net, config, device="cpu", flip: bool = False) -> None:
@@ -67,11 +122,15 @@ class Predictor:
         self.cfg = config
         self.device = torch.device(device)
         self.flip = flip
+        self.backend = "pytorch"
         self.skeleton = get_skeleton(config.model.skeleton)
         self.size = config.augment.input_size
         self.enlarge = config.augment.box_enlarge
         self.depth_range = config.codec.depth_range
-        self._flip_index = torch.as_tensor(self.skeleton.flip_index, device=self.device)
+        self.depth_bins = config.model.depth_bins
+        self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
+        flip_index = torch.as_tensor(self.skeleton.flip_index, device=self.device) if flip else None
+        self._forward = _TorchBackend(self.net, self.device, flip_index)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | None = None, flip: bool = False,
@@ -88,6 +147,46 @@ class Predictor:
             raise InputError(f"{path}: the checkpoint predicts the {cfg.model.skeleton} skeleton, not {skeleton}")
         return cls(net, cfg, device, flip)
 
+    @classmethod
+    def from_onnx(cls, path: str | Path, flip: bool | None = None, providers=None) -> "Predictor":
+        """Run an ONNX file written by ``cdlpose export`` in ONNX Runtime (``providers``: default the CPU). The crop
+        (box enlargement, input size), normalisation, depth range and skeleton come from the file's metadata; the
+        flip test is part of the graph (``cdlpose export --flip``): ``flip=True`` with a graph without it, or
+        ``False`` with one that has it, raises :class:`InputError`."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"--onnx {path}: file not found")
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise InputError("--onnx needs onnxruntime: pip install onnxruntime (or cdlpose[export])") from None
+        try:
+            session = ort.InferenceSession(str(path), providers=providers or ["CPUExecutionProvider"])
+        except Exception as e:  # ORT raises its own Fail/InvalidGraph types
+            raise InputError(f"--onnx {path}: ONNX Runtime cannot load it ({type(e).__name__}: {e})") from None
+        meta = session.get_modelmeta().custom_metadata_map
+        need = ("cdlpose.skeleton", "cdlpose.input_size", "cdlpose.box_enlarge", "cdlpose.depth_bins",
+                "cdlpose.depth_range_mm", "cdlpose.mean", "cdlpose.std", "cdlpose.flip_test")
+        missing = [k for k in need if k not in meta]
+        if missing:
+            raise InputError(f"--onnx {path}: not a graph written by this version of cdlpose export (metadata lacks "
+                             f"{', '.join(missing)}): export it again")
+        graph_flip = meta["cdlpose.flip_test"] == "true"
+        if flip is not None and bool(flip) != graph_flip:
+            raise InputError(f"--onnx {path}: the graph was exported {'with' if graph_flip else 'without'} the flip "
+                             f"test; export it {'without' if graph_flip else 'with'} --flip to change that")
+        self = cls.__new__(cls)
+        self.net, self.cfg, self.device, self.flip, self.backend = None, None, torch.device("cpu"), graph_flip, "onnxruntime"
+        self.skeleton = get_skeleton(meta["cdlpose.skeleton"])
+        self.size = int(meta["cdlpose.input_size"])
+        self.enlarge = float(meta["cdlpose.box_enlarge"])
+        self.depth_bins = int(meta["cdlpose.depth_bins"])
+        self.depth_range = float(meta["cdlpose.depth_range_mm"])
+        self.mean = np.asarray(json.loads(meta["cdlpose.mean"]), np.float32)
+        self.std = np.asarray(json.loads(meta["cdlpose.std"]), np.float32)
+        self._forward = _OnnxBackend(session)
+        return self
+
     def _crop(self, image: np.ndarray, box: np.ndarray):
         # boxes are in COCO's edge convention (the image spans [0, W]); joints and warps in the pixel-centre one
         # (pixel i is centred on i, the image spans [-0.5, W - 0.5]): shift by half a pixel, so that the crops of
@@ -97,46 +196,54 @@ class Predictor:
         M = crop_transform(sq[:2] + sq[2:] / 2, sq[2:], (self.size, self.size))
         crop = cv2.warpAffine(image, M, (self.size, self.size), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
-        x = (crop.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        x = (crop.astype(np.float32) / 255.0 - self.mean) / self.std
         return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), M, sq
 
-    @torch.no_grad()
-    def _run(self, crops: torch.Tensor) -> dict:
-        x = crops.to(self.device)
-        out = self.net.predict(x)
-        uvz, conf = out["uvz"].float(), out["confidence"].float()
-        if self.flip:
-            f = self.net.predict(x.flip(-1))
-            uvz_f = f["uvz"].float()[:, self._flip_index]
-            uvz_f[..., 0] = x.shape[-1] // 4 - 1 - uvz_f[..., 0]
-            uvz = 0.5 * (uvz + uvz_f)
-            conf = 0.5 * (conf + f["confidence"].float()[:, self._flip_index])
-        pose = self.net.lifting(uvz).float()
-        return {"uvz": uvz.cpu().numpy(), "pose_3d": pose.cpu().numpy(), "confidence": conf.cpu().numpy()}
+    def _run(self, crops: torch.Tensor, camera: torch.Tensor | None = None) -> dict:
+        """The network on (N, 3, S, S) crops with their (N, 4) cameras (default: a centred crop camera of focal
+        length S): ``uvz``, ``pose_3d``, ``confidence`` as numpy."""
+        if camera is None:
+            S = float(self.size)
+            camera = torch.tensor([[S, S, (S - 1) / 2, (S - 1) / 2]]).expand(crops.shape[0], 4)
+        return self._forward(crops.float(), camera.float())
 
-    def predict(self, images, boxes=None, focal=None, batch_size: int = 16, names=None) -> list[list[dict]]:
-        """Per image, a list of people, each a dict:
+    @staticmethod
+    def crop_camera(M: np.ndarray, focal, centre) -> np.ndarray:
+        """The camera ``(fx, fy, cx, cy)`` of a crop in crop pixels, from the image camera (``focal`` (fx, fy) px,
+        ``centre`` (cx, cy) px, pixel centres at integers) and the image→crop affine ``M`` (2×3, no rotation)."""
+        f = np.asarray(focal, np.float64) * np.array([M[0, 0], M[1, 1]])
+        c = M[:, :2] @ np.asarray(centre, np.float64) + M[:, 2]
+        return np.concatenate([f, c])
+
+    def predict(self, images, boxes=None, focal=None, batch_size: int = 16, names=None,
+                scores=None) -> list[list[dict]]:
+        """Per image, a list of people, each a dict with the keys (and units) of ``cdlpose predict``'s JSON:
 
         - ``box`` [x, y, w, h] image pixels (as given); ``keypoints_2d`` (J, 2) image pixels;
         - ``confidence`` (J,) in [0, 1] (:func:`cdlpose.codec.joint_confidence`);
+        - ``detection_score``: the box's score (``scores``) or ``None`` (a box given without one, the whole image);
+          ``score``: ``detection_score`` (1 without one) × the mean joint confidence, COCO's person score;
         - ``uvz`` (J, 3) the 2.5D estimate: u, v image pixels and z the root-relative depth in mm;
         - ``keypoints_3d`` (J, 3) mm, root-relative, camera axes (x right, y down, z forward), in the
           geodesic-normalised scale of the paper's eq. (10);
-        - ``root_depth_mm`` RootNet's k-value estimate from the box area and ``focal`` (default: 1.2 × the image's
-          larger side, a typical field of view), and ``keypoints_3d_camera`` (J, 3) the pose placed at that
-          estimated root position — both estimates, for a shared 3D view of several people.
+        - ``root_depth_mm_estimate`` RootNet's k-value estimate from the box area and ``focal`` (default: 1.2 × the
+          image's larger side, a typical field of view), and ``keypoints_3d_camera_estimate`` (J, 3) the pose
+          placed at that estimated root position — both estimates, for a shared 3D view of several people.
 
         ``images``: RGB uint8 arrays or paths; ``boxes``: per image ``None`` (whole image) or a list of boxes;
-        ``focal``: (fx, fy) px or ``None``; ``names``: labels for error messages.
+        ``scores``: per image ``None`` or a list of the boxes' detection scores; ``focal``: (fx, fy) px or
+        ``None`` (it also gives the crop camera of a network whose lifting block takes it); ``names``: labels
+        for error messages.
         """
         if isinstance(images, (str, Path, np.ndarray)):
             images = [images]
         n = len(images)
         boxes = [None] * n if boxes is None else list(boxes)
-        if len(boxes) != n:
-            raise InputError(f"got {n} images but {len(boxes)} box lists")
+        scores = [None] * n if scores is None else list(scores)
+        if len(boxes) != n or len(scores) != n:
+            raise InputError(f"got {n} images but {len(boxes)} box lists and {len(scores)} score lists")
         names = names or [str(im) if isinstance(im, (str, Path)) else f"image {i}" for i, im in enumerate(images)]
-        jobs = []  # (image index, box, crop tensor, M)
+        jobs = []  # (image index, box, score, crop tensor, M, crop camera)
         loaded = []
         for i, im in enumerate(images):
             img = load_image(im) if isinstance(im, (str, Path)) else im
@@ -145,34 +252,39 @@ class Predictor:
                                  f"{getattr(img, 'shape', type(img))} {getattr(img, 'dtype', '')}")
             H, W = img.shape[:2]
             loaded.append(img)
+            f = np.asarray(focal if focal is not None else (1.2 * max(W, H),) * 2, np.float64)
+            c = np.array([W, H], np.float64) / 2 - 0.5
             bs = boxes[i] if boxes[i] is not None else [[0.0, 0.0, float(W), float(H)]]
-            for k, b in enumerate(bs):
+            ss = scores[i] if scores[i] is not None else [None] * len(bs)
+            if len(ss) != len(bs):
+                raise InputError(f"{names[i]}: {len(bs)} boxes but {len(ss)} scores")
+            for k, (b, sc) in enumerate(zip(bs, ss)):
                 b = check_box(b, (W, H), f"{names[i]} box {k}")
                 crop, M, _ = self._crop(img, b)
-                jobs.append((i, b, crop, M))
+                jobs.append((i, b, sc, crop, M, self.crop_camera(M, f, c), f, c))
         results: list[list[dict]] = [[] for _ in range(n)]
-        S, m = self.size, self.size // 4
-        C = self.cfg.model.depth_bins
+        S, m = self.size, self.size // OUTPUT_STRIDE
         for start in range(0, len(jobs), batch_size):
             chunk = jobs[start : start + batch_size]
-            out = self._run(torch.stack([j[2] for j in chunk]))
-            for k, (i, b, _, M) in enumerate(chunk):
-                H, W = loaded[i].shape[:2]
-                f = np.asarray(focal if focal is not None else (1.2 * max(W, H),) * 2, np.float64)
-                uv_img = apply_affine(invert_affine(M), rescale_points(out["uvz"][k, :, :2].astype(np.float64), (m, m), (S, S)))
-                z_mm = index_to_depth(torch.from_numpy(out["uvz"][k, :, 2]), C, self.depth_range).numpy()
+            out = self._run(torch.stack([j[3] for j in chunk]), torch.from_numpy(np.stack([j[5] for j in chunk])))
+            for k, (i, b, sc, _, M, _, f, c) in enumerate(chunk):
+                uv_img = apply_affine(invert_affine(M), rescale_points(out["uvz"][k, :, :2].astype(np.float64),
+                                                                       (m, m), (S, S)))
+                z_mm = index_to_depth(torch.from_numpy(out["uvz"][k, :, 2]), self.depth_bins, self.depth_range).numpy()
                 pose = out["pose_3d"][k].astype(np.float64)
-                root = self.skeleton.root
+                conf = out["confidence"][k].astype(np.float64)
                 k_depth = root_depth_estimate(b, f)
-                c = np.array([W, H], np.float64) / 2 - 0.5
-                root_xyz = np.append((uv_img[root] - c) / f * k_depth, k_depth)
+                root_xyz = np.append((uv_img[self.skeleton.root] - c) / f * k_depth, k_depth)
+                det = None if sc is None else float(sc)
                 results[i].append({
                     "box": b.tolist(),
+                    "detection_score": det,
+                    "score": (1.0 if det is None else det) * float(conf.mean()),
                     "keypoints_2d": uv_img,
-                    "confidence": out["confidence"][k].astype(np.float64),
+                    "confidence": conf,
                     "uvz": np.concatenate([uv_img, z_mm[:, None]], 1),
                     "keypoints_3d": pose,
-                    "root_depth_mm": k_depth,
-                    "keypoints_3d_camera": pose + root_xyz,
+                    "root_depth_mm_estimate": k_depth,
+                    "keypoints_3d_camera_estimate": pose + root_xyz,
                 })
         return results

@@ -57,6 +57,11 @@ class ModelConfig:
     lift_blocks: int = 5
     lift_layers_per_block: int | None = None  # None: the layout's (release: 3, the authors' code; narrow: 2)
     lift_dropout: float = 0.5
+    # what the lifting block sees of each joint: "camera" — the viewing ray ((u - cx)/fx, (v - cy)/fy) from the
+    # crop camera (the authors feed full-frame pixels; a root-relative pose in camera axes depends on where the
+    # person is in the frame, which the crop alone does not tell) and the root-relative depth in metres;
+    # "crop" — crop-normalised (u, v) and the depth index, as cdlpose did before (checkpoints without the field)
+    lift_input: str = "camera"
     softargmax_beta: float = 1.0
     # sizes and initialisation (see LAYOUTS); None: "release", or "narrow" with ``lite``. Checkpoints saved before
     # this field existed are read as "narrow" (config.config_from_dict), the network they were trained with
@@ -83,6 +88,8 @@ class ModelConfig:
             raise ValueError(f"model.backbone_stages must be 2, 3 or 4; got {self.backbone_stages!r}")
         if self.head_width is not None and (self.head_width < 8 or self.head_width % 8):
             raise ValueError(f"model.head_width must be a multiple of 8 (≥ 8) or null; got {self.head_width!r}")
+        if self.lift_input not in ("camera", "crop"):
+            raise ValueError(f"model.lift_input must be 'camera' or 'crop'; got {self.lift_input!r}")
 
 
 def _weights_help(name: str, weights) -> str:
@@ -167,12 +174,17 @@ class ASPP(nn.Module):
 #: The lifting block's raw outputs are in decimetres, about the spread of joint coordinates: in metres a step of
 #: Adam moves the output too far to settle (measured: 4 poses memorised to 28 mm in 300 steps vs 76 mm).
 OUTPUT_UNIT_MM = 100.0
+#: Output maps are at 1/4 of the input: crop pixel u = (map pixel + 0.5) · 4 − 0.5.
+OUTPUT_STRIDE = 4
 
 
 class LiftingBlock(nn.Module):
-    """3D lifting block (paper, "3D Lifting block"): per joint (u, v, u − u_root, v − v_root, z), normalised,
-    → Linear(1024) [→ BatchNorm → ReLU] → residual blocks of [Linear, BatchNorm, ReLU, Dropout] × layers →
-    Linear(J × 3).
+    """3D lifting block (paper, "3D Lifting block"): per joint five features (below) → Linear(1024) [→ BatchNorm →
+    ReLU] → residual blocks of [Linear, BatchNorm, ReLU, Dropout] × layers → Linear(J × 3).
+
+    ``input_form="camera"``: the joint's viewing ray ``(x, y) = ((u - cx) / fx, (v - cy) / fy)`` (u, v crop pixels,
+    the crop camera (fx, fy, cx, cy) of the augmented crop), the ray relative to the root's, and the root-relative
+    depth in metres; ``"crop"``: crop-normalised (u, v), relative to the root, and the depth index.
 
     ``input_norm`` (the authors' release): BatchNorm + ReLU after the input layer, and the Linear layers that a
     BatchNorm follows have no bias (it would be cancelled by the BatchNorm's mean).
@@ -182,9 +194,12 @@ class LiftingBlock(nn.Module):
 
     def __init__(self, num_joints: int, root: int, map_size: tuple[int, int], depth_bins: int,
                  hidden: int = 1024, blocks: int = 5, layers_per_block: int = 2, dropout: float = 0.5,
-                 input_norm: bool = False) -> None:
+                 input_norm: bool = False, input_form: str = "crop", depth_range: float = 2000.0) -> None:
         super().__init__()
+        if input_form not in ("crop", "camera"):
+            raise ValueError(f"lifting input must be 'crop' or 'camera'; got {input_form!r}")
         self.num_joints, self.root, self.depth_bins = num_joints, root, depth_bins
+        self.input_form, self.depth_range = input_form, depth_range
         self.register_buffer("map_size", torch.tensor([float(map_size[1]), float(map_size[0])]), persistent=False)
         bias = not input_norm
         self.inp = nn.Linear(num_joints * 5, hidden, bias=bias)
@@ -203,15 +218,33 @@ class LiftingBlock(nn.Module):
         nn.init.normal_(self.out.weight, std=1e-3)
         nn.init.zeros_(self.out.bias)
 
-    def features(self, uvz: torch.Tensor) -> torch.Tensor:
-        """(B, J, 3) → (B, J * 5) network inputs, each roughly in [-1, 1]."""
-        uv = uvz[..., :2] / self.map_size * 2 - 1
-        rel = (uvz[..., :2] - uvz[:, self.root : self.root + 1, :2]) / self.map_size * 2
-        z = uvz[..., 2:3] / self.depth_bins * 2 - 1
-        return torch.cat([uv, rel, z], -1).flatten(1)
+    def features(self, uvz: torch.Tensor, camera: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, J, 3) 2.5D estimate (map pixels, depth index) [and (B, 4) crop camera] → (B, J * 5) inputs, each
+        roughly in [-1, 1]."""
+        if self.input_form == "crop":
+            uv = uvz[..., :2] / self.map_size * 2 - 1
+            rel = (uvz[..., :2] - uvz[:, self.root : self.root + 1, :2]) / self.map_size * 2
+            z = uvz[..., 2:3] / self.depth_bins * 2 - 1
+            return torch.cat([uv, rel, z], -1).flatten(1)
+        if camera is None:
+            raise ValueError("this lifting block takes the crop camera (B, 4) = (fx, fy, cx, cy) in crop pixels "
+                             "(model.lift_input: camera)")
+        S = self.map_size * OUTPUT_STRIDE  # the crop's size
+        # 2D-only samples (MPII, COCO) have no camera; stage 1 computes their (unused) lifting output anyway, and
+        # a NaN there would poison the BatchNorm statistics: they get a nominal camera instead
+        nominal = torch.cat([S, (S - 1) / 2]).to(camera.dtype)
+        camera = torch.where(torch.isfinite(camera), camera, nominal)
+        f, c = camera[:, None, :2], camera[:, None, 2:]
+        uv_crop = (uvz[..., :2] + 0.5) * OUTPUT_STRIDE - 0.5
+        ray = (uv_crop - c) / f
+        rel = ray - ray[:, self.root : self.root + 1]
+        # rays are tangents of the viewing angle (|x| < ~0.5 in common fields of view); a person spans ~0.3
+        z_m = (uvz[..., 2:3] - (self.depth_bins / 2 - 0.5)) * (self.depth_range / self.depth_bins) / 1000.0
+        return torch.cat([ray * 2, rel * 5, z_m], -1).flatten(1)
 
-    def forward(self, uvz: torch.Tensor) -> torch.Tensor:
-        x = self.inp_norm(self.inp(self.features(uvz)))
+    def forward(self, uvz: torch.Tensor, camera: torch.Tensor | None = None) -> torch.Tensor:
+        """uvz (B, J, 3); camera (B, 4) crop pixels (``input_form="camera"``) → (B, J, 3) mm, root at 0."""
+        x = self.inp_norm(self.inp(self.features(uvz, camera)))
         for block in self.blocks:
             x = x + block(x)
         pose = self.out(x).view(-1, self.num_joints, 3) * OUTPUT_UNIT_MM
@@ -221,7 +254,8 @@ class LiftingBlock(nn.Module):
 class CascadedLiftingNet(nn.Module):
     """The network of the paper, one of the Table 4 variants by ``config.variant``."""
 
-    def __init__(self, config: ModelConfig, input_size: tuple[int, int] = (256, 256)) -> None:
+    def __init__(self, config: ModelConfig, input_size: tuple[int, int] = (256, 256),
+                 depth_range: float = 2000.0) -> None:
         super().__init__()
         self.config = cfg = config
         sk = get_skeleton(cfg.skeleton)
@@ -265,7 +299,8 @@ class CascadedLiftingNet(nn.Module):
                 self.head = nn.Conv2d(width, self.num_joints * C, 1)
         map_size = (input_size[0] // 4, input_size[1] // 4)
         self.lifting = LiftingBlock(self.num_joints, sk.root, map_size, C, cfg.lift_hidden, cfg.lift_blocks,
-                                    cfg.effective_lift_layers, cfg.lift_dropout, input_norm=release)
+                                    cfg.effective_lift_layers, cfg.lift_dropout, input_norm=release,
+                                    input_form=cfg.lift_input, depth_range=depth_range)
         if release:
             self._init_heads()
 
@@ -319,16 +354,18 @@ class CascadedLiftingNet(nn.Module):
         out["volume_logits"] = vol
         return out
 
-    def predict(self, images: torch.Tensor) -> dict:
+    def predict(self, images: torch.Tensor, camera: torch.Tensor | None = None) -> dict:
         """Inference outputs: ``uvz`` (B, J, 3), ``pose_3d`` (B, J, 3) mm and ``confidence`` (B, J) in [0, 1]
-        (see :func:`cdlpose.codec.joint_confidence`)."""
+        (see :func:`cdlpose.codec.joint_confidence`). ``camera`` (B, 4): the crops' (fx, fy, cx, cy) in crop
+        pixels, which a ``lift_input: camera`` network needs."""
         out = self.volumes(images)
         conf = joint_confidence(out["volume_logits"].float(), out["uvz"], self.config.softargmax_beta)
-        return {"uvz": out["uvz"], "pose_3d": self.lifting(out["uvz"]), "confidence": conf}
+        return {"uvz": out["uvz"], "pose_3d": self.lifting(out["uvz"], camera), "confidence": conf}
 
-    def forward(self, images: torch.Tensor) -> dict:
+    def forward(self, images: torch.Tensor, camera: torch.Tensor | None = None) -> dict:
         out = self.volumes(images)
-        out["pose_3d"] = self.lifting(out["uvz"])
+        if self.config.lift_input == "crop" or camera is not None:
+            out["pose_3d"] = self.lifting(out["uvz"], camera)
         return out
 
 
