@@ -311,11 +311,7 @@ def _read_coco_style(path, image_root, skeleton, dataset: str, min_keypoints: in
                 raise DataError(str(path), rid, "keypoints", f"expected {J} × (u, v, visibility), got {kp.size} "
                                 "numbers")
             kp = kp.reshape(J, 3)
-            im = images.get(a["image_id"]) if isinstance(a["image_id"], (int, str)) else None
-            if im is None:
-                raise DataError(str(path), rid, "image_id", f"no image with id {a['image_id']!r}")
-            if "file_name" not in im:
-                raise DataError(str(path), rid, "file_name", f"image {a['image_id']!r} has no file_name")
+            im = _image_of(images, a, path, rid)
             box = _floats(a["bbox"], path, rid, "bbox")
         except DataError as e:
             _problem(e)
@@ -327,6 +323,16 @@ def _read_coco_style(path, image_root, skeleton, dataset: str, min_keypoints: in
 
 #: Moon et al.'s camera index (1-4) → Human3.6M camera id.
 H36M_CAMERA_IDS = {1: "54138969", 2: "55011271", 3: "58860488", 4: "60457274"}
+
+
+def _image_of(images: dict, ann: dict, path, rid: str) -> dict:
+    """The ``images`` entry an annotation's ``image_id`` names, with a ``file_name``; else a DataError."""
+    im = images.get(ann["image_id"]) if isinstance(ann["image_id"], (int, str)) else None
+    if im is None:
+        raise DataError(str(path), rid, "image_id", f"no image with id {ann['image_id']!r}")
+    if "file_name" not in im:
+        raise DataError(str(path), rid, "file_name", f"image {ann['image_id']!r} has no file_name")
+    return im
 
 
 def _read_json(path: Path, what: str):
@@ -422,11 +428,7 @@ def _read_multi_person(path: Path, image_root: Path, skeleton, dataset: str, int
             for field in ("image_id", "bbox", "keypoints_img", "keypoints_cam"):
                 if field not in a:
                     raise DataError(str(path), rid, field, "missing")
-            im = images.get(a["image_id"]) if isinstance(a["image_id"], (int, str)) else None
-            if im is None:
-                raise DataError(str(path), rid, "image_id", f"no image with id {a['image_id']!r}")
-            if "file_name" not in im:
-                raise DataError(str(path), rid, "file_name", f"image {a['image_id']!r} has no file_name")
+            im = _image_of(images, a, path, rid)
             uv = _floats(a["keypoints_img"], path, rid, "keypoints_img")
             X = _floats(a["keypoints_cam"], path, rid, "keypoints_cam")
             if uv.shape != (J, 2) or X.shape != (J, 3):
