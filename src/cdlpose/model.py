@@ -360,13 +360,23 @@ class CascadedLiftingNet(nn.Module):
         pixels, which a ``lift_input: camera`` network needs."""
         out = self.volumes(images)
         conf = joint_confidence(out["volume_logits"].float(), out["uvz"], self.config.softargmax_beta)
-        return {"uvz": out["uvz"], "pose_3d": self.lifting(out["uvz"], camera), "confidence": conf}
+        return {"uvz": out["uvz"], "pose_3d": self.lifting(out["uvz"], self._camera(images, camera)),
+                "confidence": conf}
 
     def forward(self, images: torch.Tensor, camera: torch.Tensor | None = None) -> dict:
         out = self.volumes(images)
-        if self.config.lift_input == "crop" or camera is not None:
-            out["pose_3d"] = self.lifting(out["uvz"], camera)
+        out["pose_3d"] = self.lifting(out["uvz"], self._camera(images, camera))
         return out
+
+    def _camera(self, images: torch.Tensor, camera: torch.Tensor | None) -> torch.Tensor | None:
+        """The crop camera for the lifting block: as given, or — for a ``lift_input: camera`` network called
+        without one — a nominal camera (principal point at the crop centre, focal length = the crop size), i.e. a
+        person centred on the optical axis. Callers that know the camera (trainer, evaluation, Predictor, ONNX)
+        pass it."""
+        if camera is not None or self.config.lift_input == "crop":
+            return camera
+        B, _, H, W = images.shape
+        return images.new_tensor([float(W), float(H), (W - 1) / 2, (H - 1) / 2]).expand(B, 4)
 
 
 #: Parameter blocks as the authors' release groups its modules: ``context`` (Upsampling_Net: deconvolutions and
