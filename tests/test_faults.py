@@ -247,7 +247,11 @@ def test_6_truncated_jpeg_and_video_are_reported(run, tmp_path, capsys):
     assert code == 3
     assert "skipped" in err and "cut.jpg" in err and "truncated" in err
     assert "cut.avi" in err and "truncated or damaged" in err and "of the 8 frames" in err
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["trailer.json"]
+    # the readable image's outputs and the run's combined COCO results; nothing for the damaged inputs
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["predictions.coco.json",
+                                                                                   "trailer.json"]
+    assert [a["file_name"] for a in json.loads((out / "predictions.coco.json").read_text())["annotations"]] == [
+        str(tmp_path / "trailer.jpg")]
 
 
 def _strict_json(path):

@@ -29,7 +29,7 @@ def test_predictor_outputs_and_boxes(checkpoint, tmp_path):
     assert np.allclose(p["keypoints_3d"][0], 0)  # root-relative
     # 2D joints lie within the enlarged square crop of the box
     assert (p["keypoints_2d"] > 40 + 75 - 125 - 1).all() and (p["keypoints_2d"] < 40 + 75 + 125 + 1).all()
-    assert p["root_depth_mm"] == pytest.approx(root_depth_estimate([40, 30, 150, 200], (1.2 * 256,) * 2))
+    assert p["root_depth_mm_estimate"] == pytest.approx(root_depth_estimate([40, 30, 150, 200], (1.2 * 256,) * 2))
     whole = pred.predict(img)[0]
     assert len(whole) == 1 and whole[0]["box"] == [0.0, 0.0, 256.0, 256.0]
     flipped = Predictor.from_checkpoint(checkpoint, device="cpu", flip=True).predict(img)[0][0]

@@ -22,6 +22,7 @@ from cdlpose.losses import LossWeights, compute_losses, pose_l1
 from cdlpose.predict import match_tracks
 from cdlpose.skeletons import geodesic_normalize
 from cdlpose.smoothing import OneEuroFilter, smooth_sequence
+from cdlpose.vis import PERSON_COLOURS
 
 from .test_engine import tiny
 
@@ -94,7 +95,13 @@ def test_predictions_near_ground_truth_on_images_it_was_fitted_to(trained):
     errs = {}
     for name in ("path", "untrained"):
         pred = Predictor.from_checkpoint(trained[name], device="cpu")
-        out = pred.predict(imgs, boxes)
+        # each image with its own camera (the frame's, mapped into the image), as a lifting block that takes
+        # the crop camera needs
+        out = []
+        for s, img, b in zip(samples, imgs, boxes):
+            M = s["frame_to_image"]
+            cam = dict(focal=np.asarray(s["f"]) * [M[0, 0], M[1, 1]], centre=apply_affine(M, np.asarray(s["c"])[None])[0])
+            out += pred.predict([img], [b], **cam)
         e2d, ez, e3d = [], [], []
         for s, (p,) in zip(samples, out):
             uv = apply_affine(s["frame_to_image"], s["joints_2d"])
@@ -151,7 +158,7 @@ def test_predict_cli_images_folder_video_and_a_corrupt_image(trained, tmp_path):
     assert "broken.jpg" in r.stderr and "cannot decode" in r.stderr
     for name in ("a", "b"):
         data = json.loads((out / f"{name}.json").read_text())
-        assert data["schema"] == "cdlpose-prediction/1" and data["kind"] == "image"
+        assert data["schema"] == "cdlpose-prediction/2" and data["kind"] == "image"
         assert data["image_size"] == [256, 256] and len(data["joint_names"]) == 17 and data["skeleton"] == "h36m17"
         (p,) = data["people"]
         assert p["box"] == [0.0, 0.0, 256.0, 256.0]
@@ -173,6 +180,35 @@ def test_predict_cli_images_folder_video_and_a_corrupt_image(trained, tmp_path):
     ok, frame = cap.read()
     assert ok and frame.shape == (256, 512, 3)  # the overlay and the 3D view side by side
     cap.release()
+
+
+def test_smoothing_reduces_jitter_past_the_first_frame(trained, tmp_path):
+    """A still figure whose detected box jitters: the raw 3D joints jitter from frame to frame; the
+    One-Euro-smoothed ones (predict --smooth) move less, and start at the first raw sample."""
+    from cdlpose.predict import PredictOptions, run_predict
+
+    from cdlpose.detection import read_detections
+
+    rng = np.random.default_rng(0)
+    s0 = _fit_samples()[0]
+    _write_video(tmp_path / "still.mp4", [s0["image"]] * 12)
+    # a still person whose detected box jitters by a few pixels from frame to frame, as detectors' boxes do
+    x, y, w, h = _image_box(s0)
+    dets = [{"file_name": "still.mp4", "frame": f, "score": 0.9,
+             "bbox": [float(v) for v in np.array([x, y, w, h]) + rng.normal(0, 6, 4) * [1, 1, 1, 1]]}
+            for f in range(12)]
+    (tmp_path / "d.json").write_text(json.dumps(dets))
+    pred = Predictor.from_checkpoint(trained["path"], device="cpu")
+    opts = PredictOptions(out=tmp_path / "o", smooth=True, images=False, viewer=False, progress=False,
+                          detections=read_detections(tmp_path / "d.json"))
+    run_predict(pred, [tmp_path / "still.mp4"], opts)
+    data = json.loads((tmp_path / "o" / "still.json").read_text())
+    raw = np.array([f["people"][0]["keypoints_3d"] for f in data["frames"]])
+    sm = np.array([f["people"][0]["keypoints_3d_smoothed"] for f in data["frames"]])
+    assert np.allclose(sm[0], raw[0])
+    jitter = lambda x: np.abs(np.diff(x, axis=0)).mean()  # noqa: E731  mm per frame
+    assert jitter(raw) > 1.0, jitter(raw)  # the noise does move the raw joints
+    assert jitter(sm) < 0.6 * jitter(raw), (jitter(sm), jitter(raw))
 
 
 def test_boxes_from_the_command_line_and_a_detection_file(trained, tmp_path):
@@ -283,7 +319,9 @@ def test_onnx_export_matches_pytorch(trained, tmp_path):
     # largest coordinate (float32's spacing is 6e-5 mm at 0.5–1 m, so 1e-4 mm everywhere cannot be promised)
     assert s["mean_abs_pose_3d"] < 1e-4, s  # mm
     assert s["max_abs_pose_3d"] <= 8 * s["pose_ulp"] and s["max_abs_pose_3d"] < 1e-3, s
-    assert s["max_abs_uvz"] < 1e-4 and s["max_abs_confidence"] < 1e-5, s
+    assert s["max_abs_uvz"] < 1e-4, s
+    # joint confidence sums the mass inside a window around the estimate: rounding can move a voxel across its edge
+    assert s["mean_abs_confidence"] < 1e-3, s
     import onnx
 
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
@@ -318,7 +356,7 @@ def test_html_viewer_renders_in_headless_chromium(trained, tmp_path):
     assert "http://" not in page and "https://" not in page  # nothing to fetch
     # the script ran: the status line reflects the frame and view asked for in the URL
     dom = _headless("--dump-dom", f"file://{out / 'clip.html'}#frame=2&azim=60&zoom=1.5").stdout
-    assert "frame 3/4 · 2 people · azimuth 60°" in dom and "zoom 1.50" in dom
+    assert "frame 2 of 0–3 · 2 people · azimuth 60°" in dom and "zoom 1.50" in dom  # frames numbered as in the JSON
     assert 'data-rendered="32"' in dom  # 2 people × 16 bones drawn
     shots = {}
     for view in ("azim=-30", "azim=90"):
@@ -326,11 +364,11 @@ def test_html_viewer_renders_in_headless_chromium(trained, tmp_path):
         _headless(f"--screenshot={png}", "--window-size=1000,700", f"file://{out / 'clip.html'}#{view}")
         img = cv2.imread(str(png))[..., ::-1]
         canvas = img[50:600, 10:650].astype(int)
-        # the bone colours of the left (blue) and right (orange) limbs are on the canvas
-        blue = (np.abs(canvas - [70, 130, 255]).sum(-1) < 40).sum()
-        orange = (np.abs(canvas - [255, 140, 40]).sum(-1) < 40).sum()
-        assert blue > 50 and orange > 50, (view, blue, orange)
+        # two people: each in a colour of their own (left limbs in it, right limbs darker)
+        for c in (PERSON_COLOURS[0], PERSON_COLOURS[1], [int(v * 0.55) for v in PERSON_COLOURS[0]]):
+            n = (np.abs(canvas - c).sum(-1) < 40).sum()
+            assert n > 50, (view, c, n)
         shots[view] = canvas
     assert np.abs(shots["azim=-30"] - shots["azim=90"]).mean() > 0.5  # the view turned
     dom = _headless("--dump-dom", f"file://{out / 'still.html'}").stdout
-    assert "frame 1/1 · 2 people" in dom and "data:image/jpeg;base64," in dom
+    assert "<div id=\"status\">2 people · azimuth" in dom and "data:image/jpeg;base64," in dom

@@ -113,18 +113,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="synthetic image style: plain backgrounds (default) or textures and occluders")
     p.add_argument("--min-ratio", type=float, default=None,
                    help="how many times better than the mean pose's MPJPE the model must be for exit status 0 "
-                   "(default 2.5)")
+                   "(default 2)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("predict", help="3D poses for images, folders and videos: JSON, pictures, MP4, HTML viewers",
                        description="Writes per input NAME.json, NAME_2d.jpg and NAME_3d.png (images) or NAME.mp4 "
-                       "(videos), and NAME.html (a viewer). Exit status 0 when every input was processed, 3 when "
+                       "(H.264 videos and cameras), NAME.html (a viewer), and predictions.coco.json (every person, COCO keypoint "
+                       "results with the 3D fields). Exit status 0 when every input was processed, 3 when "
                        "some inputs could not be read (they are listed; the rest are written), 4 when some outputs "
                        "could not be written (disk full, permission), 2 for bad options. Files in --out that cdlpose "
                        "did not write for the same input are never replaced: the run is refused with the list of "
                        "them (or use --overwrite).")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="images, videos or folders of them")
-    p.add_argument("--checkpoint", required=True, help="a checkpoint written by cdlpose train")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="images, videos, folders of them, or quoted glob patterns (\"shots/*.jpg\", ** recursive)")
+    p.add_argument("--checkpoint", help="a checkpoint written by cdlpose train")
+    p.add_argument("--onnx", metavar="FILE", help="instead of --checkpoint: an ONNX file written by cdlpose export, run "
+                   "in ONNX Runtime (crop, normalisation and skeleton from its metadata)")
+    p.add_argument("--camera", type=int, action="append", metavar="INDEX",
+                   help="a camera (OpenCV capture index, e.g. 0), written like a video as cameraINDEX.*; stops at "
+                   "--max-frames or Ctrl-C")
+    p.add_argument("--max-frames", type=int, default=None, help="a camera's frames to read (default: until Ctrl-C)")
+    p.add_argument("--show", action="store_true", help="show a camera's frames in a window (needs OpenCV with a GUI)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--box", nargs=4, type=float, action="append", metavar=("X", "Y", "W", "H"),
                    help="a person box in pixels, for every input (repeat for several people)")
@@ -145,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smooth", action="store_true", help="One-Euro smoothing of videos' 3D joints")
     p.add_argument("--smooth-min-cutoff", type=float, default=1.0, help="One-Euro min cut-off, Hz (default 1)")
     p.add_argument("--smooth-beta", type=float, default=0.01, help="One-Euro speed coefficient, 1/mm (default 0.01)")
+    p.add_argument("--kpt-thr", type=float, default=0.3,
+                   help="joints with a confidence under it are drawn faint (default 0.3; 0: all alike)")
+    p.add_argument("--thickness", type=int, default=None, help="2D line thickness, px (default: by image size)")
+    p.add_argument("--radius", type=int, default=None, help="2D joint radius, px (default thickness + 1; 0: none)")
     p.add_argument("--json-only", action="store_true", help="write JSON (and viewers) but no pictures or MP4s")
     p.add_argument("--no-viewer", action="store_true", help="do not write the HTML viewers")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -162,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output file (default: the checkpoint's name with .onnx, or "
                    "-weights.pt); an existing file is replaced only when it is an .onnx file (or an earlier "
                    "weights export), never the checkpoint itself")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset version (default 18)")
+    p.add_argument("--flip", action="store_true", help="--format onnx: the flip test inside the graph")
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch comparison")
     p.set_defaults(func=_cmd_export)
     return parser
@@ -231,6 +245,16 @@ def _cmd_predict(args) -> int:
 
     if sum(bool(x) for x in (args.box, args.detections, args.detector)) > 1:
         raise InputError("give at most one of --box, --detections and --detector")
+    if bool(args.checkpoint) == bool(args.onnx):
+        raise InputError("give --checkpoint (PyTorch) or --onnx (ONNX Runtime), one of them")
+    if not args.inputs and not args.camera:
+        raise InputError("give images, videos, folders or glob patterns as inputs, or --camera INDEX")
+    for opt, v, lo in (("--max-frames", args.max_frames, 1), ("--thickness", args.thickness, 1),
+                       ("--radius", args.radius, 0)):
+        if v is not None and v < lo:
+            raise InputError(f"{opt} must be >= {lo}, got {v}")
+    if not (math.isfinite(args.kpt_thr) and 0 <= args.kpt_thr <= 1):
+        raise InputError(f"--kpt-thr: expected a confidence in [0, 1], got {args.kpt_thr:g}")
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
     for opt, values, ok, want in (
@@ -243,12 +267,17 @@ def _cmd_predict(args) -> int:
             raise InputError(f"{opt}: expected {want}, got {' '.join(f'{v:g}' for v in values)}")
     if args.image_list and not args.detections:
         raise InputError("--image-list maps the image ids of --detections: give --detections too")
-    collect_inputs(args.inputs)  # missing inputs fail before the model loads
-    pred = Predictor.from_checkpoint(args.checkpoint, device=args.device, flip=args.flip)
+    collect_inputs(args.inputs, args.camera or ())  # missing inputs fail before the model loads
+    if args.onnx:
+        pred = Predictor.from_onnx(args.onnx, flip=True if args.flip else None)
+    else:
+        pred = Predictor.from_checkpoint(args.checkpoint, device=args.device, flip=args.flip)
     opts = PredictOptions(out=Path(args.out), boxes=args.box, focal=tuple(args.focal) if args.focal else None,
                           batch_size=args.batch_size, images=not args.json_only, viewer=not args.no_viewer,
                           smooth=args.smooth, min_cutoff=args.smooth_min_cutoff, beta=args.smooth_beta,
-                          progress=not args.no_progress, overwrite=args.overwrite)
+                          progress=not args.no_progress, overwrite=args.overwrite, cameras=list(args.camera or ()),
+                          max_frames=args.max_frames, show=args.show, kpt_thr=args.kpt_thr,
+                          thickness=args.thickness, radius=args.radius)
     if args.detections:
         from .detection import read_detections
 
@@ -257,7 +286,7 @@ def _cmd_predict(args) -> int:
         from .detection import PersonDetector
 
         opts.detector = PersonDetector(pred.device, args.min_score)
-    res = run_predict(pred, args.inputs, opts, args.checkpoint)
+    res = run_predict(pred, args.inputs, opts, args.checkpoint or args.onnx)
     rate = res["frames"] / max(res["seconds"], 1e-9)
     print(f"{len(res['outputs'])} inputs, {res['frames']} images/frames in {res['seconds']:.1f} s "
           f"({rate:.1f}/s) → {opts.out}")
@@ -278,9 +307,9 @@ def _cmd_export(args) -> int:
         print(f"wrote {w['path']}: {w['dtype']} weights and config, {w['bytes'] / 1e6:.1f} MB (the checkpoint: "
               f"{w['source_bytes'] / 1e6:.1f} MB)")
         return 0
-    s = export_onnx(args.checkpoint, args.out, args.opset, check=not args.no_check)
-    print(f"wrote {s['path']} (input (N, 3, {s['input_size']}, {s['input_size']}), skeleton {s['skeleton']}, "
-          f"opset {s['opset']})")
+    s = export_onnx(args.checkpoint, args.out, args.opset, check=not args.no_check, flip=args.flip)
+    print(f"wrote {s['path']} (inputs {', '.join(s['inputs'])}; images (N, 3, {s['input_size']}, "
+          f"{s['input_size']}), skeleton {s['skeleton']}, opset {s['opset']}{', flip test' if s['flip'] else ''})")
     if "max_abs_pose_3d" in s:
         print(f"ONNX Runtime vs PyTorch, batches {s['batches']}: pose max |Δ| {s['max_abs_pose_3d']:.2e} mm "
               f"(mean {s['mean_abs_pose_3d']:.1e} mm; float32 spacing there {s['pose_ulp']:.1e} mm), "

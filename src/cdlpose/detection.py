@@ -37,6 +37,10 @@ class Detections:
         """The ``[x, y, w, h]`` boxes of ``path`` (frame ``frame`` of a video), best score first. An image is
         found by its path's trailing components or name, or — by ``image_id`` — by its file stem, also COCO's
         zero-padded number (``000000000785.jpg`` is image 785); a video's frame by its index."""
+        return [b for _, b in self.scored_for(path, frame)]
+
+    def scored_for(self, path: str | Path, frame: int | None = None) -> list:
+        """``(score, box)`` pairs of ``path`` (see :meth:`boxes_for`), best score first."""
         p = Path(path)
         for key in (p.as_posix(), p.name, "/".join(p.parts[-2:])):
             k = key if frame is None else (key, frame)
@@ -54,7 +58,7 @@ class Detections:
 
     @staticmethod
     def _best_first(found: list) -> list:
-        return [b for _, b in sorted(found, key=lambda sb: -sb[0])]
+        return sorted(found, key=lambda sb: -sb[0])
 
     def unmatched(self) -> list[str]:
         """The images of the file (file names, ``image_id N``, with ``frame F`` for videos) that no input asked
@@ -200,14 +204,21 @@ class PersonDetector:
 
     def __call__(self, images: list[np.ndarray]) -> list[list]:
         """Per RGB uint8 image, the ``[x, y, w, h]`` person boxes with score ≥ ``min_score``, best first."""
+        return self.detect(images)[0]
+
+    def detect(self, images: list[np.ndarray]) -> tuple[list[list], list[list]]:
+        """Per RGB uint8 image, its person boxes (as :meth:`__call__`) and their scores."""
         import torch
 
         x = [torch.from_numpy(im).permute(2, 0, 1).float().div(255).to(self.device) for im in images]
         with torch.no_grad():
             outs = self.model(x)
-        res = []
+        res, scores = [], []
         for o in outs:
             keep = (o["labels"] == COCO_PERSON) & (o["scores"] >= self.min_score)
             b = o["boxes"][keep].cpu().numpy()
-            res.append([[float(x0), float(y0), float(x1 - x0), float(y1 - y0)] for x0, y0, x1, y1 in b])
-        return res
+            sc = o["scores"][keep].cpu().numpy()
+            order = np.argsort(-sc, kind="stable")
+            res.append([[float(x0), float(y0), float(x1 - x0), float(y1 - y0)] for x0, y0, x1, y1 in b[order]])
+            scores.append([float(v) for v in sc[order]])
+        return res, scores

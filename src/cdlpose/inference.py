@@ -216,7 +216,7 @@ class Predictor:
         return np.concatenate([f, c])
 
     def predict(self, images, boxes=None, focal=None, batch_size: int = 16, names=None,
-                scores=None) -> list[list[dict]]:
+                scores=None, centre=None) -> list[list[dict]]:
         """Per image, a list of people, each a dict with the keys (and units) of ``cdlpose predict``'s JSON:
 
         - ``box`` [x, y, w, h] image pixels (as given); ``keypoints_2d`` (J, 2) image pixels;
@@ -232,8 +232,9 @@ class Predictor:
 
         ``images``: RGB uint8 arrays or paths; ``boxes``: per image ``None`` (whole image) or a list of boxes;
         ``scores``: per image ``None`` or a list of the boxes' detection scores; ``focal``: (fx, fy) px or
-        ``None`` (it also gives the crop camera of a network whose lifting block takes it); ``names``: labels
-        for error messages.
+        ``None`` and ``centre``: the principal point (cx, cy) px, pixel centres at integers, or ``None`` (the image
+        centre) — together the image camera, from which each crop's camera is made for a network whose lifting
+        block takes it (and the root placement); ``names``: labels for error messages.
         """
         if isinstance(images, (str, Path, np.ndarray)):
             images = [images]
@@ -253,7 +254,7 @@ class Predictor:
             H, W = img.shape[:2]
             loaded.append(img)
             f = np.asarray(focal if focal is not None else (1.2 * max(W, H),) * 2, np.float64)
-            c = np.array([W, H], np.float64) / 2 - 0.5
+            c = np.asarray(centre if centre is not None else (W / 2 - 0.5, H / 2 - 0.5), np.float64)
             bs = boxes[i] if boxes[i] is not None else [[0.0, 0.0, float(W), float(H)]]
             ss = scores[i] if scores[i] is not None else [None] * len(bs)
             if len(ss) != len(bs):

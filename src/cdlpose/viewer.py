@@ -3,7 +3,11 @@
 The page embeds the prediction JSON (and, for an image, the image itself as a JPEG data URL) and draws the 3D
 skeletons on a canvas with its own small projection code: drag to rotate, wheel (or +/−) to zoom, a slider and a
 play button to scrub through a video's frames, a switch between root-relative poses and the estimated
-camera-space placement of several people. The initial view can be set in the URL: ``#frame=3&azim=40&elev=20&zoom=1.5``.
+camera-space placement of several people (smoothed joints in both). Frames are numbered as in the JSON (from 0).
+For a video whose MP4 was written next to the page, the page shows the video's frame (the 2D overlay half)
+beside the 3D view, in step with the slider and the play button. When several people appear, each gets a colour of
+their own (by track in videos; right limbs darker). The initial view can be set in the URL:
+``#frame=3&azim=40&elev=20&zoom=1.5``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ main{display:flex;flex-wrap:wrap;gap:12px;padding:12px}
 canvas{background:#fafafa;border:1px solid #ccc;cursor:grab;touch-action:none}
 #side{max-width:520px}
 #side img{max-width:100%;border:1px solid #ccc}
+#vidbox{overflow:hidden;border:1px solid #ccc;background:#000}
+#vidbox video{display:block}
 .controls{margin:8px 0;font-size:13px}
 .controls input[type=range]{width:300px;vertical-align:middle}
 #status{font-size:12px;color:#555;margin-top:6px}
@@ -51,7 +57,12 @@ canvas{background:#fafafa;border:1px solid #ccc;cursor:grab;touch-action:none}
 const D = JSON.parse(document.getElementById("data").textContent);
 const frames = D.frames ? D.frames : [{frame: 0, people: D.people}];
 const names = D.joint_names, bones = D.bones;
-const colour = j => names[j].startsWith("L_") ? "rgb(70,130,255)" : names[j].startsWith("R_") ? "rgb(255,140,40)" : "rgb(60,200,60)";
+const PERSON = [[230,25,75],[0,130,200],[60,180,75],[245,130,48],[145,30,180],[70,200,200],[240,50,230],[128,128,0],[0,128,128],[170,110,40]];
+const colour = (j, who) => {
+  if (who === null) return names[j].startsWith("L_") ? "rgb(70,130,255)" : names[j].startsWith("R_") ? "rgb(255,140,40)" : "rgb(60,200,60)";
+  const c = PERSON[who % PERSON.length], s = names[j].startsWith("R_") ? 0.55 : 1;
+  return `rgb(${c.map(v => Math.floor(v * s)).join(",")})`;
+};
 const cv = document.getElementById("view"), ctx = cv.getContext("2d");
 const slider = document.getElementById("frame"), info = document.getElementById("frameinfo");
 const placed = document.getElementById("placed"), status = document.getElementById("status");
@@ -62,11 +73,26 @@ for (const kv of location.hash.slice(1).split("&")) {
 }
 slider.max = frames.length - 1;
 if (frames.length < 2) document.getElementById("framebar").style.display = "none";
-const anyMany = frames.some(f => f.people.length > 1);
+const anyMany = frames.some(f => f.people.length > 1 || f.people.some(p => (p.track || 0) > 0));
 placed.checked = anyMany;
-function posesOf(f) {
-  return f.people.map(p => placed.checked ? p.keypoints_3d_camera_estimate : (p.keypoints_3d_smoothed || p.keypoints_3d));
+const personOf = (p, k) => anyMany ? (p.track !== undefined ? p.track : k) : null;
+function posesOf(f) {  // smoothed joints when there are; placed: moved to the estimated root position
+  return f.people.map(p => {
+    const pose = p.keypoints_3d_smoothed || p.keypoints_3d;
+    if (!placed.checked) return pose;
+    return pose.map((q, j) => q.map((v, i) => v + p.keypoints_3d_camera_estimate[j][i] - p.keypoints_3d[j][i]));
+  });
 }
+const fpsV = D.fps || 25;
+let vid = null;
+if (D.video && D.video.file) {  // the MP4 written next to this page: its left part is the 2D overlay
+  const box = document.createElement("div"), h = 360, sc = h / D.video.height;
+  box.id = "vidbox"; box.style.width = Math.round(D.video.overlay_width * sc) + "px"; box.style.height = h + "px";
+  vid = document.createElement("video"); vid.id = "vid"; vid.src = encodeURIComponent(D.video.file);
+  vid.muted = true; vid.playsInline = true; vid.preload = "auto"; vid.width = Math.round(D.video.width * sc);
+  box.appendChild(vid); document.getElementById("side").prepend(box);
+}
+const lastFrame = frames.length ? frames[frames.length - 1].frame : 0;
 // one scale for the whole sequence so that scrubbing does not rescale
 function extentOf() {
   let lo = [1e9, 1e9, 1e9], hi = [-1e9, -1e9, -1e9];
@@ -103,16 +129,20 @@ function draw() {
   const segs = [];
   P.forEach((pose, k) => {
     const q = pose.map(proj);
-    for (const [p, c] of bones) segs.push({d: (q[p][2] + q[c][2]) / 2, a: q[p], b: q[c], col: colour(c)});
+    const who = personOf(f.people[k], k);
+    for (const [p, c] of bones) segs.push({d: (q[p][2] + q[c][2]) / 2, a: q[p], b: q[c], col: colour(c, who)});
     if (P.length > 1) { let top = q[0]; for (const v of q) if (v[1] < top[1]) top = v;
-      ctx.fillStyle = "#333"; ctx.font = "12px sans-serif"; ctx.fillText(String(k), top[0] + 5, top[1] - 6); }
+      ctx.fillStyle = "#333"; ctx.font = "12px sans-serif"; ctx.fillText(String(who !== null ? who : k), top[0] + 5, top[1] - 6); }
   });
   segs.sort((u, v) => v.d - u.d);
   ctx.lineCap = "round"; ctx.lineWidth = Math.max(2, 4 * st.zoom);
   for (const g of segs) { ctx.strokeStyle = g.col; ctx.beginPath(); ctx.moveTo(g.a[0], g.a[1]); ctx.lineTo(g.b[0], g.b[1]); ctx.stroke(); }
-  info.textContent = `frame ${f.frame}` + (f.time_s !== undefined ? ` (${f.time_s.toFixed(2)} s)` : "");
-  status.textContent = `frame ${st.frame + 1}/${frames.length} · ${f.people.length} ${f.people.length === 1 ? "person" : "people"} · azimuth ${st.azim.toFixed(0)}° elevation ${st.elev.toFixed(0)}° zoom ${st.zoom.toFixed(2)}` + (placed.checked ? " · placed at estimated depth" : "");
-  document.getElementById("meta").textContent = f.people.map((p, k) => `person ${k}: box [${p.box.join(", ")}], mean confidence ${(p.confidence.reduce((x, y) => x + y, 0) / p.confidence.length).toFixed(2)}, root depth estimate ${p.root_depth_mm_estimate} mm`).join("\n");
+  const where = frames.length > 1 ? `frame ${f.frame} of 0–${lastFrame}` : "";
+  info.textContent = where + (f.time_s !== undefined ? ` · ${f.time_s.toFixed(2)} s` : "");
+  if (vid && !st.playing && vid.readyState >= 1 && Math.abs(vid.currentTime * fpsV - (f.frame + 0.5)) > 0.5)
+    vid.currentTime = (f.frame + 0.5) / fpsV;
+  status.textContent = (where ? where + " · " : "") + `${f.people.length} ${f.people.length === 1 ? "person" : "people"} · azimuth ${st.azim.toFixed(0)}° elevation ${st.elev.toFixed(0)}° zoom ${st.zoom.toFixed(2)}` + (placed.checked ? " · placed at estimated depth" : "");
+  document.getElementById("meta").textContent = f.people.map((p, k) => `person ${p.track !== undefined ? p.track : k}: box [${p.box.join(", ")}], score ${p.score}, mean confidence ${(p.confidence.reduce((x, y) => x + y, 0) / p.confidence.length).toFixed(2)}, root depth estimate ${p.root_depth_mm_estimate} mm`).join("\n");
   document.body.dataset.rendered = String(segs.length);
 }
 let drag = null;
@@ -126,12 +156,25 @@ document.addEventListener("keydown", ev => { if (ev.key === "+") st.zoom *= 1.1;
 slider.addEventListener("input", () => { st.frame = +slider.value; draw(); });
 placed.addEventListener("change", () => { E = extentOf(); draw(); });
 document.getElementById("reset").addEventListener("click", () => { Object.assign(st, defaults, {frame: st.frame}); draw(); });
-const fps = D.fps || 25;
+const byFrame = new Map(frames.map((f, i) => [f.frame, i]));
 document.getElementById("play").addEventListener("click", ev => {
   st.playing = !st.playing; ev.target.textContent = st.playing ? "❚❚" : "▶";
-  const tick = () => { if (!st.playing) return; st.frame = (st.frame + 1) % frames.length; draw(); setTimeout(tick, 1000 / fps); };
+  if (vid) {  // the video drives the 3D view
+    if (!st.playing) { vid.pause(); draw(); return; }
+    if (st.frame >= frames.length - 1) { st.frame = 0; vid.currentTime = 0; }
+    vid.play().catch(() => {});
+    const follow = () => { if (!st.playing) return;
+      const i = byFrame.get(Math.floor(vid.currentTime * fpsV));
+      if (i !== undefined && i !== st.frame) { st.frame = i; draw(); }
+      if (vid.ended) { st.playing = false; ev.target.textContent = "▶"; return; }
+      requestAnimationFrame(follow); };
+    requestAnimationFrame(follow);
+    return;
+  }
+  const tick = () => { if (!st.playing) return; st.frame = (st.frame + 1) % frames.length; draw(); setTimeout(tick, 1000 / fpsV); };
   tick();
 });
+if (vid) vid.addEventListener("loadedmetadata", () => { if (!st.playing) draw(); });
 draw();
 })();
 </script></body></html>
