@@ -303,7 +303,7 @@ def attach_mupots_ground_truth(pred: dict, records: list) -> dict:
 
 
 def predict_detections(predictor, records: list, detections: str | Path, min_score: float = 0.0,
-                       batch_images: int = 8, progress: bool = False) -> dict:
+                       progress: bool = False) -> dict:
     """Top-down predictions from detected boxes for every image of ``records`` (the annotated test people).
 
     ``detections``: a COCO results file (``[{"image_id", "bbox": [x, y, w, h], "score", "category_id"?}]``) whose
@@ -319,22 +319,24 @@ def predict_detections(predictor, records: list, detections: str | Path, min_sco
     dets = read_detections(detections, min_score)
     images: dict = {}
     for r in records:
-        images.setdefault(image_key(r), (r["image_path"], r.get("image_id")))
+        images.setdefault(image_key(r), (r["image_path"], r.get("image_id"), r.get("f"), r.get("c")))
     jobs, empty = [], []
-    for key, (path, iid) in images.items():
+    for key, (path, iid, f, c) in images.items():
         found = dets.by_id.get(iid, dets.by_id.get(str(iid), [])) if iid is not None else []
         if not found:
             found = [(1.0, b) for b in dets.boxes_for(path)]
         if found:
             found = sorted(found, key=lambda sb: -sb[0])
-            jobs.append((key, path, [b for _, b in found], [sc for sc, _ in found]))
+            jobs.append((key, path, [b for _, b in found], [sc for sc, _ in found], f, c))
         else:
             empty.append(key)
     out = {"det_pred_3d": [], "det_uv_frame": [], "det_image_key": [], "det_score": []}
-    for start in tqdm(range(0, len(jobs), batch_images), desc="detections", disable=not progress, leave=False):
-        chunk = jobs[start : start + batch_images]
-        people = predictor.predict([j[1] for j in chunk], [j[2] for j in chunk])
-        for (key, _, _, scores), ps in zip(chunk, people):
+    for key, path, boxes, scores, f, c in tqdm(jobs, desc="detections", disable=not progress, leave=False):
+        # the test set's own intrinsics: the crop cameras the lifting block sees, as in the ground-truth-box path
+        known = f is not None and c is not None and np.isfinite(f).all() and np.isfinite(c).all()
+        kw = {"focal": tuple(map(float, f)), "centre": tuple(map(float, c))} if known else {}
+        people = predictor.predict([path], [boxes], **kw)
+        for ps in people:
             for p, sc in zip(ps, scores):
                 out["det_pred_3d"].append(p["keypoints_3d"])
                 out["det_uv_frame"].append(p["keypoints_2d"])
