@@ -67,16 +67,21 @@ class Detections:
         return sorted(set(self.labels.values()) - used)
 
 
+def _load_json(path: Path, what: str):
+    """The parsed JSON file, or :class:`InputError` saying it is missing or not JSON."""
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not a JSON {what} ({e})") from None
+
+
 def _image_names(path: str | Path) -> dict:
     """``image_id`` → ``file_name`` from a COCO annotation file (its ``images``) or a JSON list of
     ``{id, file_name}``."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: image list not found")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not a JSON image list ({e})") from None
+    data = _load_json(path, "image list")
     images = data.get("images") if isinstance(data, dict) else data
     if not isinstance(images, list):
         raise InputError(f"{path}: expected a COCO annotation file with 'images' or a list of {{id, file_name}}")
@@ -104,12 +109,7 @@ def read_detections(path: str | Path, min_score: float = 0.0, image_list: str | 
     that maps the entries' ``image_id`` to file names. Bad entries raise :class:`InputError` naming the file,
     entry and field."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: detection file not found")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not a JSON detection file ({e})") from None
+    data = _load_json(path, "detection file")
     names = {}
     if isinstance(data, dict):
         if isinstance(data.get("images"), list):
