@@ -308,4 +308,4 @@ def test_old_checkpoint_configs_keep_the_crop_lifting_input():
     old = config_to_dict(Config())
     del old["model"]["lift_input"]
     assert config_from_dict(old).model.lift_input == "crop"
-    assert Config().model.lift_input == "camera"
+    assert Config().model.lift_input == "crop"
