@@ -45,7 +45,9 @@ def trained(tmp_path_factory):
     """A tiny network (ResNet-18 lite, 64² input) fitted to 4 synthetic images through both stages, saved in the
     trainer's checkpoint format; plus an untrained one for comparison."""
     tmp = tmp_path_factory.mktemp("predict")
-    cfg = tiny(tmp, epochs=1, extra=("model.lift_dropout=0.0",))
+    # a lifting block that takes the crop camera (model.lift_input: camera): the inference path that has the most
+    # to get right (crop cameras from the image camera, the mirrored one for the flip pass, the ONNX input)
+    cfg = tiny(tmp, epochs=1, extra=("model.lift_dropout=0.0", "model.lift_input=camera"))
     Trainer(cfg, max_steps=1, device="cpu").fit()
     path = tmp / "run" / "last.pt"
     untrained = tmp / "untrained.pt"

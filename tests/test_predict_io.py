@@ -25,7 +25,7 @@ from .test_engine import tiny
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("io")
-    Trainer(tiny(tmp, epochs=1), max_steps=1, device="cpu").fit()
+    Trainer(tiny(tmp, epochs=1, extra=("model.lift_input=camera",)), max_steps=1, device="cpu").fit()  # camera path
     return tmp / "run" / "last.pt"
 
 
