@@ -107,14 +107,15 @@ def predict_loader(net, loader, device, flip: bool = False, amp: str = "none", d
         cols["pred_3d_backproj"].append(bp - bp[:, root : root + 1])
         cols["gt_3d"].append(X - X[:, root : root + 1])
         cols["valid_3d"].append(batch["valid_3d"].numpy())
-        cols["pred_uv"].append(uv_crop)
-        cols["gt_uv"].append(batch["uv_crop"].numpy().astype(np.float64))
-        cols["valid_2d"].append(batch["valid_2d"].numpy())
-        # the frame (full image) pixels of both, for matching people in the frame (MuPoTS-3D)
-        A = batch["crop_to_frame"].numpy().astype(np.float64)
-        cols["pred_uv_frame"].append(np.einsum("nab,njb->nja", A[:, :, :2], uv_crop) + A[:, None, :, 2])
         gt_crop = batch["uv_crop"].numpy().astype(np.float64)
-        cols["gt_uv_frame"].append(np.einsum("nab,njb->nja", A[:, :, :2], gt_crop) + A[:, None, :, 2])
+        cols["pred_uv"].append(uv_crop)
+        cols["gt_uv"].append(gt_crop)
+        cols["valid_2d"].append(batch["valid_2d"].numpy())
+        # the frame (full image) pixels of both, for matching people in the frame (MuPoTS-3D): each sample's own
+        # crop → frame affine (N, 2, 3)
+        A = batch["crop_to_frame"].numpy().astype(np.float64)
+        for key, uv in (("pred_uv_frame", uv_crop), ("gt_uv_frame", gt_crop)):
+            cols[key].append(np.einsum("nab,njb->nja", A[:, :, :2], uv) + A[:, None, :, 2])
         cols["uvz"].append(uvz.cpu().numpy())
         cols["scale"].append(batch["scale"].numpy())
         for k in _LIST_KEYS:
