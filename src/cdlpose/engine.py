@@ -41,7 +41,7 @@ from .config import Config, ConfigError, config_from_dict, config_to_dict
 from .data.datasets import build_dataset, collate
 from .data.mixing import MixedBatchSampler
 from .data.pipeline import CropAugment
-from .evaluation import predict_loader, score
+from .evaluation import crop_camera, predict_loader, score
 from .losses import LossWeights, compute_losses
 from .model import CascadedLiftingNet
 
@@ -156,12 +156,6 @@ class _StageModel(nn.Module):
             self.net.eval()
             self.net.lifting.train(mode)
         return self
-
-
-def crop_camera(batch: dict) -> torch.Tensor:
-    """The crops' cameras (B, 4) = (fx, fy, cx, cy) in crop pixels, from a batch of the crop pipeline (its ``f``
-    and ``c``: the augmented crop camera; NaN for 2D-only samples)."""
-    return torch.cat([batch["f"], batch["c"]], -1).float()
 
 
 def _dist_info() -> tuple[int, int, int]:

@@ -93,7 +93,7 @@ def predict_loader(net, loader, device, flip: bool = False, amp: str = "none", d
                 uvz_f = net.volumes(images.flip(-1))["uvz"].float()
                 uvz = 0.5 * (uvz + _flip_uvz(uvz_f, images.shape[-1] // 4, flip_index))
         # the crop camera (fx, fy, cx, cy in crop pixels) for a lifting block that sees viewing rays
-        camera = torch.cat([batch["f"], batch["c"]], -1).float().to(device)
+        camera = crop_camera(batch).to(device)
         pose = net.lifting(uvz, camera).float()
         S = images.shape[-1]
         m = S // 4
@@ -125,6 +125,12 @@ def predict_loader(net, loader, device, flip: bool = False, amp: str = "none", d
     out = {k: (np.concatenate(v) if k not in _LIST_KEYS else v) for k, v in cols.items()}
     out["skeleton"] = sk.name
     return out
+
+
+def crop_camera(batch: dict) -> torch.Tensor:
+    """The crops' cameras (B, 4) = (fx, fy, cx, cy) in crop pixels, from a batch of the crop pipeline (its ``f``
+    and ``c``: the augmented crop camera; NaN for 2D-only samples)."""
+    return torch.cat([batch["f"], batch["c"]], -1).float()
 
 
 def _error_2d(pred: dict) -> float:
