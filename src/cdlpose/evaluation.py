@@ -237,6 +237,14 @@ def _mupots_arrays(pred: dict):
     return gt, gt_uv, keys, [str(s) for s in pred["subject"]], sources
 
 
+def _indices_by_key(keys) -> dict:
+    """``{key: [positions of key in keys]}``, in order."""
+    out: dict = {}
+    for i, k in enumerate(keys):
+        out.setdefault(k, []).append(i)
+    return out
+
+
 def mupots_errors(gt, gt_uv, gt_keys, pred_3d, pred_uv, pred_keys, threshold_px: float = 40.0):
     """Per annotated person the official MuPoTS-3D joint errors: predictions matched per image in 2D
     (:func:`cdlpose.metrics.match_people_2d`), pelvis-aligned, bones rescaled to the ground truth's
@@ -245,12 +253,7 @@ def mupots_errors(gt, gt_uv, gt_keys, pred_3d, pred_uv, pred_keys, threshold_px:
     Returns ``(errors (N, 17) mm — +inf for every joint of a person no prediction matched, matched (N,) bool)``.
     """
     r = MUPOTS17.root
-    by_image: dict = {}
-    for i, k in enumerate(pred_keys):
-        by_image.setdefault(k, []).append(i)
-    gt_by_image: dict = {}
-    for i, k in enumerate(gt_keys):
-        gt_by_image.setdefault(k, []).append(i)
+    by_image, gt_by_image = _indices_by_key(pred_keys), _indices_by_key(gt_keys)
     match = np.full(len(gt), -1, dtype=np.int64)
     for k, g_idx in gt_by_image.items():
         p_idx = by_image.get(k, [])

@@ -8,6 +8,7 @@ the (N, J) errors for grouping.
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -302,8 +303,6 @@ def sequence_pck(per_joint: np.ndarray, sequences: Iterable, joints: Sequence[in
 
 def _natural_key(label) -> tuple:
     """TS2 before TS10."""
-    import re
-
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(label)))
 
 
