@@ -21,6 +21,10 @@ on the real data sets (licensed; see README.md for where to get them and the lay
   cdlpose evaluate configs/h36m_p1.yaml --checkpoint runs/h36m_p1_stage2/last.pt
   cdlpose export --checkpoint runs/h36m_p1_stage2/last.pt --format weights
 
+published PoseNet weights (Moon et al.; download a snapshot from their repository's README):
+  cdlpose import posenet snapshot_24.pth.tar --joints h36m --out posenet_h36m.pt
+  cdlpose predict --checkpoint posenet_h36m.pt photo.jpg --box 120 40 200 420 --out poses/
+
 `cdlpose COMMAND --help` describes a command's options.
 """
 
@@ -149,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--focal", nargs=2, type=float, metavar=("FX", "FY"),
                    help="focal length in pixels for the root-depth estimate (default 1.2 × the image's larger side)")
     p.add_argument("--flip", action="store_true", help="flip test: average with the mirrored image")
+    p.add_argument("--no-lifting", action="store_true",
+                   help="3D by back-projecting the 2.5D estimate at the root depth (PoseNet's way) instead of the "
+                   "lifting block; networks without one (imported PoseNet weights) always do this")
+    p.add_argument("--root-depth", type=float, action="append", metavar="MM",
+                   help="with --box: the person's root (pelvis) depth in mm, camera Z, one per --box in order "
+                   "(default: estimated from the box area and the focal length, RootNet's k-value)")
     p.add_argument("--batch-size", type=int, default=16, help="crops per network call (default 16)")
     p.add_argument("--device", default=None, help="cpu, cuda … (default: the local GPU if any)")
     p.add_argument("--smooth", action="store_true", help="One-Euro smoothing of videos' 3D joints")
@@ -179,7 +189,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flip", action="store_true", help="--format onnx: the flip test inside the graph")
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch comparison")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("import", help="turn published weights of another implementation into a cdlpose checkpoint")
+    isub = p.add_subparsers(dest="import_kind", metavar="KIND", required=True)
+    c = isub.add_parser("posenet", help="Moon et al.'s PoseNet snapshot (3DMPPE_POSENET_RELEASE), e.g. "
+                        "snapshot_24.pth.tar", description="Reads a PoseNet snapshot (loaded with weights_only=True), "
+                        "maps its weights onto cdlpose's baseline network (no lifting block; 3D by back-projection) "
+                        "with PoseNet's input and output conventions, and writes a cdlpose checkpoint that predict, "
+                        "evaluate and export use like any other.")
+    c.add_argument("snapshot", help="the downloaded snapshot file")
+    c.add_argument("--joints", required=True, choices=("h36m", "muco"),
+                   help="the snapshot's joint set: h36m (18 joints, the Human3.6M + MPII model) or muco (21 joints, "
+                   "the MuCo-3DHP + COCO model for MuPoTS-3D)")
+    c.add_argument("--out", required=True, help="the cdlpose checkpoint to write (e.g. posenet_h36m.pt)")
+    c.add_argument("--overwrite", action="store_true", help="replace --out if it exists (otherwise refused)")
+    c.set_defaults(func=_cmd_import)
     return parser
+
+
+def _cmd_import(args) -> int:
+    from .posenet import import_posenet
+
+    r = import_posenet(args.snapshot, args.joints, args.out, overwrite=args.overwrite)
+    print(f"wrote {r['path']}: PoseNet ({r['skeleton']}, {r['parameters'] / 1e6:.2f} M parameters, epoch "
+          f"{r['epoch']}; sha256 {r['sha256'][:12]}…). Try: cdlpose predict --checkpoint {r['path']} IMAGE --out DIR")
+    return 0
 
 
 def _cmd_train(args) -> int:
@@ -265,19 +299,25 @@ def _cmd_predict(args) -> int:
             ("--box", [v for b in (args.box or ()) for v in b], lambda v: True, "finite numbers x y w h")):
         if not all(math.isfinite(v) and ok(v) for v in values):
             raise InputError(f"{opt}: expected {want}, got {' '.join(f'{v:g}' for v in values)}")
+    if args.root_depth and len(args.root_depth) != len(args.box or ()):
+        raise InputError(f"--root-depth: give one per --box ({len(args.box or ())} boxes, {len(args.root_depth)} "
+                         "root depths)")
+    if not all(math.isfinite(v) and v > 0 for v in args.root_depth or ()):
+        raise InputError(f"--root-depth: expected depths in mm > 0, got {' '.join(f'{v:g}' for v in args.root_depth)}")
     if args.image_list and not args.detections:
         raise InputError("--image-list maps the image ids of --detections: give --detections too")
     collect_inputs(args.inputs, args.camera or ())  # missing inputs fail before the model loads
     if args.onnx:
-        pred = Predictor.from_onnx(args.onnx, flip=True if args.flip else None)
+        pred = Predictor.from_onnx(args.onnx, flip=True if args.flip else None, lifting=not args.no_lifting)
     else:
-        pred = Predictor.from_checkpoint(args.checkpoint, device=args.device, flip=args.flip)
+        pred = Predictor.from_checkpoint(args.checkpoint, device=args.device, flip=args.flip,
+                                         lifting=not args.no_lifting)
     opts = PredictOptions(out=Path(args.out), boxes=args.box, focal=tuple(args.focal) if args.focal else None,
                           batch_size=args.batch_size, images=not args.json_only, viewer=not args.no_viewer,
                           smooth=args.smooth, min_cutoff=args.smooth_min_cutoff, beta=args.smooth_beta,
                           progress=not args.no_progress, overwrite=args.overwrite, cameras=list(args.camera or ()),
                           max_frames=args.max_frames, show=args.show, kpt_thr=args.kpt_thr,
-                          thickness=args.thickness, radius=args.radius)
+                          thickness=args.thickness, radius=args.radius, root_depths=args.root_depth)
     if args.detections:
         from .detection import read_detections
 
@@ -314,6 +354,9 @@ def _cmd_export(args) -> int:
         print(f"ONNX Runtime vs PyTorch, batches {s['batches']}: pose max |Δ| {s['max_abs_pose_3d']:.2e} mm "
               f"(mean {s['mean_abs_pose_3d']:.1e} mm; float32 spacing there {s['pose_ulp']:.1e} mm), "
               f"uvz {s['max_abs_uvz']:.2e}, confidence {s['max_abs_confidence']:.2e}")
+    elif "max_abs_uvz" in s:  # a network without a lifting block: no pose_3d output
+        print(f"ONNX Runtime vs PyTorch, batches {s['batches']}: uvz max |Δ| {s['max_abs_uvz']:.2e}, confidence "
+              f"{s['max_abs_confidence']:.2e} (no lifting block: 3D by back-projection, in Predictor)")
     return 0
 
 

@@ -289,6 +289,9 @@ class Trainer:
         self.amp = t.amp if self.cuda else "none"
         torch.manual_seed(t.seed)
         self.net = build_model(cfg)
+        if t.stage == 2 and self.net.lifting is None:
+            raise ConfigError("stage 2 trains the lifting block, and model.lifting is false (a network without one, "
+                              "e.g. imported PoseNet weights): train stage 1 only, or set model.lifting: true")
         if t.stage == 2 and not t.finetune and not t.init_from and resume is None:
             raise ConfigError("stage 2 trains the lifting block on a trained stage-1 network: set train.init_from "
                               "to the stage-1 checkpoint (or train.finetune=true to train everything)")
@@ -708,6 +711,9 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: Config | None = None, proto
     amp = saved.train.amp if device.type == "cuda" else "none"
     pred = predict_loader(net, loader, device, flip, amp, codec_for(saved).depth_range, progress)
     details = {"flip test": "on" if flip else "off"}
+    if net.lifting is None:
+        details["3D"] = ("the 2.5D estimate back-projected with the ground-truth root depth (no lifting block: "
+                         "PoseNet's evaluation)")
     if protocol == "mupots":
         records = dataset_records(test)
         attach_mupots_ground_truth(pred, records)
@@ -718,11 +724,13 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: Config | None = None, proto
                                 f"{len(pred['det_images_without_boxes'])} test images had none")
         else:
             details["boxes"] = "ground-truth boxes (the annotated people's; not the paper's detected boxes)"
-    result = score(pred, protocol, details=details)
+    origin = ckpt.get("imported_from")
+    result = score(pred, protocol, name=origin["label"] if isinstance(origin, dict) and "label" in origin else "cdlpose",
+                   details=details)
     result["checkpoint"] = str(checkpoint)
     result["flip_test"] = flip
     result["stage"] = saved.train.stage
-    if saved.train.stage == 1:
+    if saved.train.stage == 1 and net.lifting is not None:
         result["note"] = ("stage-1 checkpoint: its lifting block is untrained; the back-projected row is the "
                           "meaningful one")
     out_dir = Path(checkpoint).parent if out_dir is None else Path(out_dir)

@@ -30,7 +30,7 @@ import torch
 from . import metrics
 from .codec import index_to_depth
 from .geometry import rescale_points
-from .skeletons import MUPOTS17, get_skeleton
+from .skeletons import H36M17, MUPOTS17, get_skeleton
 
 __all__ = ["predict_loader", "score", "write_results", "PAPER_RESULTS", "mean_pose_rows", "mupots_errors",
            "attach_mupots_ground_truth", "predict_detections"]
@@ -64,7 +64,8 @@ def predict_loader(net, loader, device, flip: bool = False, amp: str = "none", d
 
     Returns numpy arrays (N = samples):
 
-    - ``pred_3d`` (N, J, 3) mm, root-relative: the lifting block's pose (normalised scale, eq. 10);
+    - ``pred_3d`` (N, J, 3) mm, root-relative: the lifting block's pose (normalised scale, eq. 10); for a
+      network without one (imported PoseNet weights) the back-projected estimate below, as PoseNet is evaluated;
     - ``pred_3d_backproj`` (N, J, 3) mm: the 2.5D estimate back-projected with the crop camera and the
       *ground-truth* root depth (PoseNet's evaluation; the lifting-free reference);
     - ``gt_3d`` (N, J, 3) mm root-relative, original scale; ``valid_3d`` (N, J);
@@ -94,7 +95,7 @@ def predict_loader(net, loader, device, flip: bool = False, amp: str = "none", d
                 uvz = 0.5 * (uvz + _flip_uvz(uvz_f, images.shape[-1] // 4, flip_index))
         # the crop camera (fx, fy, cx, cy in crop pixels) for a lifting block that sees viewing rays
         camera = crop_camera(batch).to(device)
-        pose = net.lifting(uvz, camera).float()
+        pose = net.lifting(uvz, camera).float() if net.lifting is not None else None
         S = images.shape[-1]
         m = S // 4
         uv_crop = rescale_points(uvz[..., :2].cpu().numpy().astype(np.float64), (m, m), (S, S))
@@ -103,8 +104,8 @@ def predict_loader(net, loader, device, flip: bool = False, amp: str = "none", d
         f, c = batch["f"].numpy()[:, None], batch["c"].numpy()[:, None]
         Z = X[:, root : root + 1, 2] + z_mm  # ground-truth root depth + predicted relative depth
         bp = np.concatenate([(uv_crop - c) / f * Z[..., None], Z[..., None]], -1)
-        cols["pred_3d"].append(pose.cpu().numpy().astype(np.float64))
         cols["pred_3d_backproj"].append(bp - bp[:, root : root + 1])
+        cols["pred_3d"].append(cols["pred_3d_backproj"][-1] if pose is None else pose.cpu().numpy().astype(np.float64))
         cols["gt_3d"].append(X - X[:, root : root + 1])
         cols["valid_3d"].append(batch["valid_3d"].numpy())
         gt_crop = batch["uv_crop"].numpy().astype(np.float64)
@@ -124,6 +125,7 @@ def predict_loader(net, loader, device, flip: bool = False, amp: str = "none", d
         raise ValueError("evaluation data set is empty")
     out = {k: (np.concatenate(v) if k not in _LIST_KEYS else v) for k, v in cols.items()}
     out["skeleton"] = sk.name
+    out["pose_3d_source"] = "lifting" if net.lifting is not None else "back-projection"
     return out
 
 
@@ -168,17 +170,35 @@ def _skeleton_of(pred: dict):
     return get_skeleton(pred.get("skeleton", "h36m17"))
 
 
+def _sources(pred: dict, name: str) -> dict:
+    """{row label: key of ``pred``}: the 3D pose, and the 2.5D estimate back-projected with the ground-truth root
+    depth — one row where the 3D pose is that back-projection (a network without a lifting block)."""
+    backproj = f"{name} 2.5D back-projected (GT root depth)"
+    if pred.get("pose_3d_source") == "back-projection":
+        return {backproj: "pred_3d"}
+    return {name: "pred_3d", **({backproj: "pred_3d_backproj"} if "pred_3d_backproj" in pred else {})}
+
+
 def _score_h36m(pred: dict, protocol: str, name: str, details: dict) -> dict:
     sk = _skeleton_of(pred)
+    cols = np.arange(sk.num_joints)
+    if protocol != "synthetic" and sk.name != H36M17.name:
+        # the published numbers score Human3.6M's 17 joints (Moon et al.'s 18th, the shoulders' mid-point, is left
+        # out by their evaluation): pick them by name
+        try:
+            cols = np.array([sk.index(n) for n in H36M17.joints])
+        except KeyError as e:
+            raise ValueError(f"{protocol}: the predictions' skeleton {sk.name} lacks a Human3.6M joint ({e})") from None
+        sk = H36M17
     root = sk.root if sk.root is not None else 0
-    gt, mask = pred["gt_3d"], metrics.root_valid_mask(pred["valid_3d"], root)
+    gt, mask = pred["gt_3d"][:, cols], metrics.root_valid_mask(np.asarray(pred["valid_3d"])[:, cols], root)
     sel = np.flatnonzero(mask.any(1))
     if not len(sel):
         raise ValueError("no evaluation sample has 3D ground truth with a valid root joint")
     gt, mask = gt[sel], mask[sel]
     actions = [pred["action"][i] for i in sel]
-    sources = {name: pred["pred_3d"][sel],
-               f"{name} 2.5D back-projected (GT root depth)": pred["pred_3d_backproj"][sel]}
+    sources = {label: np.asarray(pred[key])[sel][:, cols] for label, key in _sources(pred, name).items()}
+    main = next(iter(sources))
     order = metrics.H36M_ACTIONS if protocol != "synthetic" else sorted(set(actions))
     rows, summary = {}, {"samples": int(len(sel)), "error_2d_px": _error_2d(pred)}
     for label, p in sources.items():
@@ -197,7 +217,7 @@ def _score_h36m(pred: dict, protocol: str, name: str, details: dict) -> dict:
     if protocol == "h36m-p2":
         details["PA"] = ("similarity Procrustes with scale (VideoPose3D, MMPose); the 'rigid PA' rows fit rotation "
                          "and translation only (Moon et al.'s rigid_align, PoseNet's published numbers)")
-    columns = [c for c in order if c in rows[name]] + ["Avg"]
+    columns = [c for c in order if c in rows[main]] + ["Avg"]
     return {"protocol": protocol, "metric": metric, "unit": "mm", "columns": columns, "rows": rows,
             "summary": summary, "details": details}
 
@@ -230,10 +250,8 @@ def _mupots_arrays(pred: dict):
                         [str(k) for k in pred["det_image_key"]])}
     else:
         uv = np.asarray(pred["pred_uv_frame"], np.float64)[:, idx]
-        sources = {"": (np.asarray(pred["pred_3d"], np.float64)[:, idx], uv, keys)}
-        if "pred_3d_backproj" in pred:
-            sources[" 2.5D back-projected (GT root depth)"] = (
-                np.asarray(pred["pred_3d_backproj"], np.float64)[:, idx], uv, keys)
+        sources = {label: (np.asarray(pred[key], np.float64)[:, idx], uv, keys)
+                   for label, key in _sources(pred, "").items()}
     return gt, gt_uv, keys, [str(s) for s in pred["subject"]], sources
 
 

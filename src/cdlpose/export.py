@@ -9,7 +9,8 @@ The graph is exported with torch's ``torch.export``-based exporter (``dynamo=Tru
   (pixel centres at integers), i.e. the image camera scaled and shifted by the crop (see ``cdlpose.intrinsics``).
 
 Outputs: ``uvz`` (N, J, 3) output-map pixels (stride ``cdlpose.output_stride``) and depth-bin index, ``pose_3d``
-(N, J, 3) mm root-relative (camera axes), ``confidence`` (N, J) in [0, 1]. With ``flip`` the flip test is inside the
+(N, J, 3) mm root-relative (camera axes; absent for a network without a lifting block, whose 3D pose is the
+back-projected 2.5D estimate), ``confidence`` (N, J) in [0, 1]. With ``flip`` the flip test is inside the
 graph. Everything needed to crop and to map the outputs back is in the model's metadata (``cdlpose.*`` keys:
 box enlargement, input size, pixel convention, output stride, mean and std, depth bins and range, joint names,
 bones, and the formulas in ``cdlpose.preprocess`` / ``cdlpose.postprocess``);
@@ -27,7 +28,7 @@ import torch
 
 from .checkpoint import OutputError, _output_error, describe_os_error
 
-__all__ = ["export_onnx", "export_weights", "compare_onnx", "OUTPUTS", "onnx_metadata"]
+__all__ = ["export_onnx", "export_weights", "compare_onnx", "OUTPUTS", "onnx_metadata", "outputs_of"]
 
 OUTPUTS = ("uvz", "pose_3d", "confidence")
 FORMAT = "cdlpose-onnx/2"
@@ -48,15 +49,24 @@ class _Graph(torch.nn.Module):
         if camera is None:  # a network without the camera input: a nominal one, which it ignores
             S = float(images.shape[-1])
             camera = images.new_tensor([S, S, (S - 1) / 2, (S - 1) / 2]).expand(images.shape[0], 4)
-        return network_outputs(self.net, images, camera, self.flip_index if self.flip else None)
+        uvz, pose, conf = network_outputs(self.net, images, camera, self.flip_index if self.flip else None)
+        return (uvz, conf) if pose is None else (uvz, pose, conf)
+
+
+def outputs_of(net) -> tuple[str, ...]:
+    """The graph's outputs: :data:`OUTPUTS`, without ``pose_3d`` for a network without a lifting block (its 3D
+    pose is the back-projected 2.5D estimate, which needs the root depth: :class:`cdlpose.inference.Predictor`
+    computes it)."""
+    return OUTPUTS if net.lifting is not None else ("uvz", "confidence")
 
 
 def _takes_camera(cfg) -> bool:
     return getattr(cfg.model, "lift_input", "crop") == "camera"
 
 
-def onnx_metadata(cfg, flip: bool) -> dict:
-    """The ``cdlpose.*`` metadata of an exported graph: what a deployment needs besides the graph."""
+def onnx_metadata(cfg, flip: bool, imported_from: dict | None = None) -> dict:
+    """The ``cdlpose.*`` metadata of an exported graph: what a deployment needs besides the graph;
+    ``imported_from``: the checkpoint's record of imported weights (cdlpose.posenet)."""
     from .data.pipeline import IMAGENET_MEAN, IMAGENET_STD
     from .inference import OUTPUT_STRIDE
     from .skeletons import get_skeleton
@@ -66,7 +76,11 @@ def onnx_metadata(cfg, flip: bool) -> dict:
     inputs = {"images": f"(N, 3, {S}, {S}) float32, RGB/255 − mean, ÷ std"}
     if _takes_camera(cfg):
         inputs["camera"] = "(N, 4) float32 (fx, fy, cx, cy) of each crop, crop pixels"
-    return {
+    meta = {} if imported_from is None else {"cdlpose.imported_from": json.dumps(imported_from)}
+    if not cfg.model.lifting:
+        meta["cdlpose.pose_3d"] = ("none: no lifting block; back-project the 2.5D estimate: image px → camera space at "
+                                   "depth root_depth + z (mm), minus the root joint (PoseNet's demo)")
+    return meta | {
         "cdlpose.format": FORMAT,
         "cdlpose.skeleton": cfg.model.skeleton,
         "cdlpose.joint_names": json.dumps(list(sk.joints)),
@@ -110,7 +124,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: in
 
     out = Path(out) if out is not None else Path(checkpoint).with_suffix(".onnx")
     _check_target(Path(checkpoint), out)
-    net, cfg, _ = load_model(checkpoint, "cpu")
+    net, cfg, ckpt = load_model(checkpoint, "cpu")
     net = net.float().eval()
     S = cfg.augment.input_size
     try:
@@ -119,7 +133,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: in
         raise OutputError(e.errno, f"cannot write {out}: {describe_os_error(e)}") from None
     tmp = out.with_name(f".{out.name}.tmp")
     try:
-        _write_onnx(net, cfg, tmp, opset, flip)
+        _write_onnx(net, cfg, tmp, opset, flip, ckpt.get("imported_from"))
         tmp.replace(out)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
@@ -157,7 +171,7 @@ def _example(n: int, S: int, generator=None):
     return x, cam
 
 
-def _write_onnx(net, cfg, tmp: Path, opset: int, flip: bool) -> None:
+def _write_onnx(net, cfg, tmp: Path, opset: int, flip: bool, imported_from: dict | None = None) -> None:
     try:
         import onnxscript  # noqa: F401  (torch's dynamo exporter needs it)
     except ImportError:
@@ -177,10 +191,10 @@ def _write_onnx(net, cfg, tmp: Path, opset: int, flip: bool) -> None:
     else:
         args, names, shapes = (x,), ["images"], {"images": {0: batch}}
     with torch.no_grad():
-        program = torch.onnx.export(graph, args, input_names=names, output_names=list(OUTPUTS), opset_version=opset,
+        program = torch.onnx.export(graph, args, input_names=names, output_names=list(outputs_of(net)), opset_version=opset,
                                     dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
     model = program.model_proto
-    for k, v in onnx_metadata(cfg, flip).items():
+    for k, v in onnx_metadata(cfg, flip, imported_from).items():
         p = model.metadata_props.add()
         p.key, p.value = k, v
     import onnx
@@ -198,7 +212,8 @@ def compare_onnx(path: str | Path, net, size: int, batches=(1, 3), seed: int = 0
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]
     g = torch.Generator().manual_seed(seed)
-    diffs = {f"{m}_abs_{k}": 0.0 for k in OUTPUTS for m in ("max", "mean")}
+    outputs = outputs_of(net)
+    diffs = {f"{m}_abs_{k}": 0.0 for k in outputs for m in ("max", "mean")}
     biggest = 0.0
     from .skeletons import get_skeleton
 
@@ -209,8 +224,8 @@ def compare_onnx(path: str | Path, net, size: int, batches=(1, 3), seed: int = 0
         with torch.no_grad():
             ref = graph(x, cam)
         feed = {"images": x.numpy(), "camera": cam.numpy()}
-        got = sess.run(list(OUTPUTS), {k: feed[k] for k in names})
-        for k, r, o in zip(OUTPUTS, ref, got):
+        got = sess.run(list(outputs), {k: feed[k] for k in names})
+        for k, r, o in zip(outputs, ref, got):
             if o.shape != tuple(r.shape):
                 raise RuntimeError(f"{path}: ONNX output {k} has shape {o.shape} for batch {n}, PyTorch {tuple(r.shape)}")
             d = np.abs(o - r.numpy())

@@ -17,7 +17,7 @@ import torch
 from .codec import index_to_depth
 from .data.pipeline import IMAGENET_MEAN, IMAGENET_STD
 from .data.readers import load_image
-from .geometry import apply_affine, crop_transform, fix_aspect_ratio, invert_affine, rescale_points
+from .geometry import apply_affine, back_project, crop_transform, fix_aspect_ratio, invert_affine, rescale_points
 from .skeletons import get_skeleton
 
 __all__ = ["Predictor", "InputError", "check_box", "root_depth_estimate", "network_outputs"]
@@ -56,6 +56,16 @@ def root_depth_estimate(box, focal) -> float:
     return float(np.sqrt(fx * fy * ROOTNET_AREA_MM2 / (box[2] * box[3])))
 
 
+def _positive_mm(value, where: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not (np.isfinite(v) and v > 0):
+        raise InputError(f"{where} must be a positive number of mm, got {value!r}")
+    return v
+
+
 #: Output maps are at 1/4 of the crop: crop pixel u = (map pixel + 0.5) · 4 − 0.5.
 OUTPUT_STRIDE = 4
 
@@ -68,7 +78,8 @@ def network_outputs(net, images: torch.Tensor, camera: torch.Tensor, flip_index=
     pixels (pixel centres at integers); ``flip_index``: the skeleton's left/right permutation (LongTensor (J,))
     for the flip test (the mirrored crops run in the same batch; the 2.5D estimates and confidences are averaged
     before lifting), or ``None``. Returns ``uvz`` (N, J, 3) output-map pixels and depth-bin index, ``pose_3d``
-    (N, J, 3) mm root-relative, ``confidence`` (N, J), all float32.
+    (N, J, 3) mm root-relative (``None`` for a network without a lifting block), ``confidence`` (N, J), all
+    float32.
     """
     S = images.shape[-1]
     x, cam = images, camera
@@ -78,12 +89,12 @@ def network_outputs(net, images: torch.Tensor, camera: torch.Tensor, flip_index=
     out = net.predict(x, cam)
     uvz, conf = out["uvz"].float(), out["confidence"].float()
     if flip_index is None:
-        return uvz, out["pose_3d"].float(), conf
+        return uvz, (out["pose_3d"].float() if "pose_3d" in out else None), conf
     n = images.shape[0]
     uvz_f = uvz[n:][:, flip_index]
     uvz_f = torch.cat([(S // OUTPUT_STRIDE - 1) - uvz_f[..., :1], uvz_f[..., 1:]], -1)
     uvz, conf = 0.5 * (uvz[:n] + uvz_f), 0.5 * (conf[:n] + conf[n:][:, flip_index])
-    return uvz, net.lifting(uvz, camera).float(), conf
+    return uvz, (net.lifting(uvz, camera).float() if net.lifting is not None else None), conf
 
 
 class _TorchBackend:
@@ -92,8 +103,9 @@ class _TorchBackend:
 
     @torch.no_grad()
     def __call__(self, crops: torch.Tensor, camera: torch.Tensor) -> dict:
-        out = network_outputs(self.net, crops.to(self.device), camera.to(self.device), self.flip_index)
-        return {k: v.cpu().numpy() for k, v in zip(("uvz", "pose_3d", "confidence"), out)}
+        dtype = next(self.net.parameters()).dtype  # float32; float64 where a caller made the network double
+        out = network_outputs(self.net, crops.to(self.device, dtype), camera.to(self.device, dtype), self.flip_index)
+        return {k: v.cpu().numpy() for k, v in zip(("uvz", "pose_3d", "confidence"), out) if v is not None}
 
 
 class _OnnxBackend:
@@ -103,11 +115,12 @@ class _OnnxBackend:
     def __init__(self, session):
         self.session = session
         self.inputs = [i.name for i in session.get_inputs()]
+        self.outputs = [o.name for o in session.get_outputs()]  # no pose_3d: a network without a lifting block
 
     def __call__(self, crops: torch.Tensor, camera: torch.Tensor) -> dict:
         given = {"images": crops.numpy().astype(np.float32), "camera": camera.numpy().astype(np.float32)}
-        out = self.session.run(["uvz", "pose_3d", "confidence"], {k: given[k] for k in self.inputs})
-        return dict(zip(("uvz", "pose_3d", "confidence"), out))
+        out = self.session.run(self.outputs, {k: given[k] for k in self.inputs})
+        return dict(zip(self.outputs, out))
 
 
 class Predictor:
@@ -117,8 +130,12 @@ class Predictor:
     or paths) and, per image, a list of person boxes ``[x, y, w, h]`` (or ``None`` for the whole image).
     """
 
-    def __init__(self, net, config, device="cpu", flip: bool = False) -> None:
+    def __init__(self, net, config, device="cpu", flip: bool = False, lifting: bool = True) -> None:
         self.net = net.to(device).eval()
+        # where the 3D pose comes from: the lifting block, or the 2.5D estimate back-projected with the root depth
+        # (a network without a lifting block — imported PoseNet weights — or ``lifting=False``, ``--no-lifting``)
+        self.pose_3d_source = "lifting" if lifting and net.lifting is not None else "back-projection"
+        self.origin = None
         self.cfg = config
         self.device = torch.device(device)
         self.flip = flip
@@ -134,21 +151,24 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | None = None, flip: bool = False,
-                        skeleton: str | None = None) -> "Predictor":
-        """Rebuild the network from a checkpoint's own config. ``skeleton``: refuse a checkpoint of another one."""
+                        skeleton: str | None = None, lifting: bool = True) -> "Predictor":
+        """Rebuild the network from a checkpoint's own config. ``skeleton``: refuse a checkpoint of another one.
+        ``lifting=False``: 3D by back-projecting the 2.5D estimate even where the network has a lifting block."""
         from .engine import load_model
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
-            net, cfg, _ = load_model(path, device)
+            net, cfg, ckpt = load_model(path, device)
         except (FileNotFoundError, ValueError) as e:  # missing, unreadable or not a cdlpose checkpoint
             raise InputError(str(e)) from None
         if skeleton is not None and get_skeleton(skeleton).name != cfg.model.skeleton:
             raise InputError(f"{path}: the checkpoint predicts the {cfg.model.skeleton} skeleton, not {skeleton}")
-        return cls(net, cfg, device, flip)
+        self = cls(net, cfg, device, flip, lifting)
+        self.origin = ckpt.get("imported_from")
+        return self
 
     @classmethod
-    def from_onnx(cls, path: str | Path, flip: bool | None = None, providers=None) -> "Predictor":
+    def from_onnx(cls, path: str | Path, flip: bool | None = None, providers=None, lifting: bool = True) -> "Predictor":
         """Run an ONNX file written by ``cdlpose export`` in ONNX Runtime (``providers``: default the CPU). The crop
         (box enlargement, input size), normalisation, depth range and skeleton come from the file's metadata; the
         flip test is part of the graph (``cdlpose export --flip``): ``flip=True`` with a graph without it, or
@@ -185,6 +205,9 @@ class Predictor:
         self.mean = np.asarray(json.loads(meta["cdlpose.mean"]), np.float32)
         self.std = np.asarray(json.loads(meta["cdlpose.std"]), np.float32)
         self._forward = _OnnxBackend(session)
+        has_lifting = "pose_3d" in self._forward.outputs
+        self.pose_3d_source = "lifting" if lifting and has_lifting else "back-projection"
+        self.origin = json.loads(meta["cdlpose.imported_from"]) if "cdlpose.imported_from" in meta else None
         return self
 
     def _crop(self, image: np.ndarray, box: np.ndarray):
@@ -216,7 +239,7 @@ class Predictor:
         return np.concatenate([f, c])
 
     def predict(self, images, boxes=None, focal=None, batch_size: int = 16, names=None,
-                scores=None, centre=None) -> list[list[dict]]:
+                scores=None, centre=None, root_depths=None) -> list[list[dict]]:
         """Per image, a list of people, each a dict with the keys (and units) of ``cdlpose predict``'s JSON:
 
         - ``box`` [x, y, w, h] image pixels (as given); ``keypoints_2d`` (J, 2) image pixels;
@@ -224,25 +247,33 @@ class Predictor:
         - ``detection_score``: the box's score (``scores``) or ``None`` (a box given without one, the whole image);
           ``score``: ``detection_score`` (1 without one) × the mean joint confidence, COCO's person score;
         - ``uvz`` (J, 3) the 2.5D estimate: u, v image pixels and z the root-relative depth in mm;
-        - ``keypoints_3d`` (J, 3) mm, root-relative, camera axes (x right, y down, z forward), in the
-          geodesic-normalised scale of the paper's eq. (10);
+        - ``keypoints_3d`` (J, 3) mm, root-relative, camera axes (x right, y down, z forward): with
+          ``pose_3d_source`` ``"lifting"`` the lifting block's pose, in the geodesic-normalised scale of the
+          paper's eq. (10); with ``"back-projection"`` (a network without a lifting block, or ``lifting=False``)
+          the 2.5D estimate back-projected through the image camera at depths ``root_depth_mm`` + z, as PoseNet's
+          demo does (its scale follows the root depth);
         - ``root_depth_mm_estimate`` RootNet's k-value estimate from the box area and ``focal`` (default: 1.2 × the
-          image's larger side, a typical field of view), and ``keypoints_3d_camera_estimate`` (J, 3) the pose
-          placed at that estimated root position — both estimates, for a shared 3D view of several people.
+          image's larger side, a typical field of view); ``root_depth_mm`` the root depth used — the given one
+          (``root_depths``) or that estimate — and ``root_depth_source`` (``"given"`` or ``"estimate"``);
+          ``keypoints_3d_camera_estimate`` (J, 3) the pose placed at that root depth, for a shared 3D view of
+          several people.
 
         ``images``: RGB uint8 arrays or paths; ``boxes``: per image ``None`` (whole image) or a list of boxes;
         ``scores``: per image ``None`` or a list of the boxes' detection scores; ``focal``: (fx, fy) px or
         ``None`` and ``centre``: the principal point (cx, cy) px, pixel centres at integers, or ``None`` (the image
         centre) — together the image camera, from which each crop's camera is made for a network whose lifting
-        block takes it (and the root placement); ``names``: labels for error messages.
+        block takes it (and the root placement); ``root_depths``: per image ``None`` or a list of the people's
+        root (pelvis) depths in mm, camera Z, ``None`` entries estimated; ``names``: labels for error messages.
         """
         if isinstance(images, (str, Path, np.ndarray)):
             images = [images]
         n = len(images)
         boxes = [None] * n if boxes is None else list(boxes)
         scores = [None] * n if scores is None else list(scores)
-        if len(boxes) != n or len(scores) != n:
-            raise InputError(f"got {n} images but {len(boxes)} box lists and {len(scores)} score lists")
+        depths = [None] * n if root_depths is None else list(root_depths)
+        if len(boxes) != n or len(scores) != n or len(depths) != n:
+            raise InputError(f"got {n} images but {len(boxes)} box lists, {len(scores)} score lists and "
+                             f"{len(depths)} root depth lists")
         names = names or [str(im) if isinstance(im, (str, Path)) else f"image {i}" for i, im in enumerate(images)]
         jobs = []  # (image index, box, score, crop tensor, M, crop camera)
         loaded = []
@@ -257,25 +288,34 @@ class Predictor:
             c = np.asarray(centre if centre is not None else (W / 2 - 0.5, H / 2 - 0.5), np.float64)
             bs = boxes[i] if boxes[i] is not None else [[0.0, 0.0, float(W), float(H)]]
             ss = scores[i] if scores[i] is not None else [None] * len(bs)
-            if len(ss) != len(bs):
-                raise InputError(f"{names[i]}: {len(bs)} boxes but {len(ss)} scores")
-            for k, (b, sc) in enumerate(zip(bs, ss)):
+            ds = depths[i] if depths[i] is not None else [None] * len(bs)
+            if len(ss) != len(bs) or len(ds) != len(bs):
+                raise InputError(f"{names[i]}: {len(bs)} boxes but {len(ss)} scores and {len(ds)} root depths")
+            for k, (b, sc, d) in enumerate(zip(bs, ss, ds)):
                 b = check_box(b, (W, H), f"{names[i]} box {k}")
+                if d is not None:
+                    d = _positive_mm(d, f"{names[i]} box {k}: root depth")
                 crop, M, _ = self._crop(img, b)
-                jobs.append((i, b, sc, crop, M, self.crop_camera(M, f, c), f, c))
+                jobs.append((i, b, sc, crop, M, self.crop_camera(M, f, c), f, c, d))
         results: list[list[dict]] = [[] for _ in range(n)]
         S, m = self.size, self.size // OUTPUT_STRIDE
         for start in range(0, len(jobs), batch_size):
             chunk = jobs[start : start + batch_size]
             out = self._run(torch.stack([j[3] for j in chunk]), torch.from_numpy(np.stack([j[5] for j in chunk])))
-            for k, (i, b, sc, _, M, _, f, c) in enumerate(chunk):
+            for k, (i, b, sc, _, M, _, f, c, d) in enumerate(chunk):
                 uv_img = apply_affine(invert_affine(M), rescale_points(out["uvz"][k, :, :2].astype(np.float64),
                                                                        (m, m), (S, S)))
                 z_mm = index_to_depth(torch.from_numpy(out["uvz"][k, :, 2]), self.depth_bins, self.depth_range).numpy()
-                pose = out["pose_3d"][k].astype(np.float64)
                 conf = out["confidence"][k].astype(np.float64)
                 k_depth = root_depth_estimate(b, f)
-                root_xyz = np.append((uv_img[self.skeleton.root] - c) / f * k_depth, k_depth)
+                depth = k_depth if d is None else float(d)
+                r = self.skeleton.root
+                if self.pose_3d_source == "lifting":
+                    pose = out["pose_3d"][k].astype(np.float64)
+                    placed = pose + np.append((uv_img[r] - c) / f * depth, depth)
+                else:  # PoseNet's demo: pixel → camera space at the root depth plus the relative depth
+                    placed = back_project(uv_img, depth + z_mm.astype(np.float64), f, c)
+                    pose = placed - placed[r]
                 det = None if sc is None else float(sc)
                 results[i].append({
                     "box": b.tolist(),
@@ -285,7 +325,10 @@ class Predictor:
                     "confidence": conf,
                     "uvz": np.concatenate([uv_img, z_mm[:, None]], 1),
                     "keypoints_3d": pose,
+                    "pose_3d_source": self.pose_3d_source,
                     "root_depth_mm_estimate": k_depth,
-                    "keypoints_3d_camera_estimate": pose + root_xyz,
+                    "root_depth_mm": depth,
+                    "root_depth_source": "estimate" if d is None else "given",
+                    "keypoints_3d_camera_estimate": placed,
                 })
         return results

@@ -10,7 +10,8 @@ Output maps are at 1/4 of the input (64×64 for 256×256). ``forward(images)`` r
 - ``cube`` (B, C, H, W) and ``ordinal_logits`` (B, C, H, W) — ``full``
 - ``uvz`` (B, J, 3): soft-argmax of the per-joint volumes: u, v output-map pixels, z continuous depth index
 - ``volume_logits`` (B, J, C, H, W): the per-joint volumes before the softmax
-- ``pose_3d`` (B, J, 3): root-relative camera-space pose in mm, geodesic-normalised scale (eq. 10)
+- ``pose_3d`` (B, J, 3): root-relative camera-space pose in mm, geodesic-normalised scale (eq. 10); absent in a
+  network without a lifting block (``ModelConfig.lifting: false``, imported PoseNet weights)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck
 
 from .codec import joint_confidence, soft_argmax_3d
+from .data.pipeline import IMAGENET_MEAN as _IMAGENET_MEAN, IMAGENET_STD as _IMAGENET_STD
 from .skeletons import get_skeleton
 
 __all__ = ["ModelConfig", "CascadedLiftingNet", "LiftingBlock", "build_backbone", "block_parameters", "VARIANTS",
@@ -38,6 +40,8 @@ VARIANTS = ("baseline", "jh", "bj", "full")
 #: block reduced to the head width by a 1×1 convolution, two-layer lifting blocks without the input BatchNorm,
 #: PyTorch's default initialisation.
 LAYOUTS = ("release", "narrow")
+INPUT_RANGES = ("unit", "byte")
+OUTPUT_CONVENTIONS = ("cdlpose", "posenet")
 #: N(0, std²) of the head convolutions in the release layout (Moon et al.; the authors)
 HEAD_INIT_STD = 1e-3
 _BACKBONE_CHANNELS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
@@ -66,6 +70,17 @@ class ModelConfig:
     # sizes and initialisation (see LAYOUTS); None: "release", or "narrow" with ``lite``. Checkpoints saved before
     # this field existed are read as "narrow" (config.config_from_dict), the network they were trained with
     layout: str | None = None
+    # False: no lifting block — the 3D pose is the 2.5D estimate back-projected with a root depth (inference) or the
+    # ground-truth one (evaluation), PoseNet's way; imported PoseNet weights (cdlpose.posenet) have none
+    lifting: bool = True
+    # the pixel range the trunk expects: "unit" — RGB in [0, 1], then ImageNet's mean and std (cdlpose's pipeline);
+    # "byte" — the same mean and std applied to 0–255 values, what Moon et al.'s PoseNet was trained on (their
+    # ToTensor gets a float array, which it does not rescale). The network converts cdlpose's input itself
+    input_range: str = "unit"
+    # what the volumes' soft-argmax index means: "cdlpose" — map pixel i is centred on crop pixel (i + 0.5)·4 − 0.5
+    # and depth index k on the bin centre (k − C/2 + 0.5)·D/C; "posenet" — Moon et al.'s crop pixel 4·i and depth
+    # (k − C/2)·D/C (their targets are u/4 and (z/D + 1/2)·C). The network returns ``uvz`` in cdlpose's meaning
+    output_convention: str = "cdlpose"
 
     @property
     def effective_layout(self) -> str:
@@ -90,6 +105,11 @@ class ModelConfig:
             raise ValueError(f"model.head_width must be a multiple of 8 (≥ 8) or null; got {self.head_width!r}")
         if self.lift_input not in ("camera", "crop"):
             raise ValueError(f"model.lift_input must be 'camera' or 'crop'; got {self.lift_input!r}")
+        if self.input_range not in INPUT_RANGES:
+            raise ValueError(f"model.input_range must be one of {', '.join(INPUT_RANGES)}; got {self.input_range!r}")
+        if self.output_convention not in OUTPUT_CONVENTIONS:
+            raise ValueError(f"model.output_convention must be one of {', '.join(OUTPUT_CONVENTIONS)}; "
+                             f"got {self.output_convention!r}")
 
 
 def _weights_help(name: str, weights) -> str:
@@ -298,7 +318,15 @@ class CascadedLiftingNet(nn.Module):
                 self.final_res = nn.Sequential(_conv_bn(2 * width, width, 1), _bottlenecks(width, n_final))
                 self.head = nn.Conv2d(width, self.num_joints * C, 1)
         map_size = (input_size[0] // 4, input_size[1] // 4)
-        self.lifting = LiftingBlock(self.num_joints, sk.root, map_size, C, cfg.lift_hidden, cfg.lift_blocks,
+        # input and output conventions of imported weights (ModelConfig.input_range, .output_convention)
+        if cfg.input_range == "byte":  # (255·x − m)/s = 255·n + 254·m/s for cdlpose's n = (x − m)/s
+            shift = torch.tensor([254.0 * float(m) / float(s) for m, s in zip(_IMAGENET_MEAN, _IMAGENET_STD)],
+                                 dtype=torch.float64).view(1, 3, 1, 1).float()
+            self.register_buffer("input_shift", shift, persistent=False)
+        if cfg.output_convention == "posenet":  # crop pixel 4·i = (i' + 0.5)·4 − 0.5 at i' = i − 3/8; k' = k − 1/2
+            self.register_buffer("uvz_offset", torch.tensor([(OUTPUT_STRIDE - 1) / (2 * OUTPUT_STRIDE)] * 2 + [0.5]),
+                                 persistent=False)
+        self.lifting = None if not cfg.lifting else LiftingBlock(self.num_joints, sk.root, map_size, C, cfg.lift_hidden, cfg.lift_blocks,
                                     cfg.effective_lift_layers, cfg.lift_dropout, input_norm=release,
                                     input_form=cfg.lift_input, depth_range=depth_range)
         if release:
@@ -326,6 +354,8 @@ class CascadedLiftingNet(nn.Module):
                 f"expected images of shape (B, 3, H, W) with H and W multiples of 32, got {tuple(images.shape)}"
             )
         out = {}
+        if self.config.input_range == "byte":
+            images = images * 255.0 + self.input_shift.to(images.dtype)
         feat = self.backbone(images)
         ctx = self.context(feat)
         if self.config.variant == "baseline":
@@ -350,22 +380,29 @@ class CascadedLiftingNet(nn.Module):
         B, _, H, W = logits.shape
         vol = logits.view(B, self.num_joints, self.config.depth_bins, H, W)
         # soft-argmax in float32 even under autocast: the softmax over 64^3 cells needs the range
-        out["uvz"] = soft_argmax_3d(vol.float(), beta=self.config.softargmax_beta)
+        uvz = soft_argmax_3d(vol if vol.dtype == torch.float64 else vol.float(), beta=self.config.softargmax_beta)
+        out["uvz"] = uvz - self.uvz_offset if self.config.output_convention == "posenet" else uvz
         out["volume_logits"] = vol
         return out
 
     def predict(self, images: torch.Tensor, camera: torch.Tensor | None = None) -> dict:
-        """Inference outputs: ``uvz`` (B, J, 3), ``pose_3d`` (B, J, 3) mm and ``confidence`` (B, J) in [0, 1]
-        (see :func:`cdlpose.codec.joint_confidence`). ``camera`` (B, 4): the crops' (fx, fy, cx, cy) in crop
-        pixels, which a ``lift_input: camera`` network needs."""
+        """Inference outputs: ``uvz`` (B, J, 3), ``pose_3d`` (B, J, 3) mm (absent without a lifting block) and
+        ``confidence`` (B, J) in [0, 1] (see :func:`cdlpose.codec.joint_confidence`). ``camera`` (B, 4): the crops'
+        (fx, fy, cx, cy) in crop pixels, which a ``lift_input: camera`` network needs."""
         out = self.volumes(images)
-        conf = joint_confidence(out["volume_logits"].float(), out["uvz"], self.config.softargmax_beta)
-        return {"uvz": out["uvz"], "pose_3d": self.lifting(out["uvz"], self._camera(images, camera)),
-                "confidence": conf}
+        uvz = out["uvz"]
+        # the confidence window sits around the soft-argmax in the volume's own index grid
+        grid_uvz = uvz + self.uvz_offset if self.config.output_convention == "posenet" else uvz
+        conf = joint_confidence(out["volume_logits"].float(), grid_uvz, self.config.softargmax_beta)
+        res = {"uvz": uvz, "confidence": conf}
+        if self.lifting is not None:
+            res["pose_3d"] = self.lifting(uvz, self._camera(images, camera))
+        return res
 
     def forward(self, images: torch.Tensor, camera: torch.Tensor | None = None) -> dict:
         out = self.volumes(images)
-        out["pose_3d"] = self.lifting(out["uvz"], self._camera(images, camera))
+        if self.lifting is not None:
+            out["pose_3d"] = self.lifting(out["uvz"], self._camera(images, camera))
         return out
 
     def _camera(self, images: torch.Tensor, camera: torch.Tensor | None) -> torch.Tensor | None:

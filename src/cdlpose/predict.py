@@ -86,6 +86,7 @@ class PredictOptions:
     radius: int | None = None  # 2D joint dots, px (default: thickness + 1; 0: none)
     max_missed: int = 5  # frames a track survives without a matching detection (its id and filter are kept)
     coco: list = field(default_factory=list)  # this run's COCO result entries (see coco_results)
+    root_depths: list | None = None  # with ``boxes``: each box's root depth in mm (None: estimated)
     whole_image: list = field(default_factory=list)  # images taken as one person covering the whole frame
 
 
@@ -136,8 +137,10 @@ def person_record(p: dict, smoothed=None) -> dict:
     ``keypoints_2d`` image px; ``detection_score`` the box's score (``null``: a box given without one, or the whole
     image); ``score`` = detection score (1 without one) × mean joint confidence; ``confidence`` 0..1 per joint;
     ``uvz`` u, v px and z mm (root-relative depth); ``keypoints_3d`` mm, root-relative, camera axes (x right, y
-    down, z forward); ``root_depth_mm_estimate`` and ``keypoints_3d_camera_estimate`` place the pose at RootNet's
-    k-value depth from the box area (an estimate); ``keypoints_3d_smoothed`` (videos with smoothing)."""
+    down, z forward), from ``pose_3d_source`` (``lifting`` or ``back-projection`` of the 2.5D estimate at
+    ``root_depth_mm``); ``root_depth_mm_estimate`` RootNet's k-value depth from the box area; ``root_depth_mm``
+    the root depth used (``root_depth_source``: ``given`` or ``estimate``), at which
+    ``keypoints_3d_camera_estimate`` places the pose; ``keypoints_3d_smoothed`` (videos with smoothing)."""
     det = p.get("detection_score")
     rec = {
         "box": _r(p["box"]),
@@ -147,7 +150,10 @@ def person_record(p: dict, smoothed=None) -> dict:
         "confidence": _r(p["confidence"], 4),
         "uvz": _r(p["uvz"]),
         "keypoints_3d": _r(p["keypoints_3d"], 1),
+        "pose_3d_source": p["pose_3d_source"],
         "root_depth_mm_estimate": round(float(p["root_depth_mm_estimate"]), 1),
+        "root_depth_mm": round(float(p["root_depth_mm"]), 1),
+        "root_depth_source": p["root_depth_source"],
         "keypoints_3d_camera_estimate": _r(p["keypoints_3d_camera_estimate"], 1),
     }
     if smoothed is not None:
@@ -170,8 +176,8 @@ def _coco_entry(rec: dict, path: Path, frame: int | None = None) -> dict:
          "score": rec["score"], "bbox": rec["box"], "file_name": str(path)}
     if frame is not None:
         e["frame"] = frame
-    for k in ("detection_score", "keypoints_3d", "keypoints_3d_smoothed", "keypoints_3d_camera_estimate",
-              "root_depth_mm_estimate", "track"):
+    for k in ("detection_score", "keypoints_3d", "pose_3d_source", "keypoints_3d_smoothed",
+              "keypoints_3d_camera_estimate", "root_depth_mm", "root_depth_mm_estimate", "track"):
         if k in rec:
             e[k] = rec[k]
     return e
@@ -204,11 +210,14 @@ def _header(pred: Predictor, path: Path, kind: str, size, checkpoint) -> dict:
         "schema": SCHEMA, "input": str(path), "kind": kind, "image_size": [int(size[0]), int(size[1])],
         "checkpoint": str(checkpoint), "skeleton": sk.name, "joint_names": list(sk.joints),
         "bones": [list(b) for b in sk.bones], "flip_test": bool(pred.flip),
-        "backend": pred.backend,
+        "backend": pred.backend, "pose_3d_source": pred.pose_3d_source,
+        **({"imported_from": pred.origin} if pred.origin else {}),
         "units": {"keypoints_2d": "image px", "uvz": "u, v image px; z mm root-relative depth",
                   "score": "detection score (1 without one) × mean joint confidence",
-                  "keypoints_3d": "mm, root-relative, camera axes (x right, y down, z forward), geodesic-normalised "
-                                  "scale (neck-knee 1077 mm)",
+                  "keypoints_3d": ("mm, root-relative, camera axes (x right, y down, z forward), geodesic-normalised "
+                                   "scale (neck-knee 1077 mm)" if pred.pose_3d_source == "lifting" else
+                                   "mm, root-relative, camera axes (x right, y down, z forward): the 2.5D estimate "
+                                   "back-projected at root_depth_mm + z (its scale follows the root depth)"),
                   "keypoints_3d_camera_estimate": "mm, camera space, root depth estimated from the box area "
                                                   "(RootNet k-value)"},
     }
@@ -378,9 +387,10 @@ def _predict_batch(pred: Predictor, opts: PredictOptions, paths: list, images: l
     run = [i for i, b in enumerate(boxes) if b is None or len(b) > 0]
     people = [[] for _ in images]
     if run:
+        depths = None if not (opts.boxes and opts.root_depths) else [list(opts.root_depths) for _ in run]
         out = pred.predict([images[i] for i in run], [boxes[i] for i in run], focal=opts.focal,
                            batch_size=opts.batch_size, names=[names[i] for i in run],
-                           scores=[scores[i] for i in run])
+                           scores=[scores[i] for i in run], root_depths=depths)
         for i, ps in zip(run, out):
             people[i] = ps
     return people
