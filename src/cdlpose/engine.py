@@ -346,7 +346,7 @@ class Trainer:
         src = config_from_dict(ckpt["config"], str(path)).model
         mine = self.cfg.model
         for k in ("variant", "backbone", "lite", "backbone_stages", "head_width", "skeleton", "depth_bins",
-                  "effective_layout"):
+                  "effective_layout", "input_range", "output_convention"):
             if getattr(src, k) != getattr(mine, k):
                 raise ConfigError(f"train.init_from: {path} has model.{k}={getattr(src, k)!r}, this config "
                                   f"{getattr(mine, k)!r}")

@@ -41,10 +41,16 @@ _LIST_KEYS = ("sample_id", "subject", "action", "dataset", "image_key")
 #: The paper's published numbers (Tables 1–4), for comparison next to ours.
 PAPER_RESULTS = {
     "h36m-p1": {"Zhang et al. AAAI'21 (paper, Table 1)": dict(zip(_AVG, (
-        43.2, 50.5, 42.7, 47.1, 50.7, 41.1, 45.2, 58.9, 61.6, 48.8, 60.1, 46.3, 35.5, 51.4, 41.0, 48.7)))},
+        43.2, 50.5, 42.7, 47.1, 50.7, 41.1, 45.2, 58.9, 61.6, 48.8, 60.1, 46.3, 35.5, 51.4, 41.0, 48.7))),
+                # PoseNet, whose published weights `cdlpose import posenet` reads (their repository's "protocol 2")
+                "Moon et al. ICCV'19 PoseNet (paper, Table 1)": dict(zip(_AVG, (
+        51.5, 56.8, 51.2, 52.2, 55.2, 47.7, 50.9, 63.3, 69.9, 54.2, 57.4, 50.4, 42.5, 57.5, 47.7, 54.4)))},
     "h36m-p2": {"Zhang et al. AAAI'21 (paper, Table 2)": dict(zip(_AVG, (
-        27.3, 29.2, 37.2, 31.5, 33.1, 29.2, 30.7, 32.5, 42.0, 34.6, 36.9, 28.0, 23.3, 34.7, 27.5, 31.8)))},
-    "mupots": {"Zhang et al. AAAI'21 (paper, Table 3)": {"Avg": 83.3}},
+        27.3, 29.2, 37.2, 31.5, 33.1, 29.2, 30.7, 32.5, 42.0, 34.6, 36.9, 28.0, 23.3, 34.7, 27.5, 31.8))),
+                "Moon et al. ICCV'19 PoseNet (paper, Table 2; rigid PA)": dict(zip(_AVG, (
+        32.5, 31.5, 41.5, 36.7, 36.3, 31.9, 33.2, 36.5, 44.4, 36.7, 38.7, 31.2, 25.6, 37.1, 30.5, 35.2)))},
+    "mupots": {"Zhang et al. AAAI'21 (paper, Table 3)": {"Avg": 83.3},
+               "Moon et al. ICCV'19 PoseNet (paper, Table 3)": {"Avg": 81.8}},
     "ablation": {"baseline": 54.1, "jh": 52.0, "bj": 50.8, "full": 48.7},  # Table 4, Protocol 1 MPJPE
 }
 
