@@ -60,6 +60,11 @@ def test_every_recipe_loads():
         ["baseline", "jh", "bj", "full"]
     s2 = load_config(CONFIGS / "h36m_p1_stage2.yaml")
     assert s2.train.stage == 2 and s2.train.init_from and s2.data.protocol == "h36m-p1"
+    assert not s2.train.finetune  # frozen: measured better than fine-tuning from the stage-1 network
+    for stem, run in (("h36m_p1", "h36m_p1"), ("h36m_p2", "h36m_p2"), ("muco_mupots", "muco"), ("synthetic", "synthetic")):
+        ft = load_config(CONFIGS / f"{stem}_finetune.yaml").train  # after the frozen stage, end to end
+        assert ft.stage == 2 and ft.finetune and ft.init_from == f"runs/{run}_stage2/last.pt" and ft.lr == 1e-4
+        assert ft.out_dir != load_config(CONFIGS / f"{stem}_stage2.yaml").train.out_dir
 
 
 def test_config_errors_name_the_key(tmp_path):

@@ -344,3 +344,13 @@ def test_onnx_export_of_a_network_without_lifting(tmp_path):
         np.testing.assert_allclose(pa["keypoints_3d"], pb["keypoints_3d"], atol=0.05)
         assert pa["root_depth_source"] == pb["root_depth_source"]
     assert [p["root_depth_source"] for p in a] == ["given", "estimate"]
+
+
+def test_stage2_refuses_a_network_without_lifting(tmp_path):
+    from cdlpose.config import ConfigError
+    from cdlpose.engine import Trainer
+    from tests.test_engine import tiny
+
+    cfg = tiny(tmp_path, variant="baseline", extra=("model.lifting=false", "train.stage=2", "train.finetune=true"))
+    with pytest.raises(ConfigError, match="model.lifting is false"):
+        Trainer(cfg, device="cpu")
