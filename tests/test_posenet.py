@@ -354,3 +354,35 @@ def test_stage2_refuses_a_network_without_lifting(tmp_path):
     cfg = tiny(tmp_path, variant="baseline", extra=("model.lifting=false", "train.stage=2", "train.finetune=true"))
     with pytest.raises(ConfigError, match="model.lifting is false"):
         Trainer(cfg, device="cpu")
+
+
+def test_evaluate_a_network_without_lifting_of_another_joint_set(tmp_path):
+    """`cdlpose evaluate CONFIG --checkpoint posenet.pt`: the config's data (17 joints) read into the network's 18,
+    the 3D row the back-projection with the ground-truth root depth, one such row, and the caption says so."""
+    import dataclasses
+
+    from cdlpose.checkpoint import save_checkpoint
+    from cdlpose.config import config_to_dict
+    from cdlpose.engine import CHECKPOINT_FORMAT, evaluate_checkpoint
+    from cdlpose.model import CascadedLiftingNet
+    from tests.test_engine import tiny
+
+    data_cfg = tiny(tmp_path)  # h36m17 synthetic data
+    cfg = posenet_config("h36m")
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backbone="resnet18", lite=True,
+                                                             backbone_stages=2, head_width=16, depth_bins=32),
+                              codec=dataclasses.replace(cfg.codec, depth_bins=32),
+                              augment=dataclasses.replace(cfg.augment, input_size=64))
+    torch.manual_seed(0)
+    net = CascadedLiftingNet(cfg.model, (64, 64)).eval()
+    ckpt = tmp_path / "posenet_small.pt"
+    save_checkpoint({"format": CHECKPOINT_FORMAT, "config": config_to_dict(cfg), "model": net.state_dict(),
+                     "imported_from": {"kind": "posenet", "label": "PoseNet (test)"}}, ckpt)
+    result, pred = evaluate_checkpoint(ckpt, data_cfg, "synthetic", device="cpu", progress=False, out_dir=tmp_path)
+    assert pred["skeleton"] == "h36m18" and pred["pose_3d_source"] == "back-projection"
+    assert not pred["valid_3d"][:, 17].any() and pred["valid_3d"][:, :17].all()  # no ground truth for the 18th
+    ours = [k for k in result["rows"] if k.startswith("PoseNet (test)")]
+    assert ours == ["PoseNet (test) 2.5D back-projected (GT root depth)"]
+    assert "ground-truth root depth" in result["details"]["3D"] and "h36m18" in result["details"]["network joints"]
+    np.testing.assert_array_equal(pred["pred_3d"], pred["pred_3d_backproj"])
+    assert "note" not in result  # no "stage-1 checkpoint: untrained lifting block" for a network without one
