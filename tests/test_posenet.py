@@ -310,29 +310,39 @@ def test_posenet_conventions_in_a_small_network(tmp_path):
     assert dataclasses.asdict(ModelConfig())["lifting"] is True
 
 
-def test_onnx_export_of_a_network_without_lifting(tmp_path):
-    """An imported-style network (no lifting block, PoseNet's conventions) exports to ONNX without a pose_3d
-    output, and Predictor.from_onnx back-projects its 2.5D estimate exactly as the PyTorch Predictor does."""
-    pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
+def _small_posenet_checkpoint(path, joints: str, label: str, depth_bins: int | None = None):
+    """A cdlpose checkpoint of a small network with PoseNet's conventions (no lifting block, 0–255 input, PoseNet's
+    output indices): ResNet-18 stages 1–2, 16-channel heads, 64² input, random weights, ``imported_from`` labelled
+    ``label``. Returns ``path``."""
     import dataclasses
 
     from cdlpose.checkpoint import save_checkpoint
     from cdlpose.config import config_to_dict
     from cdlpose.engine import CHECKPOINT_FORMAT
-    from cdlpose.export import export_onnx
-    from cdlpose.inference import Predictor
     from cdlpose.model import CascadedLiftingNet
 
-    cfg = posenet_config("muco")
+    cfg = posenet_config(joints)
+    bins = depth_bins or cfg.model.depth_bins
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backbone="resnet18", lite=True,
-                                                             backbone_stages=2, head_width=16),
+                                                             backbone_stages=2, head_width=16, depth_bins=bins),
+                              codec=dataclasses.replace(cfg.codec, depth_bins=bins),
                               augment=dataclasses.replace(cfg.augment, input_size=64))
     torch.manual_seed(0)
     net = CascadedLiftingNet(cfg.model, (64, 64)).eval()
-    ckpt = tmp_path / "small.pt"
     save_checkpoint({"format": CHECKPOINT_FORMAT, "config": config_to_dict(cfg), "model": net.state_dict(),
-                     "imported_from": {"kind": "posenet", "label": "test"}}, ckpt)
+                     "imported_from": {"kind": "posenet", "label": label}}, path)
+    return path
+
+
+def test_onnx_export_of_a_network_without_lifting(tmp_path):
+    """An imported-style network (no lifting block, PoseNet's conventions) exports to ONNX without a pose_3d
+    output, and Predictor.from_onnx back-projects its 2.5D estimate exactly as the PyTorch Predictor does."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from cdlpose.export import export_onnx
+    from cdlpose.inference import Predictor
+
+    ckpt = _small_posenet_checkpoint(tmp_path / "small.pt", "muco", "test")
     s = export_onnx(ckpt, tmp_path / "small.onnx")
     assert "max_abs_pose_3d" not in s and s["max_abs_uvz"] < 1e-3
     img, boxes = _image(3), [[60.0, 30.0, 120.0, 200.0], [200.0, 50.0, 90.0, 180.0]]
@@ -359,25 +369,11 @@ def test_stage2_refuses_a_network_without_lifting(tmp_path):
 def test_evaluate_a_network_without_lifting_of_another_joint_set(tmp_path):
     """`cdlpose evaluate CONFIG --checkpoint posenet.pt`: the config's data (17 joints) read into the network's 18,
     the 3D row the back-projection with the ground-truth root depth, one such row, and the caption says so."""
-    import dataclasses
-
-    from cdlpose.checkpoint import save_checkpoint
-    from cdlpose.config import config_to_dict
-    from cdlpose.engine import CHECKPOINT_FORMAT, evaluate_checkpoint
-    from cdlpose.model import CascadedLiftingNet
+    from cdlpose.engine import evaluate_checkpoint
     from tests.test_engine import tiny
 
     data_cfg = tiny(tmp_path)  # h36m17 synthetic data
-    cfg = posenet_config("h36m")
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backbone="resnet18", lite=True,
-                                                             backbone_stages=2, head_width=16, depth_bins=32),
-                              codec=dataclasses.replace(cfg.codec, depth_bins=32),
-                              augment=dataclasses.replace(cfg.augment, input_size=64))
-    torch.manual_seed(0)
-    net = CascadedLiftingNet(cfg.model, (64, 64)).eval()
-    ckpt = tmp_path / "posenet_small.pt"
-    save_checkpoint({"format": CHECKPOINT_FORMAT, "config": config_to_dict(cfg), "model": net.state_dict(),
-                     "imported_from": {"kind": "posenet", "label": "PoseNet (test)"}}, ckpt)
+    ckpt = _small_posenet_checkpoint(tmp_path / "posenet_small.pt", "h36m", "PoseNet (test)", depth_bins=32)
     result, pred = evaluate_checkpoint(ckpt, data_cfg, "synthetic", device="cpu", progress=False, out_dir=tmp_path)
     assert pred["skeleton"] == "h36m18" and pred["pose_3d_source"] == "back-projection"
     assert not pred["valid_3d"][:, 17].any() and pred["valid_3d"][:, :17].all()  # no ground truth for the 18th
