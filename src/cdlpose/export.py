@@ -45,10 +45,10 @@ class _Graph(torch.nn.Module):
 
     def forward(self, images, camera=None):
         from .inference import network_outputs
+        from .model import nominal_camera
 
         if camera is None:  # a network without the camera input: a nominal one, which it ignores
-            S = float(images.shape[-1])
-            camera = images.new_tensor([S, S, (S - 1) / 2, (S - 1) / 2]).expand(images.shape[0], 4)
+            camera = nominal_camera(images.shape[0], images.shape[-2:], images)
         uvz, pose, conf = network_outputs(self.net, images, camera, self.flip_index if self.flip else None)
         return (uvz, conf) if pose is None else (uvz, pose, conf)
 
@@ -68,7 +68,7 @@ def onnx_metadata(cfg, flip: bool, imported_from: dict | None = None) -> dict:
     """The ``cdlpose.*`` metadata of an exported graph: what a deployment needs besides the graph;
     ``imported_from``: the checkpoint's record of imported weights (cdlpose.posenet)."""
     from .data.pipeline import IMAGENET_MEAN, IMAGENET_STD
-    from .inference import OUTPUT_STRIDE
+    from .model import OUTPUT_STRIDE
     from .skeletons import get_skeleton
 
     sk = get_skeleton(cfg.model.skeleton)

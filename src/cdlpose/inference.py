@@ -18,6 +18,7 @@ from .codec import index_to_depth
 from .data.pipeline import IMAGENET_MEAN, IMAGENET_STD
 from .data.readers import load_image
 from .geometry import apply_affine, back_project, crop_transform, fix_aspect_ratio, invert_affine, rescale_points
+from .model import OUTPUT_STRIDE, nominal_camera
 from .skeletons import get_skeleton
 
 __all__ = ["Predictor", "InputError", "check_box", "root_depth_estimate", "network_outputs"]
@@ -65,9 +66,6 @@ def _positive_mm(value, where: str) -> float:
         raise InputError(f"{where} must be a positive number of mm, got {value!r}")
     return v
 
-
-#: Output maps are at 1/4 of the crop: crop pixel u = (map pixel + 0.5) · 4 − 0.5.
-OUTPUT_STRIDE = 4
 
 
 def network_outputs(net, images: torch.Tensor, camera: torch.Tensor, flip_index=None):
@@ -226,8 +224,7 @@ class Predictor:
         """The network on (N, 3, S, S) crops with their (N, 4) cameras (default: a centred crop camera of focal
         length S): ``uvz``, ``pose_3d``, ``confidence`` as numpy."""
         if camera is None:
-            S = float(self.size)
-            camera = torch.tensor([[S, S, (S - 1) / 2, (S - 1) / 2]]).expand(crops.shape[0], 4)
+            camera = nominal_camera(crops.shape[0], (self.size, self.size), crops)
         return self._forward(crops.float(), camera.float())
 
     @staticmethod

@@ -28,8 +28,8 @@ from .codec import joint_confidence, soft_argmax_3d
 from .data.pipeline import IMAGENET_MEAN as _IMAGENET_MEAN, IMAGENET_STD as _IMAGENET_STD
 from .skeletons import get_skeleton
 
-__all__ = ["ModelConfig", "CascadedLiftingNet", "LiftingBlock", "build_backbone", "block_parameters", "VARIANTS",
-           "LAYOUTS", "BLOCKS"]
+__all__ = ["ModelConfig", "CascadedLiftingNet", "LiftingBlock", "build_backbone", "block_parameters", "nominal_camera",
+           "OUTPUT_STRIDE", "VARIANTS", "LAYOUTS", "BLOCKS"]
 
 VARIANTS = ("baseline", "jh", "bj", "full")
 #: ``release``: the authors' release (fnzhan/Pose-Estimation) — the final block keeps the 2·width channels of its
@@ -198,6 +198,14 @@ OUTPUT_UNIT_MM = 100.0
 OUTPUT_STRIDE = 4
 
 
+def nominal_camera(n: int, size, like: torch.Tensor) -> torch.Tensor:
+    """(n, 4) crop camera ``(fx, fy, cx, cy)`` in crop pixels for a crop of ``size`` (H, W) whose real camera is
+    unknown: focal length = the crop's size, principal point at its centre (pixel centres at integers) — a person
+    centred on the optical axis. dtype and device of ``like``; a ``lift_input: crop`` network ignores it."""
+    H, W = size
+    return like.new_tensor([float(W), float(H), (W - 1) / 2, (H - 1) / 2]).expand(n, 4)
+
+
 class LiftingBlock(nn.Module):
     """3D lifting block (paper, "3D Lifting block"): per joint five features (below) → Linear(1024) [→ BatchNorm →
     ReLU] → residual blocks of [Linear, BatchNorm, ReLU, Dropout] × layers → Linear(J × 3).
@@ -220,6 +228,7 @@ class LiftingBlock(nn.Module):
             raise ValueError(f"lifting input must be 'crop' or 'camera'; got {input_form!r}")
         self.num_joints, self.root, self.depth_bins = num_joints, root, depth_bins
         self.input_form, self.depth_range = input_form, depth_range
+        self.crop_size = (map_size[0] * OUTPUT_STRIDE, map_size[1] * OUTPUT_STRIDE)
         self.register_buffer("map_size", torch.tensor([float(map_size[1]), float(map_size[0])]), persistent=False)
         bias = not input_norm
         self.inp = nn.Linear(num_joints * 5, hidden, bias=bias)
@@ -249,11 +258,9 @@ class LiftingBlock(nn.Module):
         if camera is None:
             raise ValueError("this lifting block takes the crop camera (B, 4) = (fx, fy, cx, cy) in crop pixels "
                              "(model.lift_input: camera)")
-        S = self.map_size * OUTPUT_STRIDE  # the crop's size
         # 2D-only samples (MPII, COCO) have no camera; stage 1 computes their (unused) lifting output anyway, and
         # a NaN there would poison the BatchNorm statistics: they get a nominal camera instead
-        nominal = torch.cat([S, (S - 1) / 2]).to(camera.dtype)
-        camera = torch.where(torch.isfinite(camera), camera, nominal)
+        camera = torch.where(torch.isfinite(camera), camera, nominal_camera(1, self.crop_size, camera))
         f, c = camera[:, None, :2], camera[:, None, 2:]
         uv_crop = (uvz[..., :2] + 0.5) * OUTPUT_STRIDE - 0.5
         ray = (uv_crop - c) / f
@@ -412,8 +419,7 @@ class CascadedLiftingNet(nn.Module):
         pass it."""
         if camera is not None or self.config.lift_input == "crop":
             return camera
-        B, _, H, W = images.shape
-        return images.new_tensor([float(W), float(H), (W - 1) / 2, (H - 1) / 2]).expand(B, 4)
+        return nominal_camera(images.shape[0], images.shape[-2:], images)
 
 
 #: Parameter blocks as the authors' release groups its modules: ``context`` (Upsampling_Net: deconvolutions and
