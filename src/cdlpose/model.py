@@ -330,12 +330,16 @@ class CascadedLiftingNet(nn.Module):
             shift = torch.tensor([254.0 * float(m) / float(s) for m, s in zip(_IMAGENET_MEAN, _IMAGENET_STD)],
                                  dtype=torch.float64).view(1, 3, 1, 1).float()
             self.register_buffer("input_shift", shift, persistent=False)
-        if cfg.output_convention == "posenet":  # crop pixel 4·i = (i' + 0.5)·4 − 0.5 at i' = i − 3/8; k' = k − 1/2
-            self.register_buffer("uvz_offset", torch.tensor([(OUTPUT_STRIDE - 1) / (2 * OUTPUT_STRIDE)] * 2 + [0.5]),
-                                 persistent=False)
-        self.lifting = None if not cfg.lifting else LiftingBlock(self.num_joints, sk.root, map_size, C, cfg.lift_hidden, cfg.lift_blocks,
-                                    cfg.effective_lift_layers, cfg.lift_dropout, input_norm=release,
-                                    input_form=cfg.lift_input, depth_range=depth_range)
+        # the volumes' own soft-argmax index minus this is cdlpose's (u, v, z); posenet: crop pixel 4·i =
+        # (i' + 0.5)·4 − 0.5 at i' = i − 3/8, and k' = k − 1/2
+        posenet = cfg.output_convention == "posenet"
+        offset = [(OUTPUT_STRIDE - 1) / (2 * OUTPUT_STRIDE)] * 2 + [0.5] if posenet else [0.0] * 3
+        self.register_buffer("uvz_offset", torch.tensor(offset), persistent=False)
+        self.lifting = None
+        if cfg.lifting:
+            self.lifting = LiftingBlock(self.num_joints, sk.root, map_size, C, cfg.lift_hidden, cfg.lift_blocks,
+                                        cfg.effective_lift_layers, cfg.lift_dropout, input_norm=release,
+                                        input_form=cfg.lift_input, depth_range=depth_range)
         if release:
             self._init_heads()
 
@@ -388,7 +392,7 @@ class CascadedLiftingNet(nn.Module):
         vol = logits.view(B, self.num_joints, self.config.depth_bins, H, W)
         # soft-argmax in float32 even under autocast: the softmax over 64^3 cells needs the range
         uvz = soft_argmax_3d(vol if vol.dtype == torch.float64 else vol.float(), beta=self.config.softargmax_beta)
-        out["uvz"] = uvz - self.uvz_offset if self.config.output_convention == "posenet" else uvz
+        out["uvz"] = uvz - self.uvz_offset
         out["volume_logits"] = vol
         return out
 
@@ -399,8 +403,7 @@ class CascadedLiftingNet(nn.Module):
         out = self.volumes(images)
         uvz = out["uvz"]
         # the confidence window sits around the soft-argmax in the volume's own index grid
-        grid_uvz = uvz + self.uvz_offset if self.config.output_convention == "posenet" else uvz
-        conf = joint_confidence(out["volume_logits"].float(), grid_uvz, self.config.softargmax_beta)
+        conf = joint_confidence(out["volume_logits"].float(), uvz + self.uvz_offset, self.config.softargmax_beta)
         res = {"uvz": uvz, "confidence": conf}
         if self.lifting is not None:
             res["pose_3d"] = self.lifting(uvz, self._camera(images, camera))
