@@ -176,6 +176,16 @@ def _skeleton_of(pred: dict):
     return get_skeleton(pred.get("skeleton", "h36m17"))
 
 
+def _columns(pred: dict, target, protocol: str, data_set: str) -> np.ndarray:
+    """Where each joint of the ``target`` skeleton (``data_set``'s joints) sits in the predictions' joint order,
+    matched by name."""
+    sk = _skeleton_of(pred)
+    try:
+        return np.array([sk.index(n) for n in target.joints])
+    except KeyError as e:
+        raise ValueError(f"{protocol}: the predictions' skeleton {sk.name} lacks a {data_set} joint ({e})") from None
+
+
 def _sources(pred: dict, name: str) -> dict:
     """{row label: key of ``pred``}: the 3D pose, and the 2.5D estimate back-projected with the ground-truth root
     depth — one row where the 3D pose is that back-projection (a network without a lifting block)."""
@@ -191,11 +201,7 @@ def _score_h36m(pred: dict, protocol: str, name: str, details: dict) -> dict:
     if protocol != "synthetic" and sk.name != H36M17.name:
         # the published numbers score Human3.6M's 17 joints (Moon et al.'s 18th, the shoulders' mid-point, is left
         # out by their evaluation): pick them by name
-        try:
-            cols = np.array([sk.index(n) for n in H36M17.joints])
-        except KeyError as e:
-            raise ValueError(f"{protocol}: the predictions' skeleton {sk.name} lacks a Human3.6M joint ({e})") from None
-        sk = H36M17
+        cols, sk = _columns(pred, H36M17, protocol, "Human3.6M"), H36M17
     root = sk.root if sk.root is not None else 0
     gt, mask = pred["gt_3d"][:, cols], metrics.root_valid_mask(np.asarray(pred["valid_3d"])[:, cols], root)
     sel = np.flatnonzero(mask.any(1))
@@ -231,11 +237,7 @@ def _score_h36m(pred: dict, protocol: str, name: str, details: dict) -> dict:
 def _mupots_arrays(pred: dict):
     """(per annotated person) gt 3D pelvis-relative (N, 17, 3), gt 2D (N, 17, 2), image keys, sequences; and the
     predicted people's sources {label: (pred 3D (M, 17, 3), 2D (M, 17, 2), image keys)}, all in MuPoTS-17 order."""
-    sk = _skeleton_of(pred)
-    try:
-        idx = np.array([sk.index(n) for n in MUPOTS17.joints])
-    except KeyError as e:
-        raise ValueError(f"mupots: the predictions' skeleton {sk.name} lacks a MuPoTS-3D joint ({e})") from None
+    idx = _columns(pred, MUPOTS17, "mupots", "MuPoTS-3D")
     valid = np.asarray(pred["valid_3d"], bool)[:, idx]
     if not valid[:, list(metrics.MUPOTS_EVAL_JOINTS) + [MUPOTS17.root]].all():
         bad = int((~valid[:, list(metrics.MUPOTS_EVAL_JOINTS) + [MUPOTS17.root]].all(1)).sum())
