@@ -46,6 +46,9 @@ LABEL = "PoseNet (Moon et al., imported)"
 
 # their ResNetBackbone's module names → the positions in cdlpose's trunk (torchvision's children, in order)
 _BACKBONE = {"conv1": 0, "bn1": 1, "layer1": 4, "layer2": 5, "layer3": 6, "layer4": 7}
+_BACKBONE_NAMES = {str(v): k for k, v in _BACKBONE.items()}
+# their HeadNet's prefixes → cdlpose's
+_HEAD = (("head.deconv_layers.", "context."), ("head.final_layer.", "head."))
 
 
 class PoseNetImportError(InputError):
@@ -73,7 +76,7 @@ def _target_key(key: str) -> str | None:
     if k.startswith("backbone."):
         first, _, tail = k[len("backbone."):].partition(".")
         return f"backbone.{_BACKBONE[first]}.{tail}" if first in _BACKBONE and tail else None
-    for src, dst in (("head.deconv_layers.", "context."), ("head.final_layer.", "head.")):
+    for src, dst in _HEAD:
         if k.startswith(src):
             return dst + k[len(src):]
     return None
@@ -83,9 +86,8 @@ def _source_key(key: str) -> str:
     """The inverse of :func:`_target_key`: a cdlpose parameter's name in PoseNet's snapshot (for messages)."""
     if key.startswith("backbone."):
         idx, _, tail = key[len("backbone."):].partition(".")
-        names = {str(v): k for k, v in _BACKBONE.items()}
-        return f"backbone.{names.get(idx, idx)}.{tail}"
-    for src, dst in (("head.deconv_layers.", "context."), ("head.final_layer.", "head.")):
+        return f"backbone.{_BACKBONE_NAMES.get(idx, idx)}.{tail}"
+    for src, dst in _HEAD:
         if key.startswith(dst):
             return src + key[len(dst):]
     return key
@@ -102,15 +104,16 @@ def map_posenet_state(state: dict, target: dict, where: str, joints: str) -> dic
     ``num_batches_tracked`` may be absent: snapshots of PyTorch < 0.4.1 have none); otherwise a
     :class:`PoseNetImportError` lists the differences."""
     out, unused, shapes = {}, [], []
+    dsts = {key: _target_key(key) for key in state}
     for key, value in state.items():
-        dst = _target_key(key)
+        dst = dsts[key]
         if dst is None or dst not in target:
             unused.append(key)
         elif not torch.is_tensor(value) or tuple(value.shape) != tuple(target[dst].shape):
             shapes.append(f"{key} {tuple(getattr(value, 'shape', ()))} (cdlpose {dst} {tuple(target[dst].shape)})")
         else:
             out[dst] = value.to(target[dst].dtype)
-    mapped = {_target_key(k) for k in state}
+    mapped = set(dsts.values())
     missing = [k for k in target if k not in mapped and not k.endswith("num_batches_tracked")]
     for k in target:  # PyTorch < 0.4.1 snapshots: no counters; they only matter for BatchNorm's momentum=None
         if k.endswith("num_batches_tracked") and k not in out:
