@@ -128,12 +128,13 @@ class Predictor:
     or paths) and, per image, a list of person boxes ``[x, y, w, h]`` (or ``None`` for the whole image).
     """
 
-    def __init__(self, net, config, device="cpu", flip: bool = False, lifting: bool = True) -> None:
+    def __init__(self, net, config, device="cpu", flip: bool = False, lifting: bool = True,
+                 origin: dict | None = None) -> None:
         self.net = net.to(device).eval()
         # where the 3D pose comes from: the lifting block, or the 2.5D estimate back-projected with the root depth
         # (a network without a lifting block — imported PoseNet weights — or ``lifting=False``, ``--no-lifting``)
         self.pose_3d_source = "lifting" if lifting and net.lifting is not None else "back-projection"
-        self.origin = None
+        self.origin = origin  # a checkpoint's record of imported weights (cdlpose.posenet), or None
         self.cfg = config
         self.device = torch.device(device)
         self.flip = flip
@@ -161,9 +162,7 @@ class Predictor:
             raise InputError(str(e)) from None
         if skeleton is not None and get_skeleton(skeleton).name != cfg.model.skeleton:
             raise InputError(f"{path}: the checkpoint predicts the {cfg.model.skeleton} skeleton, not {skeleton}")
-        self = cls(net, cfg, device, flip, lifting)
-        self.origin = ckpt.get("imported_from")
-        return self
+        return cls(net, cfg, device, flip, lifting, ckpt.get("imported_from"))
 
     @classmethod
     def from_onnx(cls, path: str | Path, flip: bool | None = None, providers=None, lifting: bool = True) -> "Predictor":
@@ -305,7 +304,7 @@ class Predictor:
                 z_mm = index_to_depth(torch.from_numpy(out["uvz"][k, :, 2]), self.depth_bins, self.depth_range).numpy()
                 conf = out["confidence"][k].astype(np.float64)
                 k_depth = root_depth_estimate(b, f)
-                depth = k_depth if d is None else float(d)
+                depth = k_depth if d is None else d
                 r = self.skeleton.root
                 if self.pose_3d_source == "lifting":
                     pose = out["pose_3d"][k].astype(np.float64)
