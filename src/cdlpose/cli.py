@@ -43,17 +43,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cdlpose {__version__}",
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser("synth", help="write a browsable sample of the synthetic data set")
+    p = sub.add_parser("synth", help="write a browsable sample of the synthetic data set, or of given 3D poses "
+                       "rendered from their cameras (--poses)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("-n", type=int, default=1000, help="number of samples (default 1000)")
+    p.add_argument("--poses", metavar="FILE", default=None,
+                   help="render these 3D poses instead of synthetic ones: a Human3.6M-layout .npz (keys "
+                   "'S1/Walking 1', (N, 17, 3) world mm, z up), samples spread over its sequences and cameras")
+    p.add_argument("--cameras", metavar="FILE", default=None,
+                   help="with --poses: the cameras .npz (keys 'S1/54138969/R' … T, f, c)")
+    p.add_argument("--subjects", nargs="+", default=None, metavar="S",
+                   help="with --poses: only these subjects (e.g. S8; default all)")
+    p.add_argument("--every", type=int, default=None,
+                   help="with --poses: one pose every this many 50 Hz frames (default: every pose of the file)")
     p.add_argument("--split", default="train", choices=["train", "val", "test"],
                    help="which split's subjects (disjoint between splits; default train)")
     p.add_argument("--seed", type=int, default=0, help="data set seed: sample i of a split and seed is always the "
                    "same image (default 0)")
-    p.add_argument("--style", choices=("full", "plain"), default="full",
-                   help="full (default): textured backgrounds, striped clothing, occluders; plain: smooth "
-                   "backgrounds, plain clothing, no occluders (what `cdlpose demo` trains on)")
+    p.add_argument("--style", choices=("full", "plain"), default=None,
+                   help="full (synthetic default): textured backgrounds, striped clothing, occluders; plain (--poses "
+                   "default): smooth backgrounds, plain clothing, no occluders (what `cdlpose demo` trains on)")
     p.add_argument("--sheet", type=int, default=64, help="images on the contact sheet (default 64)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
     p.set_defaults(func=_cmd_synth)
     p = sub.add_parser("data", help="data set tools")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -81,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "or cdlpose export --format weights")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="config overrides, e.g. data.root=/datasets train.eval_batch_size=32")
-    p.add_argument("--protocol", choices=["h36m-p1", "h36m-p2", "mupots", "synthetic"], default=None,
+    p.add_argument("--protocol", choices=["h36m-p1", "h36m-p2", "mupots", "synthetic", "h36m-actions"], default=None,
                    help="how to score (default: the config's data.protocol): h36m-p1 MPJPE, h36m-p2 PA-MPJPE, "
                    "mupots 3DPCK and AUC, synthetic MPJPE per activity")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
@@ -370,10 +381,24 @@ def _cmd_data_check(args) -> int:
 
 
 def _cmd_synth(args) -> int:
-    from .data.synth_export import export_synthetic
+    from .data.synth_export import export_rendered, export_synthetic
+    from .inference import InputError
 
-    out = export_synthetic(args.out, args.n, args.split, args.seed, args.sheet, args.style)
-    print(f"wrote {args.n} {args.style}-style samples to {out}: images/, annotations.json, contact_sheet.png")
+    if (args.poses is None) != (args.cameras is None):
+        raise InputError("synth: --poses and --cameras go together (the poses and the cameras that see them)")
+    if args.poses is None and (args.subjects or args.every):
+        raise InputError("synth: --subjects and --every select poses of --poses")
+    style = args.style or ("plain" if args.poses else "full")
+    try:
+        if args.poses:
+            out = export_rendered(args.out, args.poses, args.cameras, args.n, args.subjects, args.every, style,
+                                  args.seed, args.sheet, args.overwrite)
+        else:
+            out = export_synthetic(args.out, args.n, args.split, args.seed, args.sheet, style, args.overwrite)
+    except FileExistsError as e:  # an earlier export, not replaced unasked
+        raise InputError(str(e)) from None
+    n = len(list((out / "images").glob("*.jpg")))
+    print(f"wrote {n} {style}-style samples to {out}: images/, annotations.json, contact_sheet.png")
     return 0
 
 

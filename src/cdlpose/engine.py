@@ -650,9 +650,9 @@ def _epoch_line(record: dict) -> str:
 
 def check_val_disjoint(data) -> None:
     """Refuse a ``val`` entry that reads the same data as a ``test`` entry (same format and files, and for
-    Human3.6M an overlapping subject): validation selects ``best.pt``, and selecting on test data is not allowed."""
+    Human3.6M or rendered poses an overlapping subject): validation selects ``best.pt``, and selecting on test data is not allowed."""
     def ident(e):
-        return (e.get("format"),) + tuple(str(e.get(k)) for k in ("root", "annotations", "split", "seed"))
+        return (e.get("format"),) + tuple(str(e.get(k)) for k in ("root", "annotations", "poses", "split", "seed"))
 
     entries = [e for e in data.datasets if isinstance(e, dict)]
     tests = [e for e in entries if e.get("role") == "test"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import readers
-from .datasets import read_entry, resolve_entry
+from .datasets import RENDERED_FORMATS, read_entry, resolve_entry
 from .sample import DataError
 
 
@@ -56,7 +56,7 @@ def check_config(path: str | Path) -> list[dict]:
             # bad records are collected, not raised: every problem of every file at once
             with readers.collecting_problems() as problems:
                 records = read_entry(e, validate=False)
-            if e["format"] == "synthetic":
+            if e["format"] in RENDERED_FORMATS:  # read and checked when built; images made on demand
                 report = {"records": len(records), "errors": [], "missing_images": []}
             else:
                 report = readers.check_records(records, _source(e))
@@ -90,6 +90,8 @@ def _entry_paths(entry: dict) -> list[tuple[str, Path]]:
     fmt, out = entry["format"], []
     if fmt == "synthetic":
         return out
+    if fmt == "rendered-poses":
+        return [("poses", Path(entry["poses"])), ("cameras", Path(entry["cameras"]))]
     if fmt == "h36m-moon":
         root = Path(entry["root"])
         out.append(("root", root))

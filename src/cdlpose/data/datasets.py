@@ -11,8 +11,11 @@ The section lists data set entries, each with a ``format``, its paths and a ``ro
         - {format: mpii, annotations: MPII/annotations/train.json, images: MPII/images, role: train}
         - {format: h36m-moon, root: Human36M, subjects: [S9, S11], every: 64, role: test}
 
-``format: synthetic`` (with ``split``, ``size``, ``seed``, ``cache_dir``, ``style``) is the embedded synthetic set. A data
-set is 3D when its format carries 3D joints (Human3.6M, MuCo, MuPoTS, synthetic) and 2D otherwise (MPII, COCO);
+``format: synthetic`` (with ``split``, ``size``, ``seed``, ``cache_dir``, ``style``) is the embedded synthetic set;
+``format: rendered-poses`` (``poses``, ``cameras``, ``subjects``, ``every``, ``style``, ``seed``, ``cache_dir``,
+``file_step``) renders given 3D poses (Human3.6M's, world mm) from their calibrated cameras with the same figures
+(:mod:`cdlpose.data.rendered`). A data
+set is 3D when its format carries 3D joints (Human3.6M, MuCo, MuPoTS, synthetic, rendered) and 2D otherwise (MPII, COCO);
 the trainer mixes the two kinds per batch.
 """
 
@@ -28,15 +31,16 @@ from torch.utils.data import ConcatDataset, Dataset
 from . import readers
 from .pipeline import CropAugment
 from .sample import DataError
+from .rendered import RenderedPoses
 from .synthetic import SyntheticHumans
 
 __all__ = ["DataConfig", "PoseDataset", "FORMATS", "THREE_D_FORMATS", "resolve_entry", "read_entry",
            "build_dataset", "collate", "image_key", "dataset_records"]
 
-PATH_KEYS = ("root", "annotations", "cameras", "images", "cache_dir", "annot_dir")
-THREE_D_FORMATS = ("h36m-moon", "h36m-mmpose", "muco", "mupots", "synthetic")
+PATH_KEYS = ("root", "annotations", "cameras", "images", "cache_dir", "annot_dir", "poses")
+THREE_D_FORMATS = ("h36m-moon", "h36m-mmpose", "muco", "mupots", "synthetic", "rendered-poses")
 ROLES = ("train", "val", "test")
-PROTOCOLS = ("h36m-p1", "h36m-p2", "mupots", "synthetic")
+PROTOCOLS = ("h36m-p1", "h36m-p2", "mupots", "synthetic", "h36m-actions")
 
 #: format → (required keys, reader taking the resolved entry and ``validate``)
 FORMATS = {
@@ -52,13 +56,18 @@ FORMATS = {
     "synthetic": ((), lambda e, v: SyntheticHumans(e.get("split", "train"), e.get("size", 10000),
                                                    e.get("seed", 0), e.get("cache_dir"),
                                                    style=e.get("style", "full"))),
+    "rendered-poses": (("poses", "cameras"), lambda e, v: RenderedPoses(
+        e["poses"], e["cameras"], e.get("subjects"), e.get("every"), e.get("style", "plain"), e.get("seed", 0),
+        e.get("cache_dir"), e.get("file_step"))),
 }
+#: Formats whose records are rendered on demand (a map-style source, not a list of annotation records).
+RENDERED_FORMATS = ("synthetic", "rendered-poses")
 
 
 @dataclass
 class DataConfig:
     root: str | None = None  # folder that relative paths of the entries start from (default: working directory)
-    protocol: str = "synthetic"  # h36m-p1 | h36m-p2 | mupots | synthetic
+    protocol: str = "synthetic"  # h36m-p1 | h36m-p2 | mupots | synthetic | h36m-actions
     datasets: list = field(default_factory=list)
     val_size: int = 0  # > 0: validate each epoch on this many evenly spaced samples of the val (or test) data
 
@@ -90,7 +99,7 @@ def resolve_entry(entry: dict, base: Path | None, where: str) -> dict:
 
 
 def read_entry(entry: dict, validate: bool = True):
-    """The records (a list, or a :class:`SyntheticHumans`) of a resolved entry."""
+    """The records (a list, or a :class:`SyntheticHumans` / :class:`RenderedPoses`) of a resolved entry."""
     return FORMATS[entry["format"]][1](entry, validate)
 
 

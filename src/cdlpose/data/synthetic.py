@@ -167,7 +167,7 @@ def sample_pose(subject: Subject, activity: str, r: np.random.Generator):
     """
     d = np.deg2rad
     ang = {k: d(v) for k, v in _activity_angles(activity, r).items()}
-    L, Wd = subject.lengths, subject.widths
+    L = subject.lengths
     down, up = np.array([0.0, -1.0, 0.0]), np.array([0.0, 1.0, 0.0])
     P = np.zeros((J, 3))
     # trunk: lumbar flexion tilts the spine segment, chest flexion/twist the upper trunk
@@ -192,34 +192,45 @@ def sample_pose(subject: Subject, activity: str, r: np.random.Generator):
         P[_IDX[f"{S}_Elbow"]] = sh + R_sh @ down * L["upper_arm"]
         R_elb = R_sh @ _rx(-ang[f"elb_{s}"])
         P[_IDX[f"{S}_Wrist"]] = P[_IDX[f"{S}_Elbow"]] + R_elb @ down * L["forearm"]
-    sub = subject
-    parts = []
     feet = {}
     for s, sign in (("l", 1.0), ("r", -1.0)):
         # the foot points forward from the ankle (in the shank's frame), slightly turned out
         R_shank = _rx(-ang[f"hip_{s}"]) @ _rz(sign * ang[f"hip_abd_{s}"]) @ _ry(ang[f"hip_tw_{s}"]) @ _rx(ang[f"knee_{s}"])
         toe = R_shank @ _ry(sign * d(10)) @ np.array([0.0, -0.03, 0.13]) * subject.stature
         feet[s.upper()] = P[_IDX[f"{s.upper()}_Ankle"]] + toe
+    return P, body_parts(P, subject, R_lumbar, R_chest, R_neck, feet)
+
+
+def body_parts(P: np.ndarray, subject: Subject, R_pelvis: np.ndarray, R_chest: np.ndarray, R_head: np.ndarray,
+               toes: dict) -> list:
+    """The render primitives of a body: joints ``P`` (17, 3) mm, the pelvis', chest's and head's orientations
+    (3×3, columns: the part's left, up and forward axes in ``P``'s frame) and the toe tips ``{"L": (3,), "R": (3,)}``.
+
+    Returns ``[("capsule", a, b, radius, rgb) | ("ellipsoid", centre, R, radii, rgb), …]`` in ``P``'s frame.
+    """
+    Wd, sub = subject.widths, subject
+    parts = []
     shoe = np.array([0.12, 0.1, 0.09])
     for s in "LR":
         parts += [
-            ("capsule", P[_IDX[f"{s}_Ankle"]], feet[s], Wd["limb_lower"] * 0.8, shoe),
+            ("capsule", P[_IDX[f"{s}_Ankle"]], toes[s], Wd["limb_lower"] * 0.8, shoe),
             ("capsule", P[_IDX[f"{s}_Hip"]], P[_IDX[f"{s}_Knee"]], Wd["limb_upper"], sub.bottom),
             ("capsule", P[_IDX[f"{s}_Knee"]], P[_IDX[f"{s}_Ankle"]], Wd["limb_lower"], sub.bottom),
             ("capsule", P[_IDX[f"{s}_Shoulder"]], P[_IDX[f"{s}_Elbow"]], Wd["arm_upper"], sub.top),
             ("capsule", P[_IDX[f"{s}_Elbow"]], P[_IDX[f"{s}_Wrist"]], Wd["arm_lower"], sub.skin),
         ]
     torso_c = (P[_IDX["Spine"]] + P[_IDX["Thorax"]]) / 2
+    head_c = (P[_IDX["Neck_Nose"]] + P[_IDX["Head_top"]]) / 2
     parts += [
         ("ellipsoid", torso_c, R_chest, Wd["torso"], sub.top),
-        ("ellipsoid", P[_IDX["Pelvis"]] + R_lumbar @ np.array([0, 0.02, 0]) * sub.stature, R_lumbar, Wd["pelvis"], sub.bottom),
-        ("ellipsoid", (P[_IDX["Neck_Nose"]] + P[_IDX["Head_top"]]) / 2, R_neck, Wd["head"], sub.skin),
+        ("ellipsoid", P[_IDX["Pelvis"]] + R_pelvis @ np.array([0, 0.02, 0]) * sub.stature, R_pelvis, Wd["pelvis"],
+         sub.bottom),
+        ("ellipsoid", head_c, R_head, Wd["head"], sub.skin),
         # a nose: the face's direction, without which front and back views (and so left and right) look alike
-        ("ellipsoid", (P[_IDX["Neck_Nose"]] + P[_IDX["Head_top"]]) / 2 + R_neck @ np.array(
-            [0.0, -0.15 * Wd["head"][1], 0.95 * Wd["head"][2]]), R_neck, Wd["head"] * np.array([0.2, 0.25, 0.3]),
-         sub.skin * 0.8),
+        ("ellipsoid", head_c + R_head @ np.array([0.0, -0.15 * Wd["head"][1], 0.95 * Wd["head"][2]]), R_head,
+         Wd["head"] * np.array([0.2, 0.25, 0.3]), sub.skin * 0.8),
     ]
-    return P, parts
+    return parts
 
 
 # ------------------------------------------------------------------------------------------------ rendering
@@ -425,26 +436,18 @@ def sample_scene(index: int, split: str = "train", seed: int = 0) -> dict:
     }
 
 
-def render_sample(index: int, split: str = "train", seed: int = 0, size: int = CROP, style: str = "full") -> dict:
-    """Render synthetic sample ``index`` of ``split``: the common sample record plus ``depth`` (size, size), the
-    rendered depth in mm (inf where the background shows). ``style``: ``full`` or ``plain`` (see the module)."""
-    if style not in STYLES:
-        raise ValueError(f"unknown synthetic style {style!r}; expected one of {', '.join(STYLES)}")
-    plain = style == "plain"
-    r, subject, activity, parts, f, c, R, t, cam, uv = _scene(index, split, seed)
-    box, M = _crop(uv, size)
-    image_to_frame = invert_affine(M)
-    to_cam = lambda p: R @ p + t  # noqa: E731
-    cam_parts = []
-    for kind, g0, g1, g2, colour in parts:
-        if kind == "capsule":
-            cam_parts.append((kind, to_cam(g0), to_cam(g1), g2, colour))
-        else:
-            cam_parts.append((kind, to_cam(g0), R @ g1, g2, colour))
-    light = R @ np.array([r.uniform(-0.6, 0.6), -r.uniform(0.3, 1.0), -r.uniform(0.2, 1.0)])
+def render_parts(cam_parts: list, subject: Subject, f, c, M: np.ndarray, light: np.ndarray,
+                 r: np.random.Generator, cam: np.ndarray, uv: np.ndarray, size: int, plain: bool):
+    """The picture of a posed body: ``cam_parts`` (:func:`body_parts` in camera mm) ray-cast into the crop that
+    the frame → crop affine ``M`` (2×3) makes of a camera with focal ``f`` and centre ``c`` (frame px), lit from
+    ``light`` (camera axes, pointing from the scene towards the light), over a background drawn from ``r``, with
+    occluders unless ``plain``. ``cam`` (17, 3) mm and ``uv`` (17, 2) frame px: the joints, for visibility.
+
+    Returns ``(image (S, S, 3) uint8, depth (S, S) mm — inf where no body part or occluder is hit, visible (17,))``.
+    """
     light = -light / np.linalg.norm(light)  # direction the light travels
     stripes = (subject.stripe_freq, 0.0 if plain else subject.stripe_amp)
-    rgb_body, depth = _render(cam_parts, f, c, image_to_frame, size, stripes, light)
+    rgb_body, depth = _render(cam_parts, f, c, invert_affine(M), size, stripes, light)
     img = _background(r, size, plain)
     body_mask = np.isfinite(depth)
     np.copyto(img, rgb_body, where=body_mask[..., None])
@@ -472,6 +475,26 @@ def render_sample(index: int, split: str = "train", seed: int = 0, size: int = C
     rendered = depth[pi[:, 1], pi[:, 0]]
     inside = (crop_uv >= -0.5).all(1) & (crop_uv <= size - 0.5).all(1)
     visible = inside & (occ[pi[:, 1], pi[:, 0]] == 0) & (rendered > cam[:, 2] - 0.06 * subject.stature)
+    return img, depth, visible
+
+
+def render_sample(index: int, split: str = "train", seed: int = 0, size: int = CROP, style: str = "full") -> dict:
+    """Render synthetic sample ``index`` of ``split``: the common sample record plus ``depth`` (size, size), the
+    rendered depth in mm (inf where the background shows). ``style``: ``full`` or ``plain`` (see the module)."""
+    if style not in STYLES:
+        raise ValueError(f"unknown synthetic style {style!r}; expected one of {', '.join(STYLES)}")
+    plain = style == "plain"
+    r, subject, activity, parts, f, c, R, t, cam, uv = _scene(index, split, seed)
+    box, M = _crop(uv, size)
+    to_cam = lambda p: R @ p + t  # noqa: E731
+    cam_parts = []
+    for kind, g0, g1, g2, colour in parts:
+        if kind == "capsule":
+            cam_parts.append((kind, to_cam(g0), to_cam(g1), g2, colour))
+        else:
+            cam_parts.append((kind, to_cam(g0), R @ g1, g2, colour))
+    light = R @ np.array([r.uniform(-0.6, 0.6), -r.uniform(0.3, 1.0), -r.uniform(0.2, 1.0)])
+    img, depth, visible = render_parts(cam_parts, subject, f, c, M, light, r, cam, uv, size, plain)
     return {
         "image": img,
         "frame_to_image": M,
@@ -492,6 +515,37 @@ def render_sample(index: int, split: str = "train", seed: int = 0, size: int = C
         "stature": subject.stature,
         "depth": depth,
     }
+
+
+#: The record fields a render cache stores as JSON text (the rest are arrays).
+_META_KEYS = ("skeleton", "dataset", "sample_id", "subject", "action", "sequence", "frame", "camera")
+
+
+def cached_render(path: Path | None, render, keep_depth: bool, what: str) -> dict:
+    """The record ``render()`` makes, read from the cache file ``path`` (``.npz``) when it is there and written
+    to it (atomically: temp file + rename) when not; ``path`` None: no cache. The depth map (0.5 MB in float64) is
+    cached only with ``keep_depth``. ``what`` names the sample in the error a damaged cache file raises."""
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "depth" in z.files or not keep_depth:  # else: cached without depth, render again
+                    sample = {k: z[k] for k in z.files}
+                    sample.update(json.loads(str(sample.pop("meta"))))
+                    return sample
+        except Exception as e:  # zipfile.BadZipFile, ValueError, EOFError, KeyError … by how it is damaged
+            why = f"{type(e).__name__}: {str(e).splitlines()[0]}" if str(e) else type(e).__name__
+            raise DataError(str(path), what, "cache file",
+                            f"corrupt synthetic-cache file ({why}); delete it and it is rendered again") from None
+    sample = render()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {k: sample[k] for k in _META_KEYS if k in sample}
+        drop = ("stature",) if keep_depth else ("stature", "depth")
+        arrays = {k: v for k, v in sample.items() if k not in meta and k not in drop}
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, meta=json.dumps(meta), stature=sample["stature"], **arrays)
+        tmp.replace(path)
+    return sample
 
 
 class SyntheticHumans:
@@ -518,28 +572,8 @@ class SyntheticHumans:
         if not 0 <= index < self.size:
             raise IndexError(f"synthetic {self.split} split has {self.size} samples, asked for {index}")
         path = None if self.cache_dir is None else self.cache_dir / f"{index:07d}.npz"
-        sample = None
-        if path is not None and path.is_file():
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    if "depth" in z.files or not self.keep_depth:  # else: cached without depth, render again
-                        sample = {k: z[k] for k in z.files}
-                        sample.update(json.loads(str(sample.pop("meta"))))
-            except Exception as e:  # zipfile.BadZipFile, ValueError, EOFError, KeyError … by how it is damaged
-                why = f"{type(e).__name__}: {str(e).splitlines()[0]}" if str(e) else type(e).__name__
-                raise DataError(str(path), f"{self.split} sample {index}", "cache file",
-                                f"corrupt synthetic-cache file ({why}); delete it and it is rendered again") from None
-        if sample is None:
-            sample = render_sample(index, self.split, self.seed, style=self.style)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                meta = {k: sample[k] for k in ("skeleton", "dataset", "sample_id", "subject", "action")}
-                # the depth map (0.5 MB in float64) is cached only when asked for
-                drop = ("stature",) if self.keep_depth else ("stature", "depth")
-                arrays = {k: v for k, v in sample.items() if k not in meta and k not in drop}
-                tmp = path.with_suffix(".tmp.npz")
-                np.savez(tmp, meta=json.dumps(meta), stature=sample["stature"], **arrays)
-                tmp.replace(path)
+        sample = cached_render(path, lambda: render_sample(index, self.split, self.seed, style=self.style),
+                               self.keep_depth, f"{self.split} sample {index}")
         if not self.keep_depth:
             sample.pop("depth", None)
         return sample
