@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="a checkpoint written by cdlpose train (best.pt, last.pt) "
                    "or cdlpose export --format weights")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="config overrides, e.g. data.root=/datasets train.eval_batch_size=32")
+                   help="overrides of the config (or, without one, of the checkpoint's own), e.g. data.root=/datasets "
+                   "data.datasets.1.subjects=[S9] (a number picks a list entry)")
     p.add_argument("--protocol", choices=["h36m-p1", "h36m-p2", "mupots", "synthetic", "h36m-actions"], default=None,
                    help="how to score (default: the config's data.protocol): h36m-p1 MPJPE, h36m-p2 PA-MPJPE, "
                    "mupots 3DPCK and AUC, synthetic MPJPE per activity")
@@ -254,17 +255,15 @@ def _cmd_train(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from .config import ConfigError, load_config
-    from .data.check import missing_data_paths
     from .engine import evaluate_checkpoint
     from .metrics import H36M_ACTION_ABBREV, format_table
 
-    cfg = load_config(args.config, args.set) if (args.config or args.set) else None
-    if cfg is not None:
-        missing_data_paths(cfg.data, ("test",))
+    cfg = load_config(args.config) if args.config else None
     if args.workers is not None and args.workers < 0:
         raise ConfigError(f"--workers must be ≥ 0, got {args.workers}")
     result, _ = evaluate_checkpoint(args.checkpoint, cfg, args.protocol, args.flip, args.out, args.device,
-                                    workers=args.workers, detections=args.detections, min_score=args.min_score)
+                                    workers=args.workers, detections=args.detections, min_score=args.min_score,
+                                    overrides=args.set)
     abbrev = H36M_ACTION_ABBREV if result["protocol"].startswith("h36m") else None
     print(f"{result['protocol']}: {result['metric']} ({result['unit']}), {result['summary']['samples']} samples")
     for k, v in result.get("details", {}).items():

@@ -198,6 +198,8 @@ def _update(obj, values: dict, prefix: str):
         current = getattr(obj, k)
         if dataclasses.is_dataclass(current):
             changes[k] = _update(current, v, key + ".")
+        elif isinstance(current, list) and isinstance(v, dict):
+            changes[k] = _update_items(current, v, key)
         else:
             changes[k] = _coerce(v, hints[k], key)
     try:
@@ -206,8 +208,23 @@ def _update(obj, values: dict, prefix: str):
         raise ConfigError(str(e)) from None
 
 
+def _update_items(items: list, values: dict, key: str) -> list:
+    """``data.datasets.2.poses=FILE``: change entries of a list by index (an entry's mapping is merged)."""
+    out = list(items)
+    for idx, v in values.items():
+        try:
+            i = int(idx)
+            out[i]  # noqa: B018 — the index must exist
+        except (ValueError, IndexError):
+            raise ConfigError(f"'{key}.{idx}': {key} has {len(items)} entries (0 … {len(items) - 1}); give an index "
+                              "of one of them, or the whole list") from None
+        out[i] = {**out[i], **v} if isinstance(out[i], dict) and isinstance(v, dict) else v
+    return out
+
+
 def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
-    """Apply ``["train.lr=0.0005", "model.variant=jh", ...]``; values are YAML (``[1, 2]``, ``true``, ``null``)."""
+    """Apply ``["train.lr=0.0005", "model.variant=jh", "data.datasets.2.subjects=[S9]", ...]``; values are YAML
+    (``[1, 2]``, ``true``, ``null``); a number after a list's key picks an entry of the list."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected key.sub=value")

@@ -37,7 +37,8 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from . import __version__
 from .checkpoint import CheckpointError, OutputError, load_checkpoint, save_checkpoint
 from .codec import BoneSigmaSchedule, TargetEncoder
-from .config import Config, ConfigError, config_from_dict, config_to_dict
+from .config import Config, ConfigError, apply_overrides, config_from_dict, config_to_dict
+from .data.check import missing_data_paths
 from .data.datasets import build_dataset, collate
 from .data.mixing import MixedBatchSampler
 from .data.pipeline import CropAugment
@@ -676,7 +677,8 @@ PAPER_PROTOCOLS = ("h36m-p1", "h36m-p2", "mupots")
 def evaluate_checkpoint(checkpoint: str | Path, cfg: Config | None = None, protocol: str | None = None,
                         flip: bool | None = None, out_dir: str | Path | None = None, device=None,
                         progress: bool = True, stem: str | None = None, workers: int | None = None,
-                        detections: str | Path | None = None, min_score: float = 0.0) -> tuple[dict, dict]:
+                        detections: str | Path | None = None, min_score: float = 0.0,
+                        overrides=()) -> tuple[dict, dict]:
     """Evaluate a checkpoint on the ``test`` entries of ``cfg.data`` (default: the checkpoint's own config).
     ``workers``: DataLoader worker processes (default: ``train.workers``, at most the CPU cores available).
 
@@ -691,7 +693,9 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: Config | None = None, proto
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     net, saved, ckpt = load_model(checkpoint, device)
-    cfg = saved if cfg is None else cfg
+    # ``overrides`` (``--set``) change the given config, or the checkpoint's own
+    cfg = apply_overrides(saved if cfg is None else cfg, list(overrides))
+    missing_data_paths(cfg.data, ("test",))
     # the config gives the test data; the network is the checkpoint's, and the data are read into its joint set
     # (an 18-joint PoseNet on Human3.6M's 17: the 18th has no ground truth and is not scored)
     protocol = protocol or cfg.data.protocol

@@ -13,7 +13,7 @@ The section lists data set entries, each with a ``format``, its paths and a ``ro
 
 ``format: synthetic`` (with ``split``, ``size``, ``seed``, ``cache_dir``, ``style``) is the embedded synthetic set;
 ``format: rendered-poses`` (``poses``, ``cameras``, ``subjects``, ``every``, ``style``, ``seed``, ``cache_dir``,
-``file_step``) renders given 3D poses (Human3.6M's, world mm) from their calibrated cameras with the same figures
+``file_step``, ``size``: the rendered crop's side, default 256) renders given 3D poses (Human3.6M's, world mm) from their calibrated cameras with the same figures
 (:mod:`cdlpose.data.rendered`). A data
 set is 3D when its format carries 3D joints (Human3.6M, MuCo, MuPoTS, synthetic, rendered) and 2D otherwise (MPII, COCO);
 the trainer mixes the two kinds per batch.
@@ -58,7 +58,7 @@ FORMATS = {
                                                    style=e.get("style", "full"))),
     "rendered-poses": (("poses", "cameras"), lambda e, v: RenderedPoses(
         e["poses"], e["cameras"], e.get("subjects"), e.get("every"), e.get("style", "plain"), e.get("seed", 0),
-        e.get("cache_dir"), e.get("file_step"))),
+        e.get("cache_dir"), e.get("file_step"), size=e.get("size", 256))),
 }
 #: Formats whose records are rendered on demand (a map-style source, not a list of annotation records).
 RENDERED_FORMATS = ("synthetic", "rendered-poses")

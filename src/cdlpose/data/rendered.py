@@ -157,7 +157,7 @@ def joint_frames(P: np.ndarray, stature: float):
     up = _unit(p["Head_top"] - p["Neck_Nose"])
     nose = p["Neck_Nose"] - p["Thorax"]
     fwd = nose - (nose @ up) * up
-    w = 0.2 * max(0.0, 1.0 - float(np.linalg.norm(fwd)) / (0.3 * max(float(np.linalg.norm(nose)), 1e-9)))
+    w = 0.2 * max(0.0, 1.0 - float(np.linalg.norm(fwd)) / (0.15 * max(float(np.linalg.norm(nose)), 1e-9)))
     fwd = fwd / max(float(np.linalg.norm(nose)), 1e-9) + w * R_chest[:, 2]
     R_head = _frame(np.cross(up, fwd), up)
     toes = {}
@@ -251,13 +251,14 @@ class RenderedPoses:
             s = key.split("/")[0]
             rows = np.arange(0, len(self.poses[key]), stride)
             # every kept joint must be in front of every camera that renders it
-            for k, cam in enumerate(self.cameras[s]):
+            for cam in self.cameras[s]:
                 z = cam.to_camera(self.poses[key][rows])[..., 2]
                 if (z <= 100).any():
                     r = int(rows[np.flatnonzero((z <= 100).any(1))[0]])
                     raise DataError(src, f"{key} row {r}", "poses", f"a joint is less than 10 cm in front of (or "
                                                                     f"behind) camera {cam.id}")
-                index.append(np.stack([np.full(len(rows), q), rows, np.full(len(rows), k)], 1))
+            rr, kk = np.meshgrid(rows, np.arange(len(self.cameras[s])), indexing="ij")  # frame-major
+            index.append(np.stack([np.full(rr.size, q), rr.ravel(), kk.ravel()], 1))
         self.index = np.concatenate(index) if index else np.zeros((0, 3), np.int64)
         tag = f"{self.poses_path.stem}-{self.style}-{self.seed}-{self.size}"
         self.cache_dir = None if cache_dir is None else Path(cache_dir) / tag
