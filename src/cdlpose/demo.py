@@ -174,6 +174,27 @@ def pretrain_lifting(lifting: torch.nn.Module, scenes: tuple, steps: int, input_
     return lifting
 
 
+def pretrain_from_stage1(cfg1: Config, scenes: tuple, steps: int, seed: int = 0, progress: bool = False) -> list:
+    """The stage-1 run's ``last.pt`` (in ``cfg1.train.out_dir``) with its lifting block pre-trained on ``scenes``
+    (:func:`pretrain_lifting`), written to ``<out_dir>/../lifting/pretrained.pt`` (weights only) for stage 2's
+    ``init_from``; returns the pre-training log ``[(step, loss)]``."""
+    from .checkpoint import save_checkpoint
+    from .engine import _read_checkpoint, build_model
+
+    run = Path(cfg1.train.out_dir)
+    ckpt = _read_checkpoint(run / "last.pt", "stage 1")
+    net = build_model(cfg1)
+    net.load_state_dict(ckpt["model"])
+    torch.manual_seed(seed)
+    log: list = []
+    pretrain_lifting(net.lifting, scenes, steps, cfg1.augment.input_size, cfg1.model.depth_bins,
+                     cfg1.codec.depth_range, seed=seed, progress=progress, log=log)
+    (run.parent / "lifting").mkdir(exist_ok=True)
+    save_checkpoint({**{k: ckpt[k] for k in ("format", "version", "config")}, "model": net.state_dict(),
+                     "weights_only": True}, run.parent / "lifting" / "pretrained.pt")
+    return log
+
+
 def _render_all(ds: SyntheticHumans, workers: int = 2) -> None:
     """Render (and cache) every sample of ``ds`` with ``workers`` processes."""
     loader = DataLoader(ds, batch_size=16, num_workers=workers, collate_fn=lambda items: len(items))
@@ -346,8 +367,7 @@ def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_si
     ``style``: the synthetic images' style (``plain`` by default: a network trained from scratch on two cores for
     minutes learns figures on plain backgrounds; ``full`` adds textures and occluders). ``report["passed"]``: the
     MPJPE is at least ``min_ratio`` times better than the training set's mean pose's."""
-    from .engine import Trainer, _read_checkpoint, build_model, evaluate_checkpoint
-    from .checkpoint import save_checkpoint
+    from .engine import Trainer, evaluate_checkpoint
     from .evaluation import mean_pose_rows, write_results
     from .metrics import format_table
 
@@ -387,16 +407,7 @@ def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_si
         flush=True)
     # people of the training subjects, other samples than the rendered ones (no images needed)
     scenes = sample_scenes(n_scenes, "train", seed, start=10**7)
-    ckpt = _read_checkpoint(out / "stage1" / "last.pt", "stage 1")
-    net = build_model(cfg1)
-    net.load_state_dict(ckpt["model"])
-    torch.manual_seed(seed)
-    pre_log: list = []
-    pretrain_lifting(net.lifting, scenes, n_pre, cfg1.augment.input_size, cfg1.model.depth_bins,
-                     cfg1.codec.depth_range, seed=seed, progress=verbose, log=pre_log)
-    (out / "lifting").mkdir(exist_ok=True)
-    save_checkpoint({**{k: ckpt[k] for k in ("format", "version", "config")}, "model": net.state_dict(),
-                     "weights_only": True}, out / "lifting" / "pretrained.pt")
+    pre_log = pretrain_from_stage1(cfg1, scenes, n_pre, seed, verbose)
     t = lap("lifting_pretrain", t)
     say(f"stage 2: the lifting block on the frozen network's 2.5D estimates, {n2} steps", flush=True)
     Trainer(cfg2, device=device).fit()

@@ -400,7 +400,9 @@ def predict_detections(predictor, records: list, detections: str | Path, min_sco
 def mean_pose_rows(result: dict, pred: dict, mean_pose: np.ndarray, label: str = "training-set mean pose") -> dict:
     """Add the row of a constant prediction (the training set's mean normalised pose, (J, 3) mm) to ``result``."""
     const = np.broadcast_to(mean_pose, pred["gt_3d"].shape).copy()
-    r = score(dict(pred, pred_3d=const, pred_3d_backproj=const), result["protocol"], label)
+    # one source: a constant has no separate 2.5D back-projection row
+    alone = {k: v for k, v in pred.items() if k not in ("pred_3d_backproj", "pose_3d_source")}
+    r = score(dict(alone, pred_3d=const), result["protocol"], label)
     for k, v in r["rows"].items():
         if k.startswith(label):
             result["rows"][k] = v
