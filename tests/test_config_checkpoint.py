@@ -17,6 +17,18 @@ def test_yaml_and_overrides(tmp_path):
     assert d["train"]["lr_milestones"] == [3, 4] and d["model"]["variant"] == "jh"
 
 
+def test_overrides_pick_list_entries_by_index(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  datasets:\n    - {format: synthetic, split: train, size: 8}\n"
+                    "    - {format: synthetic, split: test, size: 4, role: test}\n")
+    cfg = load_config(path, ["data.datasets.1.size=9", "data.datasets.1.seed=3", "data.datasets.0.style=plain"])
+    assert cfg.data.datasets == [{"format": "synthetic", "split": "train", "size": 8, "style": "plain"},
+                                 {"format": "synthetic", "split": "test", "size": 9, "role": "test", "seed": 3}]
+    for bad in ("data.datasets.2.size=1", "data.datasets.first.size=1"):
+        with pytest.raises(ConfigError, match=r"data.datasets has 2 entries \(0 … 1\)"):
+            load_config(path, [bad])
+
+
 def test_unknown_keys_and_bad_values_are_named(tmp_path):
     with pytest.raises(ConfigError, match="unknown config key 'train.learning_rate'"):
         load_config(None, ["train.learning_rate=0.1"])
