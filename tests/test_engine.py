@@ -65,6 +65,14 @@ def test_every_recipe_loads():
         ft = load_config(CONFIGS / f"{stem}_finetune.yaml").train  # after the frozen stage, end to end
         assert ft.stage == 2 and ft.finetune and ft.init_from == f"runs/{run}_stage2/last.pt" and ft.lr == 1e-4
         assert ft.out_dir != load_config(CONFIGS / f"{stem}_stage2.yaml").train.out_dir
+    for stem, size in (("h36m_rendered", 256), ("h36m_rendered_cpu", 64)):  # real motion, rendered
+        c1, c2 = load_config(CONFIGS / f"{stem}.yaml"), load_config(CONFIGS / f"{stem}_stage2.yaml")
+        assert c1.augment.input_size == size and c1.data.protocol == "h36m-actions"
+        assert {e["role"]: e["subjects"] for e in c1.data.datasets} == {"train": ["S1", "S5", "S6", "S7"],
+                                                                         "test": ["S8"]}
+        assert all(e["format"] == "rendered-poses" and e["every"] % 5 == 0 for e in c1.data.datasets)
+        assert c2.train.stage == 2 and c2.train.init_from == f"runs/{stem}/last.pt"
+    assert load_config(CONFIGS / "h36m_rendered.yaml").model.backbone == "resnet50"
 
 
 def test_config_errors_name_the_key(tmp_path):
