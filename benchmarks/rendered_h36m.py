@@ -48,7 +48,7 @@ TRAIN, TEST = ["S1", "S5", "S6", "S7"], ["S8"]
 def _entry(role, subjects, every, cache, size=128):
     return {"format": "rendered-poses", "poses": str(POSES / "train_S1_S5_S6_S7_S8_every5.npz"),
             "cameras": str(POSES / "cameras.npz"), "subjects": subjects, "every": every, "style": "plain",
-            "size": size, "cache_dir": str(cache), "role": role}
+            "image_size": size, "cache_dir": str(cache), "role": role}
 
 
 def _scenes(every: int) -> tuple:
@@ -107,7 +107,7 @@ def main() -> None:
     t0 = time.perf_counter()
     for role, subjects, every in (("train", TRAIN, args.train_every), ("test", TEST, args.test_every)):
         e = _entry(role, subjects, every, cache)
-        _render_all(RenderedPoses(e["poses"], e["cameras"], subjects, every, "plain", args.seed, cache, size=128))
+        _render_all(RenderedPoses(e["poses"], e["cameras"], subjects, every, "plain", args.seed, cache, image_size=128))
     render_min = (time.perf_counter() - t0) / 60
     t = time.perf_counter()
     scenes = _scenes(5)

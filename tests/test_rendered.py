@@ -273,9 +273,9 @@ def test_train_then_evaluate_on_another_pose_file(files, tmp_path, capsys):
 
     poses, cams = files
     configs = Path(__file__).resolve().parents[1] / "configs"
-    entries = (f"[{{format: rendered-poses, poses: {poses}, cameras: {cams}, subjects: [S1], size: 128, "
+    entries = (f"[{{format: rendered-poses, poses: {poses}, cameras: {cams}, subjects: [S1], image_size: 128, "
                f"role: train}}, {{format: rendered-poses, poses: {poses}, cameras: {cams}, subjects: [S2], every: 10, "
-               f"size: 128, role: test}}]")
+               f"image_size: 128, role: test}}]")
     cfg = load_config(configs / "h36m_rendered_cpu.yaml", [
         f"data.datasets={entries}", "data.root=null", "train.max_steps=2", "train.batch_size=4", "train.workers=0",
         "train.progress=false", f"train.out_dir={tmp_path / 'run'}", "data.val_size=0"])

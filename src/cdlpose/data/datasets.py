@@ -11,9 +11,10 @@ The section lists data set entries, each with a ``format``, its paths and a ``ro
         - {format: mpii, annotations: MPII/annotations/train.json, images: MPII/images, role: train}
         - {format: h36m-moon, root: Human36M, subjects: [S9, S11], every: 64, role: test}
 
-``format: synthetic`` (with ``split``, ``size``, ``seed``, ``cache_dir``, ``style``) is the embedded synthetic set;
+``format: synthetic`` (with ``split``, ``size`` — the number of samples, ``seed``, ``cache_dir``, ``style``,
+``image_size`` — the rendered crop's side, default 256) is the embedded synthetic set;
 ``format: rendered-poses`` (``poses``, ``cameras``, ``subjects``, ``every``, ``style``, ``seed``, ``cache_dir``,
-``file_step``, ``size``: the rendered crop's side, default 256) renders given 3D poses (Human3.6M's, world mm) from their calibrated cameras with the same figures
+``file_step``, ``image_size``: the rendered crop's side, default 256) renders given 3D poses (Human3.6M's, world mm) from their calibrated cameras with the same figures
 (:mod:`cdlpose.data.rendered`). A data
 set is 3D when its format carries 3D joints (Human3.6M, MuCo, MuPoTS, synthetic, rendered) and 2D otherwise (MPII, COCO);
 the trainer mixes the two kinds per batch.
@@ -55,10 +56,11 @@ FORMATS = {
                                                                   annot_dir=e.get("annot_dir"))),
     "synthetic": ((), lambda e, v: SyntheticHumans(e.get("split", "train"), e.get("size", 10000),
                                                    e.get("seed", 0), e.get("cache_dir"),
-                                                   style=e.get("style", "full"))),
+                                                   style=e.get("style", "full"),
+                                                   image_size=e.get("image_size", 256))),
     "rendered-poses": (("poses", "cameras"), lambda e, v: RenderedPoses(
         e["poses"], e["cameras"], e.get("subjects"), e.get("every"), e.get("style", "plain"), e.get("seed", 0),
-        e.get("cache_dir"), e.get("file_step"), size=e.get("size", 256))),
+        e.get("cache_dir"), e.get("file_step"), image_size=e.get("image_size", 256))),
 }
 #: Formats whose records are rendered on demand (a map-style source, not a list of annotation records).
 RENDERED_FORMATS = ("synthetic", "rendered-poses")

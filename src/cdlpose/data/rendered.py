@@ -201,7 +201,8 @@ class RenderedPoses:
         subjects: the subjects to use (``["S1", "S5"]`` or numbers; default all in the poses file).
         every: keep a pose every this many 50 Hz frames (a multiple of ``file_step``; default: every pose).
         style: ``plain`` or ``full`` (the synthetic set's styles); seed: backgrounds, lighting, clothing.
-        cache_dir: rendered samples are cached there (``.npz``); file_step: capture frames between the file's rows.
+        cache_dir: rendered samples are cached there (``.npz``); file_step: capture frames between the file's rows;
+        image_size: the rendered crop's side (px).
 
     Item ``i`` is the sample record of :mod:`cdlpose.data.sample` plus ``sequence`` (``"S1/Walking 1"``),
     ``frame`` (the 50 Hz frame number), ``camera`` (its id), ``stature`` and, with ``keep_depth``, ``depth``.
@@ -210,11 +211,11 @@ class RenderedPoses:
 
     def __init__(self, poses: str | Path, cameras: str | Path, subjects=None, every: int | None = None,
                  style: str = "plain", seed: int = 0, cache_dir: str | Path | None = None,
-                 file_step: int | None = None, keep_depth: bool = False, size: int = CROP) -> None:
+                 file_step: int | None = None, keep_depth: bool = False, image_size: int = CROP) -> None:
         if style not in STYLES:
             raise ValueError(f"unknown style {style!r}; expected one of {', '.join(STYLES)}")
         self.poses_path, self.cameras_path = Path(poses), Path(cameras)
-        self.style, self.seed, self.keep_depth, self.size = style, int(seed), keep_depth, int(size)
+        self.style, self.seed, self.keep_depth, self.size = style, int(seed), keep_depth, int(image_size)
         self.file_step = int(file_step) if file_step is not None else _file_step(self.poses_path)
         src = str(self.poses_path)
         if self.file_step < 1:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -542,7 +544,8 @@ def cached_render(path: Path | None, render, keep_depth: bool, what: str) -> dic
         meta = {k: sample[k] for k in _META_KEYS if k in sample}
         drop = ("stature",) if keep_depth else ("stature", "depth")
         arrays = {k: v for k, v in sample.items() if k not in meta and k not in drop}
-        tmp = path.with_suffix(".tmp.npz")
+        # a name of this process's own: two loader processes may render the same sample at once
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
         np.savez(tmp, meta=json.dumps(meta), stature=sample["stature"], **arrays)
         tmp.replace(path)
     return sample
@@ -556,13 +559,15 @@ class SyntheticHumans:
     """
 
     def __init__(self, split: str = "train", size: int = 10000, seed: int = 0, cache_dir: str | Path | None = None,
-                 keep_depth: bool = False, style: str = "full"):
+                 keep_depth: bool = False, style: str = "full", image_size: int = CROP):
         if split not in SPLITS:
             raise KeyError(f"unknown synthetic split {split!r}; expected one of {', '.join(SPLITS)}")
         if style not in STYLES:
             raise ValueError(f"unknown synthetic style {style!r}; expected one of {', '.join(STYLES)}")
         self.split, self.size, self.seed, self.keep_depth, self.style = split, int(size), int(seed), keep_depth, style
+        self.image_size = int(image_size)
         tag = f"{split}-{seed}" if style == "full" else f"{split}-{seed}-{style}"
+        tag += "" if self.image_size == CROP else f"-{self.image_size}px"
         self.cache_dir = None if cache_dir is None else Path(cache_dir) / tag
 
     def __len__(self) -> int:
@@ -572,7 +577,7 @@ class SyntheticHumans:
         if not 0 <= index < self.size:
             raise IndexError(f"synthetic {self.split} split has {self.size} samples, asked for {index}")
         path = None if self.cache_dir is None else self.cache_dir / f"{index:07d}.npz"
-        sample = cached_render(path, lambda: render_sample(index, self.split, self.seed, style=self.style),
+        sample = cached_render(path, lambda: render_sample(index, self.split, self.seed, self.image_size, self.style),
                                self.keep_depth, f"{self.split} sample {index}")
         if not self.keep_depth:
             sample.pop("depth", None)
