@@ -52,10 +52,11 @@ def _entry(role, subjects, every, cache, size=128):
 
 
 def _scenes(every: int) -> tuple:
-    """``joints_2d`` (N, 17, 2), ``joints_3d`` (N, 17, 3), ``box`` (N, 4) of the training subjects' poses × cameras."""
+    """``joints_2d`` (N, 17, 2), ``joints_3d`` (N, 17, 3), ``box`` (N, 4), ``f``, ``c`` (N, 2) of the training
+    subjects' poses × cameras."""
     ds = RenderedPoses(POSES / "train_S1_S5_S6_S7_S8_every5.npz", POSES / "cameras.npz", TRAIN, every)
     recs = [ds.scene(i) for i in range(len(ds))]
-    return tuple(np.stack([r[k] for r in recs]) for k in ("joints_2d", "joints_3d", "box"))
+    return tuple(np.stack([r[k] for r in recs]) for k in ("joints_2d", "joints_3d", "box", "f", "c"))
 
 
 def _render_all(ds, workers: int = 2) -> None:

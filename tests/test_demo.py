@@ -13,6 +13,7 @@ from cdlpose.codec import depth_to_index
 from cdlpose.data.pipeline import AugmentConfig, CropAugment
 from cdlpose.data.synthetic import render_sample, sample_scene
 from cdlpose.demo import lifting_examples, pretrain_lifting, sample_scenes
+from cdlpose.evaluation import crop_camera
 from cdlpose.model import LiftingBlock
 
 TINY = ["--steps", "3", "--train-size", "32", "--test-size", "24"]
@@ -79,26 +80,31 @@ def test_lifting_examples_are_what_the_crop_pipeline_gives():
     params = [aug.sample_params(np.random.default_rng(i)) for i in range(12)]
     assert any(p["flip"] for p in params) and not all(p["flip"] for p in params)
     ref = [aug(r, params=p) for r, p in zip(records, params)]
-    uvz, pose = lifting_examples(np.stack([r["joints_2d"] for r in records]), np.stack([r["joints_3d"] for r in records]),
-                                 np.stack([r["box"] for r in records]), 64, 32, 2000.0,
-                                 np.array([p["scale"] for p in params]), np.array([p["flip"] for p in params]))
+    uvz, pose, camera = lifting_examples(
+        np.stack([r["joints_2d"] for r in records]), np.stack([r["joints_3d"] for r in records]),
+        np.stack([r["box"] for r in records]), 64, 32, 2000.0, np.array([p["scale"] for p in params]),
+        np.array([p["flip"] for p in params]), f=np.stack([r["f"] for r in records]),
+        c=np.stack([r["c"] for r in records]))
     assert np.allclose(uvz[..., :2], torch.stack([o["uv"] for o in ref]).numpy(), atol=1e-5)
     z_ref = depth_to_index(torch.stack([o["z"] for o in ref]), 32, 2000.0).numpy()
     assert np.allclose(uvz[..., 2], z_ref, atol=1e-4)
     assert np.allclose(pose, torch.stack([o["pose_3d"] for o in ref]).numpy(), atol=1e-3)
+    # the crop camera of each (mirrored) crop, as the pipeline gives it to the lifting block
+    assert np.allclose(camera, crop_camera({k: torch.stack([o[k] for o in ref]) for k in ("f", "c")}).numpy(),
+                       atol=1e-3)
 
 
 def test_scenes_are_the_rendered_samples_people():
-    j2, j3, boxes = sample_scenes(3, "val", 2, start=5, workers=0)
+    j2, j3, boxes, f, c = sample_scenes(3, "val", 2, start=5, workers=0)
     for k in range(3):
         s = render_sample(5 + k, "val", 2, style="plain")
         assert np.array_equal(j2[k], s["joints_2d"]) and np.array_equal(j3[k], s["joints_3d"])
-        assert np.array_equal(boxes[k], s["box"])
+        assert np.array_equal(boxes[k], s["box"]) and np.array_equal(f[k], s["f"]) and np.array_equal(c[k], s["c"])
 
 
 def test_pretraining_learns_and_is_deterministic():
     scenes = sample_scenes(256, "train", 0, workers=0)
-    j2, j3, boxes = (a[:64] for a in scenes)
+    j2, j3, boxes = (a[:64] for a in scenes[:3])
     uvz, pose = lifting_examples(j2, j3, boxes, 64, 32, 2000.0)
 
     def trained(steps):

@@ -302,6 +302,25 @@ def test_lifting_block_sees_the_viewing_rays_of_a_known_camera():
     assert torch.isfinite(lift(uvz.repeat(2, 1, 1), torch.tensor([[100.0, 100, 20, 40], [float("nan")] * 4]))).all()
 
 
+def test_crop_plus_ray_lifting_input_is_the_crops_and_the_roots_ray():
+    from cdlpose.model import LiftingBlock
+
+    C = 32
+    crop = LiftingBlock(17, 0, (16, 16), C, hidden=32, blocks=1, input_form="crop")
+    both = LiftingBlock(17, 0, (16, 16), C, hidden=32, blocks=1, input_form="crop+ray")
+    uvz = torch.rand(1, 17, 3) * torch.tensor([15.0, 15.0, C - 1])
+    uvz[0, 0, :2] = torch.tensor([7.5, 3.5])  # the root at crop pixel (31.5, 15.5)
+    camera = torch.tensor([[200.0, 100.0, 11.5, 35.5]])
+    x = both.features(uvz, camera)
+    assert x.shape == (1, 17 * 5 + 2) and both.inp.in_features == 17 * 5 + 2
+    assert torch.equal(x[:, :-2], crop.features(uvz))
+    assert torch.allclose(x[0, -2:] / 2, torch.tensor([(31.5 - 11.5) / 200, (15.5 - 35.5) / 100]))  # root's ray
+    moved = both.features(uvz, torch.tensor([[200.0, 100.0, 51.5, 35.5]]))  # the person elsewhere in the frame
+    assert torch.equal(moved[:, :-2], x[:, :-2]) and not torch.allclose(moved[:, -2:], x[:, -2:])
+    with pytest.raises(ValueError, match="crop camera"):
+        both(uvz)
+
+
 def test_old_checkpoint_configs_keep_the_crop_lifting_input():
     from cdlpose.config import config_from_dict, config_to_dict, Config
 

@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "data.datasets.1.subjects=[S9] (a number picks a list entry)")
     p.add_argument("--protocol", choices=["h36m-p1", "h36m-p2", "mupots", "synthetic", "h36m-actions"], default=None,
                    help="how to score (default: the config's data.protocol): h36m-p1 MPJPE, h36m-p2 PA-MPJPE, "
-                   "mupots 3DPCK and AUC, synthetic MPJPE per activity")
+                   "mupots 3DPCK and AUC, synthetic MPJPE per activity, h36m-actions MPJPE and PA-MPJPE per "
+                   "Human3.6M action (rendered poses, a held-out subject; no published rows)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="flip test: average with the mirrored crop (default: on for h36m-p1, h36m-p2 and mupots, as "
                    "the authors and Moon et al. evaluate; off for synthetic); --no-flip turns it off")

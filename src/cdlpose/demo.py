@@ -77,16 +77,20 @@ def demo_config(out: Path, train_size: int, test_size: int, seed: int, steps_1: 
 
 def lifting_examples(joints_2d: np.ndarray, joints_3d: np.ndarray, boxes: np.ndarray, input_size: int,
                      depth_bins: int, depth_range: float, scale: np.ndarray | None = None,
-                     flip: np.ndarray | None = None, skeleton="h36m17") -> tuple[np.ndarray, np.ndarray]:
+                     flip: np.ndarray | None = None, skeleton="h36m17", f: np.ndarray | None = None,
+                     c: np.ndarray | None = None):
     """The lifting block's exact inputs and targets for people seen in frames, as the crop pipeline
     (:class:`cdlpose.data.pipeline.CropAugment` without rotation) and soft-argmax would give them — no image.
 
     Args:
         joints_2d (N, J, 2) frame pixels; joints_3d (N, J, 3) camera mm; boxes (N, 4) tight person boxes (x, y, w, h);
-        scale (N,) the crop's scale factor (default 1); flip (N,) bool mirrored crops (default none).
+        scale (N,) the crop's scale factor (default 1); flip (N,) bool mirrored crops (default none);
+        f, c (N, 2) the frame camera's focal length and principal point, px (optional).
     Returns:
         ``uvz`` (N, J, 3) float32: u, v in the output map's pixels (``input_size / 4``), z the continuous depth index
-        of the root-relative depth; ``pose_3d`` (N, J, 3) float32: root-relative mm normalised by eq. (10).
+        of the root-relative depth; ``pose_3d`` (N, J, 3) float32: root-relative mm normalised by eq. (10); with
+        ``f`` and ``c`` also ``camera`` (N, 4) float32: the crop camera (fx, fy, cx, cy) in input-crop pixels, as the
+        crop pipeline gives it (a mirrored crop's cx → S − 1 − cx).
     """
     sk = get_skeleton(skeleton)
     n = len(joints_2d)
@@ -107,7 +111,14 @@ def lifting_examples(joints_2d: np.ndarray, joints_3d: np.ndarray, boxes: np.nda
     rel = X - X[:, sk.root : sk.root + 1]
     z = rel[..., 2] * (depth_bins / depth_range) + (depth_bins / 2 - 0.5)
     pose, _ = geodesic_normalize(rel, sk)
-    return np.concatenate([uv, z[..., None]], -1).astype(np.float32), pose.astype(np.float32)
+    uvz = np.concatenate([uv, z[..., None]], -1).astype(np.float32)
+    if f is None or c is None:
+        return uvz, pose.astype(np.float32)
+    S = input_size
+    k = (S / side)[:, None]
+    cam = np.concatenate([np.asarray(f, np.float64) * k, (np.asarray(c, np.float64) - centre) * k + S / 2 - 0.5], 1)
+    cam[flip, 2] = S - 1 - cam[flip, 2]
+    return uvz, pose.astype(np.float32), cam.astype(np.float32)
 
 
 class _Scenes(torch.utils.data.Dataset):
@@ -121,16 +132,16 @@ class _Scenes(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         s = sample_scene(self.start + i, self.split, self.seed)
-        return s["joints_2d"], s["joints_3d"], s["box"]
+        return s["joints_2d"], s["joints_3d"], s["box"], s["f"], s["c"]
 
 
 def sample_scenes(n: int, split: str = "train", seed: int = 0, start: int = 0, workers: int = 2):
-    """``joints_2d`` (n, J, 2), ``joints_3d`` (n, J, 3), ``box`` (n, 4) of synthetic samples ``start`` …
-    ``start + n - 1`` of ``split`` (poses and cameras as rendered, ~0.7 ms each per core)."""
+    """``joints_2d`` (n, J, 2), ``joints_3d`` (n, J, 3), ``box`` (n, 4), ``f`` and ``c`` (n, 2) of synthetic samples
+    ``start`` … ``start + n - 1`` of ``split`` (poses and cameras as rendered, ~0.7 ms each per core)."""
     loader = DataLoader(_Scenes(split, seed, start, n), batch_size=256, num_workers=workers,
                         collate_fn=lambda items: [np.stack(c) for c in zip(*items)])
     parts = list(loader)
-    return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(5))
 
 
 def pretrain_lifting(lifting: torch.nn.Module, scenes: tuple, steps: int, input_size: int, depth_bins: int,
@@ -148,7 +159,7 @@ def pretrain_lifting(lifting: torch.nn.Module, scenes: tuple, steps: int, input_
 
     from .losses import pose_l1
 
-    j2, j3, boxes = scenes
+    j2, j3, boxes, focal, centre = scenes
     rng = np.random.default_rng([seed, 17])
     gen = torch.Generator().manual_seed(seed)
     sigma = torch.tensor(noise, dtype=torch.float32)
@@ -160,12 +171,12 @@ def pretrain_lifting(lifting: torch.nn.Module, scenes: tuple, steps: int, input_
                 g["lr"] = lr * 0.1
         i = rng.integers(len(j2), size=batch_size)
         scale = rng.uniform(1 - augment_scale, 1 + augment_scale, batch_size)
-        uvz, pose = lifting_examples(j2[i], j3[i], boxes[i], input_size, depth_bins, depth_range, scale,
-                                     rng.random(batch_size) < 0.5)
-        uvz, pose = torch.from_numpy(uvz), torch.from_numpy(pose)
+        uvz, pose, camera = lifting_examples(j2[i], j3[i], boxes[i], input_size, depth_bins, depth_range, scale,
+                                             rng.random(batch_size) < 0.5, f=focal[i], c=centre[i])
+        uvz, pose, camera = torch.from_numpy(uvz), torch.from_numpy(pose), torch.from_numpy(camera)
         k = 2 * torch.rand(batch_size, 1, 1, generator=gen)
         uvz = uvz + torch.randn(uvz.shape, generator=gen) * sigma * k
-        loss = pose_l1(lifting(uvz), pose, torch.ones(pose.shape[:2], dtype=torch.bool))
+        loss = pose_l1(lifting(uvz, camera), pose, torch.ones(pose.shape[:2], dtype=torch.bool))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -5,8 +5,9 @@ The graph is exported with torch's ``torch.export``-based exporter (``dynamo=Tru
 - ``images`` (N, 3, S, S) float32: square crops, RGB / 255, minus ``cdlpose.mean``, divided by ``cdlpose.std``
   (ImageNet's), with a dynamic batch N;
 - ``camera`` (N, 4) float32 — only for a network whose lifting block takes the crop camera (``model.lift_input:
-  camera``; metadata ``cdlpose.inputs`` lists the graph's inputs): each crop's ``(fx, fy, cx, cy)`` in crop pixels
-  (pixel centres at integers), i.e. the image camera scaled and shifted by the crop (see ``cdlpose.intrinsics``).
+  camera`` or ``crop+ray``; metadata ``cdlpose.inputs`` lists the graph's inputs): each crop's
+  ``(fx, fy, cx, cy)`` in crop pixels (pixel centres at integers), i.e. the image camera scaled and shifted by the
+  crop (see ``cdlpose.intrinsics``).
 
 Outputs: ``uvz`` (N, J, 3) output-map pixels (stride ``cdlpose.output_stride``) and depth-bin index, ``pose_3d``
 (N, J, 3) mm root-relative (camera axes; absent for a network without a lifting block, whose 3D pose is the
@@ -61,7 +62,7 @@ def outputs_of(net) -> tuple[str, ...]:
 
 
 def _takes_camera(cfg) -> bool:
-    return getattr(cfg.model, "lift_input", "crop") == "camera"
+    return getattr(cfg.model, "lift_input", "crop") != "crop"
 
 
 def onnx_metadata(cfg, flip: bool, imported_from: dict | None = None) -> dict:

@@ -64,7 +64,9 @@ class ModelConfig:
     # what the lifting block sees of each joint: "crop" — crop-normalised (u, v), relative to the root, and the
     # depth index (the default: measured better on real Human3.6M poses, benchmarks/lifting_h36m.py); "camera" —
     # the viewing ray ((u - cx)/fx, (v - cy)/fy) through the crop camera, relative to the root's, and the
-    # root-relative depth in metres (where the person is in the frame, which the crop alone does not tell)
+    # root-relative depth in metres (where the person is in the frame, which the crop alone does not tell);
+    # "crop+ray" — the crop's inputs and the root's viewing ray (both: the crop's scale normalisation and where
+    # the person is in the frame)
     lift_input: str = "crop"
     softargmax_beta: float = 1.0
     # sizes and initialisation (see LAYOUTS); None: "release", or "narrow" with ``lite``. Checkpoints saved before
@@ -103,8 +105,8 @@ class ModelConfig:
             raise ValueError(f"model.backbone_stages must be 2, 3 or 4; got {self.backbone_stages!r}")
         if self.head_width is not None and (self.head_width < 8 or self.head_width % 8):
             raise ValueError(f"model.head_width must be a multiple of 8 (≥ 8) or null; got {self.head_width!r}")
-        if self.lift_input not in ("camera", "crop"):
-            raise ValueError(f"model.lift_input must be 'camera' or 'crop'; got {self.lift_input!r}")
+        if self.lift_input not in LIFT_INPUTS:
+            raise ValueError(f"model.lift_input must be one of {', '.join(LIFT_INPUTS)}; got {self.lift_input!r}")
         if self.input_range not in INPUT_RANGES:
             raise ValueError(f"model.input_range must be one of {', '.join(INPUT_RANGES)}; got {self.input_range!r}")
         if self.output_convention not in OUTPUT_CONVENTIONS:
@@ -206,13 +208,18 @@ def nominal_camera(n: int, size, like: torch.Tensor) -> torch.Tensor:
     return like.new_tensor([float(W), float(H), (W - 1) / 2, (H - 1) / 2]).expand(n, 4)
 
 
+#: What the lifting block can see of each joint (ModelConfig.lift_input); every form but "crop" needs the camera.
+LIFT_INPUTS = ("crop", "camera", "crop+ray")
+
+
 class LiftingBlock(nn.Module):
     """3D lifting block (paper, "3D Lifting block"): per joint five features (below) → Linear(1024) [→ BatchNorm →
     ReLU] → residual blocks of [Linear, BatchNorm, ReLU, Dropout] × layers → Linear(J × 3).
 
     ``input_form="camera"``: the joint's viewing ray ``(x, y) = ((u - cx) / fx, (v - cy) / fy)`` (u, v crop pixels,
     the crop camera (fx, fy, cx, cy) of the augmented crop), the ray relative to the root's, and the root-relative
-    depth in metres; ``"crop"``: crop-normalised (u, v), relative to the root, and the depth index.
+    depth in metres; ``"crop"``: crop-normalised (u, v), relative to the root, and the depth index;
+    ``"crop+ray"``: the crop's five and the root's viewing ray (two more inputs).
 
     ``input_norm`` (the authors' release): BatchNorm + ReLU after the input layer, and the Linear layers that a
     BatchNorm follows have no bias (it would be cancelled by the BatchNorm's mean).
@@ -224,14 +231,14 @@ class LiftingBlock(nn.Module):
                  hidden: int = 1024, blocks: int = 5, layers_per_block: int = 2, dropout: float = 0.5,
                  input_norm: bool = False, input_form: str = "crop", depth_range: float = 2000.0) -> None:
         super().__init__()
-        if input_form not in ("crop", "camera"):
-            raise ValueError(f"lifting input must be 'crop' or 'camera'; got {input_form!r}")
+        if input_form not in LIFT_INPUTS:
+            raise ValueError(f"lifting input must be one of {', '.join(LIFT_INPUTS)}; got {input_form!r}")
         self.num_joints, self.root, self.depth_bins = num_joints, root, depth_bins
         self.input_form, self.depth_range = input_form, depth_range
         self.crop_size = (map_size[0] * OUTPUT_STRIDE, map_size[1] * OUTPUT_STRIDE)
         self.register_buffer("map_size", torch.tensor([float(map_size[1]), float(map_size[0])]), persistent=False)
         bias = not input_norm
-        self.inp = nn.Linear(num_joints * 5, hidden, bias=bias)
+        self.inp = nn.Linear(num_joints * 5 + (2 if input_form == "crop+ray" else 0), hidden, bias=bias)
         self.inp_norm = nn.Sequential(nn.BatchNorm1d(hidden), nn.ReLU(inplace=True)) if input_norm else nn.Identity()
 
         def layer():
@@ -248,26 +255,32 @@ class LiftingBlock(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def features(self, uvz: torch.Tensor, camera: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, J, 3) 2.5D estimate (map pixels, depth index) [and (B, 4) crop camera] → (B, J * 5) inputs, each
-        roughly in [-1, 1]."""
+        """(B, J, 3) 2.5D estimate (map pixels, depth index) [and (B, 4) crop camera] → (B, J * 5 [+ 2]) inputs,
+        each roughly in [-1, 1]."""
         if self.input_form == "crop":
-            uv = uvz[..., :2] / self.map_size * 2 - 1
-            rel = (uvz[..., :2] - uvz[:, self.root : self.root + 1, :2]) / self.map_size * 2
-            z = uvz[..., 2:3] / self.depth_bins * 2 - 1
-            return torch.cat([uv, rel, z], -1).flatten(1)
+            return self._crop_features(uvz)
         if camera is None:
             raise ValueError("this lifting block takes the crop camera (B, 4) = (fx, fy, cx, cy) in crop pixels "
-                             "(model.lift_input: camera)")
+                             f"(model.lift_input: {self.input_form})")
         # 2D-only samples (MPII, COCO) have no camera; stage 1 computes their (unused) lifting output anyway, and
         # a NaN there would poison the BatchNorm statistics: they get a nominal camera instead
         camera = torch.where(torch.isfinite(camera), camera, nominal_camera(1, self.crop_size, camera))
         f, c = camera[:, None, :2], camera[:, None, 2:]
         uv_crop = (uvz[..., :2] + 0.5) * OUTPUT_STRIDE - 0.5
         ray = (uv_crop - c) / f
+        if self.input_form == "crop+ray":
+            # rays are tangents of the viewing angle (|x| < ~0.5 in common fields of view)
+            return torch.cat([self._crop_features(uvz), ray[:, self.root] * 2], -1)
         rel = ray - ray[:, self.root : self.root + 1]
-        # rays are tangents of the viewing angle (|x| < ~0.5 in common fields of view); a person spans ~0.3
+        # a person spans ~0.3
         z_m = (uvz[..., 2:3] - (self.depth_bins / 2 - 0.5)) * (self.depth_range / self.depth_bins) / 1000.0
         return torch.cat([ray * 2, rel * 5, z_m], -1).flatten(1)
+
+    def _crop_features(self, uvz: torch.Tensor) -> torch.Tensor:
+        uv = uvz[..., :2] / self.map_size * 2 - 1
+        rel = (uvz[..., :2] - uvz[:, self.root : self.root + 1, :2]) / self.map_size * 2
+        z = uvz[..., 2:3] / self.depth_bins * 2 - 1
+        return torch.cat([uv, rel, z], -1).flatten(1)
 
     def forward(self, uvz: torch.Tensor, camera: torch.Tensor | None = None) -> torch.Tensor:
         """uvz (B, J, 3); camera (B, 4) crop pixels (``input_form="camera"``) → (B, J, 3) mm, root at 0."""
