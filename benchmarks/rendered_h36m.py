@@ -31,10 +31,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from cdlpose.data.rendered import RenderedPoses
-from cdlpose.demo import PRETRAIN_PER_STEP, STAGE2_PER_STEP, demo_config, pretrain_from_stage1
+from cdlpose.demo import PRETRAIN_PER_STEP, STAGE2_PER_STEP, _render_all, demo_config, pretrain_from_stage1
 from cdlpose.engine import Trainer, evaluate_checkpoint
 from cdlpose.evaluation import mean_pose_rows, write_results
 from cdlpose.metrics import H36M_ACTION_ABBREV, format_table
@@ -57,11 +56,6 @@ def _scenes(every: int) -> tuple:
     ds = RenderedPoses(POSES / "train_S1_S5_S6_S7_S8_every5.npz", POSES / "cameras.npz", TRAIN, every)
     recs = [ds.scene(i) for i in range(len(ds))]
     return tuple(np.stack([r[k] for r in recs]) for k in ("joints_2d", "joints_3d", "box", "f", "c"))
-
-
-def _render_all(ds, workers: int = 2) -> None:
-    for _ in DataLoader(ds, batch_size=32, num_workers=workers, collate_fn=len):
-        pass
 
 
 def run_variant(variant: str, out: Path, steps: int, seed: int, train_every: int, test_every: int,
@@ -106,9 +100,12 @@ def main() -> None:
         return
     out, cache = Path(args.out), Path(args.out) / "cache"
     t0 = time.perf_counter()
+    sets = {}
     for role, subjects, every in (("train", TRAIN, args.train_every), ("test", TEST, args.test_every)):
         e = _entry(role, subjects, every, cache)
-        _render_all(RenderedPoses(e["poses"], e["cameras"], subjects, every, "plain", args.seed, cache, image_size=128))
+        sets[role] = RenderedPoses(e["poses"], e["cameras"], subjects, every, "plain", args.seed, cache,
+                                   image_size=e["image_size"])
+        _render_all(sets[role])
     render_min = (time.perf_counter() - t0) / 60
     t = time.perf_counter()
     scenes = _scenes(5)
@@ -138,8 +135,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
                    f"{'cuda' if torch.cuda.is_available() else 'cpu'}",
         "steps": args.steps, "train_every": args.train_every, "test_every": args.test_every, "seed": args.seed,
-        "train_images": len(RenderedPoses(POSES / "train_S1_S5_S6_S7_S8_every5.npz", POSES / "cameras.npz", TRAIN,
-                                          args.train_every)),
+        "train_images": len(sets["train"]),
         "test_images": combined["summary"]["samples"], "lifting_scenes": len(scenes[0]),
         "mean_pose": combined["summary"]["training-set mean pose"],
         "render_minutes": render_min, "scene_minutes": scene_min,

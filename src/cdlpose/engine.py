@@ -651,7 +651,8 @@ def _epoch_line(record: dict) -> str:
 
 def check_val_disjoint(data) -> None:
     """Refuse a ``val`` entry that reads the same data as a ``test`` entry (same format and files, and for
-    Human3.6M or rendered poses an overlapping subject): validation selects ``best.pt``, and selecting on test data is not allowed."""
+    Human3.6M or rendered poses an overlapping subject): validation selects ``best.pt``, and selecting on test data
+    is not allowed."""
     def ident(e):
         return (e.get("format"),) + tuple(str(e.get(k)) for k in ("root", "annotations", "poses", "split", "seed"))
 

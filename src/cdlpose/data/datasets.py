@@ -14,10 +14,9 @@ The section lists data set entries, each with a ``format``, its paths and a ``ro
 ``format: synthetic`` (with ``split``, ``size`` — the number of samples, ``seed``, ``cache_dir``, ``style``,
 ``image_size`` — the rendered crop's side, default 256) is the embedded synthetic set;
 ``format: rendered-poses`` (``poses``, ``cameras``, ``subjects``, ``every``, ``style``, ``seed``, ``cache_dir``,
-``file_step``, ``image_size``: the rendered crop's side, default 256) renders given 3D poses (Human3.6M's, world mm) from their calibrated cameras with the same figures
-(:mod:`cdlpose.data.rendered`). A data
-set is 3D when its format carries 3D joints (Human3.6M, MuCo, MuPoTS, synthetic, rendered) and 2D otherwise (MPII, COCO);
-the trainer mixes the two kinds per batch.
+``file_step``, ``image_size``) renders given 3D poses (Human3.6M's, world mm) from their calibrated cameras with
+the same figures (:mod:`cdlpose.data.rendered`). A data set is 3D when its format carries 3D joints (Human3.6M,
+MuCo, MuPoTS, synthetic, rendered) and 2D otherwise (MPII, COCO); the trainer mixes the two kinds per batch.
 """
 
 from __future__ import annotations

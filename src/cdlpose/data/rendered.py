@@ -30,7 +30,8 @@ import numpy as np
 from ..geometry import project
 from ..skeletons import H36M17
 from .sample import DataError
-from .synthetic import CROP, STYLES, Subject, _crop, _rng, body_parts, cached_render, make_subject, render_parts
+from .synthetic import (CROP, STYLES, Subject, _crop, _rng, body_parts, cached_render, make_subject, parts_in_camera,
+                        render_parts)
 
 __all__ = ["Camera", "read_poses", "read_cameras", "action_of", "joint_frames", "RenderedPoses", "CAMERA_FRAMES"]
 
@@ -156,9 +157,10 @@ def joint_frames(P: np.ndarray, stature: float):
     # degenerate pose (nose on that line) continuous
     up = _unit(p["Head_top"] - p["Neck_Nose"])
     nose = p["Neck_Nose"] - p["Thorax"]
-    fwd = nose - (nose @ up) * up
-    w = 0.2 * max(0.0, 1.0 - float(np.linalg.norm(fwd)) / (0.15 * max(float(np.linalg.norm(nose)), 1e-9)))
-    fwd = fwd / max(float(np.linalg.norm(nose)), 1e-9) + w * R_chest[:, 2]
+    nose_len = max(float(np.linalg.norm(nose)), 1e-9)
+    fwd = (nose - (nose @ up) * up) / nose_len
+    w = 0.2 * max(0.0, 1.0 - float(np.linalg.norm(fwd)) / 0.15)
+    fwd = fwd + w * R_chest[:, 2]
     R_head = _frame(np.cross(up, fwd), up)
     toes = {}
     for s, sign in (("L", 1.0), ("R", -1.0)):
@@ -268,64 +270,61 @@ class RenderedPoses:
         return len(self.index)
 
     def _where(self, i: int):
+        """(sequence key, file row, 50 Hz frame, subject, camera) of item ``i``."""
         if not 0 <= i < len(self.index):
             raise IndexError(f"{self.poses_path}: {len(self.index)} rendered samples, asked for {i}")
         q, row, k = (int(v) for v in self.index[i])
         key = self.sequences[q]
         subject = key.split("/")[0]
-        return key, row, subject, self.cameras[subject][k]
+        return key, row, row * self.file_step, subject, self.cameras[subject][k]
 
-    def scene(self, i: int) -> dict:
-        """Item ``i`` without its picture (``image`` a 1×1 placeholder, no depth, all joints visible): what training
-        the lifting block on exact or noisy 2.5D inputs needs, ~100× cheaper than rendering."""
-        key, row, subject, cam = self._where(i)
-        X = cam.to_camera(self.poses[key][row])
-        uv = project(X, cam.f, cam.c)
-        box, M = _crop(uv, self.size)
-        return self._record(key, row, subject, cam, X, uv, box, M, np.zeros((1, 1, 3), np.uint8),
-                            np.ones(J, bool))
-
-    def _record(self, key, row, subject, cam, X, uv, box, M, image, visible) -> dict:
-        return {
-            "image": image, "frame_to_image": M, "frame_size": np.array(cam.frame), "joints_2d": uv,
-            "joints_3d": X, "valid_2d": np.ones(J, bool), "valid_3d": np.ones(J, bool), "visible": visible,
-            "f": cam.f.copy(), "c": cam.c.copy(), "box": box, "skeleton": H36M17.name, "dataset": "h36m-rendered",
-            "sample_id": f"{key}/{row * self.file_step:06d}/{cam.id}", "subject": subject, "action": action_of(key),
-            "sequence": key, "frame": int(row * self.file_step), "camera": cam.id,
-            "stature": self.subjects[subject].stature,
-        }
-
-    def _render(self, i: int) -> dict:
-        key, row, subject, cam = self._where(i)
-        sub = self.subjects[subject]
+    def _view(self, where) -> tuple:
+        """The record of ``where`` (:meth:`_where`) without a picture, and the world pose (17, 3) mm."""
+        key, row, frame, subject, cam = where
         P = self.poses[key][row]
         X = cam.to_camera(P)
         uv = project(X, cam.f, cam.c)
         box, M = _crop(uv, self.size)
-        # the figure is built in world coordinates, then turned into the camera's
+        rec = {
+            "image": np.zeros((1, 1, 3), np.uint8), "frame_to_image": M, "frame_size": np.array(cam.frame),
+            "joints_2d": uv, "joints_3d": X, "valid_2d": np.ones(J, bool), "valid_3d": np.ones(J, bool),
+            "visible": np.ones(J, bool), "f": cam.f.copy(), "c": cam.c.copy(), "box": box, "skeleton": H36M17.name,
+            "dataset": "h36m-rendered", "sample_id": f"{key}/{frame:06d}/{cam.id}", "subject": subject,
+            "action": action_of(key), "sequence": key, "frame": frame, "camera": cam.id,
+            "stature": self.subjects[subject].stature,
+        }
+        return rec, P
+
+    def scene(self, i: int) -> dict:
+        """Item ``i`` without its picture (``image`` a 1×1 placeholder, no depth, all joints visible): what training
+        the lifting block on exact or noisy 2.5D inputs needs, ~100× cheaper than rendering."""
+        return self._view(self._where(i))[0]
+
+    def _render(self, where) -> dict:
+        rec, P = self._view(where)
+        key, row, _, subject, cam = where
+        sub = self.subjects[subject]
+        # the figure is built in world coordinates, then turned into the camera's: X_cam = R.T @ (X - T)
         rot = cam.R.T
-        parts = []
-        for kind, g0, g1, g2, colour in body_parts(P, sub, *joint_frames(P, sub.stature)):
-            if kind == "capsule":
-                parts.append((kind, cam.to_camera(g0), cam.to_camera(g1), g2, colour))
-            else:
-                parts.append((kind, cam.to_camera(g0), rot @ g1, g2, colour))
+        parts = parts_in_camera(body_parts(P, sub, *joint_frames(P, sub.stature)), rot, -rot @ cam.T)
         r = _rng("rendered", self.seed, key, row, cam.id)
         # towards the light: from above, from any side (world z is up)
         th = r.uniform(0, 2 * np.pi)
-        light = rot @ np.array([np.cos(th) * r.uniform(0.2, 1.0), np.sin(th) * r.uniform(0.2, 1.0), r.uniform(0.3, 1.0)])
-        img, depth, visible = render_parts(parts, sub, cam.f, cam.c, M, light, r, X, uv, self.size,
-                                           self.style == "plain")
-        rec = self._record(key, row, subject, cam, X, uv, box, M, img, visible)
-        rec["depth"] = depth
+        light = rot @ np.array([np.cos(th) * r.uniform(0.2, 1.0), np.sin(th) * r.uniform(0.2, 1.0),
+                                r.uniform(0.3, 1.0)])
+        rec["image"], rec["depth"], rec["visible"] = render_parts(
+            parts, sub, cam.f, cam.c, rec["frame_to_image"], light, r, rec["joints_3d"], rec["joints_2d"], self.size,
+            self.style == "plain")
         return rec
 
     def __getitem__(self, i: int) -> dict:
-        key, row, _, cam = self._where(i)
+        where = self._where(i)
+        key, _, frame, _, cam = where
         # named by what it shows, so a cache serves any selection of subjects and frames
-        name = f"{key.replace(' ', '_')}/{row * self.file_step:06d}_{cam.id}.npz"
+        name = f"{key.replace(' ', '_')}/{frame:06d}_{cam.id}.npz"
         path = None if self.cache_dir is None else self.cache_dir / name
-        sample = cached_render(path, lambda: self._render(i), self.keep_depth, f"{key} frame {row} camera {cam.id}")
+        sample = cached_render(path, lambda: self._render(where), self.keep_depth,
+                               f"{key} frame {frame} camera {cam.id}")
         if not self.keep_depth:
             sample.pop("depth", None)
         return sample

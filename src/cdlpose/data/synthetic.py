@@ -438,6 +438,16 @@ def sample_scene(index: int, split: str = "train", seed: int = 0) -> dict:
     }
 
 
+def parts_in_camera(parts: list, rot: np.ndarray, shift: np.ndarray) -> list:
+    """:func:`body_parts` moved into camera coordinates ``X_cam = rot @ X + shift`` (mm): capsule ends and
+    ellipsoid centres moved, ellipsoid orientations turned."""
+    out = []
+    for kind, g0, g1, g2, colour in parts:
+        g1 = rot @ g1 + shift if kind == "capsule" else rot @ g1
+        out.append((kind, rot @ g0 + shift, g1, g2, colour))
+    return out
+
+
 def render_parts(cam_parts: list, subject: Subject, f, c, M: np.ndarray, light: np.ndarray,
                  r: np.random.Generator, cam: np.ndarray, uv: np.ndarray, size: int, plain: bool):
     """The picture of a posed body: ``cam_parts`` (:func:`body_parts` in camera mm) ray-cast into the crop that
@@ -488,15 +498,9 @@ def render_sample(index: int, split: str = "train", seed: int = 0, size: int = C
     plain = style == "plain"
     r, subject, activity, parts, f, c, R, t, cam, uv = _scene(index, split, seed)
     box, M = _crop(uv, size)
-    to_cam = lambda p: R @ p + t  # noqa: E731
-    cam_parts = []
-    for kind, g0, g1, g2, colour in parts:
-        if kind == "capsule":
-            cam_parts.append((kind, to_cam(g0), to_cam(g1), g2, colour))
-        else:
-            cam_parts.append((kind, to_cam(g0), R @ g1, g2, colour))
     light = R @ np.array([r.uniform(-0.6, 0.6), -r.uniform(0.3, 1.0), -r.uniform(0.2, 1.0)])
-    img, depth, visible = render_parts(cam_parts, subject, f, c, M, light, r, cam, uv, size, plain)
+    img, depth, visible = render_parts(parts_in_camera(parts, R, t), subject, f, c, M, light, r, cam, uv, size,
+                                       plain)
     return {
         "image": img,
         "frame_to_image": M,
