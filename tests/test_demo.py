@@ -2,6 +2,7 @@
 threshold, the same metrics for the same seed), and the lifting block's pre-training on synthetic 2.5D inputs."""
 
 import json
+from pathlib import Path
 import re
 
 import numpy as np
@@ -16,7 +17,7 @@ from cdlpose.demo import lifting_examples, pretrain_lifting, sample_scenes
 from cdlpose.evaluation import crop_camera
 from cdlpose.model import LiftingBlock
 
-TINY = ["--steps", "3", "--train-size", "32", "--test-size", "24"]
+TINY = ["--steps", "3", "--train-size", "64", "--test-size", "24"]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def test_same_seed_same_metrics(demo_runs):
     a, b = demo_runs["strict"][1], demo_runs["lenient"][1]
     for k in ("mpjpe", "pa_mpjpe", "mean_pose_mpjpe", "error_2d_px", "steps", "lifting_scenes"):
         assert a[k] == b[k], k
-    assert a["steps"] == {"stage1": 3, "lifting_pretrain": 1, "stage2": 2}
+    assert a["steps"] == {"stage1": 3, "lifting_pretrain": 1, "stage2": 1, "finetune": 1}
 
 
 def test_report_numbers_agree_with_the_metric_files(demo_runs, capsys):
@@ -53,20 +54,25 @@ def test_report_numbers_agree_with_the_metric_files(demo_runs, capsys):
     # the headline and the table's Avg are one definition: every joint of every test frame, pooled
     assert report["mpjpe"] == pytest.approx(metrics["rows"]["cdlpose"]["Avg"])
     assert report["mean_pose_mpjpe"] == pytest.approx(metrics["rows"]["training-set mean pose"]["Avg"])
-    assert metrics["summary"]["samples"] == 24 and report["train_size"] == 32 and report["input_size"] == 64
+    assert metrics["summary"]["samples"] == 24 and report["train_size"] == 64 and report["input_size"] == 64
     for ext in ("csv", "md"):
         assert (out / f"metrics.{ext}").is_file()
 
 
 def test_report_folder(demo_runs):
     _, report, out = demo_runs["lenient"]
-    for stage in ("stage1", "stage2"):
+    for stage in ("stage1", "stage2", "finetune"):
         assert (out / stage / "last.pt").is_file()
     ckpt = torch.load(out / "lifting" / "pretrained.pt", weights_only=True)
     assert "optimizer" not in ckpt and any(k.startswith("lifting.") for k in ckpt["model"])
-    # stage 2 on the cached 2.5D estimates: 2 passes of 32 images = one batch of 64 per epoch
+    # stage 2 on the cached 2.5D estimates: one pass of 64 images = one batch of 64 per epoch, its 1 step
     epochs = [json.loads(x) for x in (out / "stage2" / "epochs.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in epochs] == [1, 2]
+    assert [r["step"] for r in epochs] == [1]
+    # then the whole network end to end from stage 2's checkpoint: 1 step of 16 images
+    ft = torch.load(out / "finetune" / "last.pt", weights_only=True)
+    t = ft["config"]["train"]
+    assert t["finetune"] and t["stage"] == 2 and t["batch_size"] == 16 and t["cache_passes"] == 0
+    assert Path(t["init_from"]) == out / "stage2" / "last.pt" and ft["step"] == 1
     page = (out / "index.html").read_text()
     figures = re.findall(r'src="(prediction_\d+\.png)"', page)
     assert len(figures) == 12 and all((out / f).stat().st_size > 1000 for f in figures)
@@ -119,3 +125,17 @@ def test_pretraining_learns_and_is_deterministic():
     a, b = trained(60), trained(60)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     assert error(a) < 0.6 * error(trained(0))  # mm: far better than the untrained block's near-zero pose
+
+
+def test_demo_options_are_checked_and_documented(tmp_path, capsys):
+    from cdlpose.cli import build_parser
+    from cdlpose.demo import DEMO_STEPS
+
+    # one pass of the training images must fill stage 2's batch of 64: a clear error, exit 2, nothing written
+    assert cli_main(["demo", "--out", str(tmp_path / "d"), "--train-size", "32"]) == 2
+    assert "--train-size must be at least 64, got 32" in capsys.readouterr().err
+    assert cli_main(["demo", "--out", str(tmp_path / "d"), "--steps", "0"]) == 2
+    assert not (tmp_path / "d").exists()
+    demo = build_parser()._subparsers._group_actions[0].choices["demo"]
+    steps = next(a for a in demo._actions if a.dest == "steps")
+    assert f"(default {DEMO_STEPS}:" in steps.help

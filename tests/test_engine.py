@@ -376,3 +376,17 @@ print("batches", len(batches), tuple(batches[0].shape))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "batches 2 (2, 64, 64, 3)" in proc.stdout
+
+
+def test_channels_last_on_the_cpu_only_when_asked(tmp_path):
+    """CUDA-only by default (runs configured before the option keep their layout); ``train.channels_last_cpu``
+    also on the CPU, where a training step then gives the same loss as the default layout."""
+    runs = {}
+    for name, extra in (("default", []), ("cl", ["train.channels_last_cpu=true"])):
+        tr = Trainer(tiny(tmp_path, name, train_size=4, batch=2, epochs=1, extra=extra), max_steps=1, device="cpu")
+        conv = tr.net.backbone[0].weight
+        runs[name] = conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+        tr.fit()
+        runs[name + "_loss"] = read_log(tmp_path / name / "log.jsonl")[0]["total"]
+    assert not runs["default"] and runs["cl"]
+    assert runs["cl_loss"] == pytest.approx(runs["default_loss"], rel=1e-4)

@@ -211,8 +211,9 @@ def test_cpu_sized_synthetic_recipes_are_the_demo_network_with_a_step_budget():
     configs = Path(__file__).resolve().parents[1] / "configs"
     s1, s2 = load_config(configs / "synthetic_cpu.yaml"), load_config(configs / "synthetic_cpu_stage2.yaml")
     demo1, _ = demo_config(Path("x"), 4500, 200, 0, 1600, 1300)
-    # the demo's network; its lifting block reads crop coordinates (pre-trained on them), the recipe's the default
-    assert dataclasses.replace(s1.model, lift_input="crop") == demo1.model
+    # the demo's network; its lifting block reads crop coordinates and the root's ray (pre-trained on them), the
+    # recipe's the default
+    assert dataclasses.replace(s1.model, lift_input="crop+ray") == demo1.model
     assert s1.augment.input_size == demo1.augment.input_size == 64
     assert (s1.train.max_steps, s1.train.lr_final_drop, s1.train.batch_size) == (1600, 0.2, 16)
     assert s2.train.stage == 2 and s2.train.cache_passes == 2 and s2.train.max_steps > 0

@@ -250,7 +250,8 @@ def test_lite_and_the_demo_network_are_unchanged(tmp_path):
         assert net.config.effective_layout == "narrow" and len(net.lifting.blocks[0]) == 2 * 4
     cfg = demo_config(tmp_path, 8, 8, 0, 1, 1)[0]
     net = CascadedLiftingNet(cfg.model, (DEMO_INPUT, DEMO_INPUT))
-    assert sum(p.numel() for p in net.parameters()) == 5_515_124
+    # the crop+ray lifting input: the root's ray (2 numbers) into the 1024-wide first layer, 2,048 weights more
+    assert sum(p.numel() for p in net.parameters()) == 5_515_124 + 2 * 1024
     assert isinstance(net.lifting.inp_norm, torch.nn.Identity) and net.lifting.inp.bias is not None
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 EXAMPLES = """first run:
   cdlpose demo                                    train and evaluate a small model on synthetic data (CPU,
                                                   minutes); report in cdlpose-demo/index.html
-  cdlpose predict --checkpoint cdlpose-demo/stage2/last.pt photo.jpg --out poses/
+  cdlpose predict --checkpoint cdlpose-demo/finetune/last.pt photo.jpg --out poses/
   cdlpose synth --style plain --out synth-sample  look at the synthetic images the demo trains on
 
 on the real data sets (licensed; see README.md for where to get them and the layout):
@@ -114,14 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="start here: train and evaluate a small model on synthetic data on the CPU; an HTML report",
         description="Renders synthetic training images, trains a CPU-sized network through both of the paper's "
         "stages with a fixed amount of work (steps, seeded: the same result on a busy machine as on an idle one; "
-        "about 8 minutes on an idle 2-core CPU), evaluates it on held-out synthetic subjects against the training "
+        "about 9 minutes on an idle 2-core CPU), evaluates it on held-out synthetic subjects against the training "
         "set's mean pose and writes OUT/index.html. Exit status 0 when the model is at least --min-ratio times "
         "better than the mean pose, 1 when not.")
     p.add_argument("--out", default="cdlpose-demo", help="report folder (default: cdlpose-demo)")
     p.add_argument("--steps", type=int, default=None,
-                   help="stage 1's training steps; the lifting block's steps scale with it (default 1600: the "
+                   help="stage 1's training steps; the lifting block's and the fine-tuning's steps scale with it "
+                   "(default 1900: the "
                    "measured run; fewer for a quicker, worse model)")
-    p.add_argument("--train-size", type=int, default=None, help="synthetic training images (default 4500)")
+    p.add_argument("--train-size", type=int, default=None,
+                   help="synthetic training images (default 4500, at least 64)")
     p.add_argument("--test-size", type=int, default=200, help="synthetic test images (default 200)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the synthetic data and of training (default 0); the same seed gives the same "
@@ -274,8 +276,14 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_demo(args) -> int:
+    from .config import ConfigError
     from .demo import run_demo
 
+    # stage 2 takes batches of 64 cached estimates of one pass over the training images
+    for name, value, least in (("--steps", args.steps, 1), ("--train-size", args.train_size, 64),
+                               ("--test-size", args.test_size, 1)):
+        if value is not None and value < least:
+            raise ConfigError(f"{name} must be at least {least}, got {value}")
     kw = {k: v for k, v in (("steps", args.steps), ("min_ratio", args.min_ratio)) if v is not None}
     report = run_demo(args.out, train_size=args.train_size, test_size=args.test_size, seed=args.seed,
                       style=args.style, **kw)
@@ -427,10 +435,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     if args.command == "demo":
-        # before torch loads OpenMP: waiting threads sleep instead of spinning. On a laptop whose cores are also
-        # busy with other work, spinning threads wait for descheduled ones: measured 4–6 images/s in stage 1 with
-        # another 2-thread job running, 42 with passive waiting. It changes no result, only the speed
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # before torch loads OpenMP: waiting threads spin briefly, then sleep. With the default (long) spinning,
+        # on a laptop whose cores are also busy, threads wait for descheduled ones: measured 4–6 images/s in stage 1
+        # with another 2-thread job running; OMP_WAIT_POLICY=PASSIVE gave 42 busy but cost ~25% idle, a short
+        # spin keeps both (README: the demo's table). It changes no result, only the speed
+        if "OMP_WAIT_POLICY" not in os.environ:
+            os.environ.setdefault("GOMP_SPINCOUNT", "1000")
     from .checkpoint import CheckpointError, OutputError, describe_os_error
     from .config import ConfigError
     from .data.sample import DataError

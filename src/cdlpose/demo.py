@@ -1,9 +1,9 @@
 """``cdlpose demo``: the whole system on a laptop, with nothing but the installed package.
 
-Renders a small synthetic training set, trains a CPU-sized network through both of the paper's stages with a fixed,
-seeded amount of work (steps, never minutes: the result does not depend on the machine's load), pre-trains the
-lifting block on exact and noisy 2.5D inputs of synthetic people (no images needed), evaluates on held-out synthetic
-subjects, and writes a report folder (``index.html`` with PNGs): the verdict, training curves, the metric table, and
+Renders a small synthetic training set, trains a CPU-sized network through both of the paper's stages and its
+end-to-end fine-tuning with a fixed, seeded amount of work (steps, never minutes: the result does not depend on the
+machine's load), pre-trains the lifting block on exact and noisy 2.5D inputs of synthetic people (no images needed)
+between the stages, evaluates on held-out synthetic subjects, and writes a report folder (``index.html`` with PNGs): the verdict, training curves, the metric table, and
 predictions next to the ground truth for a dozen test images. The trained model is compared with predicting the
 training set's mean pose; it must be at least ``MIN_RATIO`` (2) times better.
 """
@@ -54,7 +54,9 @@ def demo_config(out: Path, train_size: int, test_size: int, seed: int, steps_1: 
     # 64-channel heads run ~1.7× faster than 128 and learn as much per step
     model = ModelConfig(variant="full", backbone="resnet18", lite=True, backbone_stages=2, head_width=64,
                         depth_bins=32, lift_blocks=2, lift_dropout=0.25,
-                        lift_input="crop")  # its lifting block is pre-trained on crop-only inputs
+                        # the crop's 2.5D and the root's viewing ray (the crop alone cannot tell where in the image,
+                        # so in which direction, the person is): 125.3 vs 129.0 mm on the same stage-1 network
+                        lift_input="crop+ray")
     from .codec import CodecConfig
 
     codec = CodecConfig(depth_bins=32)
@@ -63,16 +65,29 @@ def demo_config(out: Path, train_size: int, test_size: int, seed: int, steps_1: 
     aug = AugmentConfig(input_size=DEMO_INPUT, rotation=0.0, occlusion_prob=0.0, scale=0.15, distribution="uniform")
     # the step budget ends each stage (epochs only bound it); no clock anywhere, so the result is the same on a
     # busy machine as on an idle one
+    # no loader process: the images are cached, and on two cores a worker process takes a core from the network's
+    # threads for little work; channels_last is faster on the CPU too for this network (README: the demo's table)
     t1 = TrainConfig(stage=1, epochs=10**6, lr=2e-3, lr_milestones=(), lr_final_drop=0.2, batch_size=16,
-                     workers=1, seed=seed, amp="none", max_steps=steps_1, log_every=5, eval_batch_size=64,
+                     workers=0, channels_last_cpu=True, seed=seed, amp="none", max_steps=steps_1, log_every=5, eval_batch_size=64,
                      out_dir=str(out / "stage1"))
-    # stage 2: the frozen network runs once over two augmented passes of the training images; the MLP (already
+    # stage 2: the frozen network runs once over an augmented pass of the training images; the MLP (already
     # trained on synthetic 2.5D inputs, see pretrain_lifting) then adapts to those 2.5D estimates
-    t2 = dataclasses.replace(t1, stage=2, lr=DEMO_FINETUNE_LR, lr_final_drop=0.3, batch_size=64, cache_passes=2,
+    t2 = dataclasses.replace(t1, stage=2, lr=DEMO_STAGE2_LR, lr_final_drop=0.3, batch_size=64, cache_passes=1,
                              max_steps=steps_2, log_every=50, init_from=str(out / "lifting" / "pretrained.pt"),
                              out_dir=str(out / "stage2"))
     base = Config(model=model, codec=codec, augment=aug, data=data)
     return dataclasses.replace(base, train=t1), dataclasses.replace(base, train=t2)
+
+
+def demo_finetune_config(cfg2: Config, steps: int) -> Config:
+    """The demo's last phase: the whole network fine-tuned end to end from the stage-2 checkpoint (every loss of
+    stage 1 plus the 3D pose L1, images through the network each step; the paper's end-to-end fine-tuning),
+    ``steps`` steps of 16 images at lr 3e-4, the last 30% at lr ÷ 10. Measured on the demo's networks: 120.5 →
+    115.6 mm in 1.6 min (1e-4: 116.9; 1e-3: 125.1)."""
+    out = Path(cfg2.train.out_dir).parent
+    t3 = dataclasses.replace(cfg2.train, finetune=True, cache_passes=0, batch_size=16, lr=DEMO_FINETUNE_LR,
+                             max_steps=steps, init_from=str(out / "stage2" / "last.pt"), out_dir=str(out / "finetune"))
+    return dataclasses.replace(cfg2, train=t3)
 
 
 def lifting_examples(joints_2d: np.ndarray, joints_3d: np.ndarray, boxes: np.ndarray, input_size: int,
@@ -225,8 +240,8 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 def _curves(out: Path, pretrain_log: list, path: Path) -> None:
-    """Training curves: stage 1's loss terms and total, the lifting block's pre-training and fine-tuning losses,
-    and the validation MPJPE of both stages."""
+    """Training curves: stage 1's loss terms and total, the lifting block's losses (pre-training, stage 2 and the
+    end-to-end fine-tuning), and the validation MPJPE of every stage."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -250,11 +265,17 @@ def _curves(out: Path, pretrain_log: list, path: Path) -> None:
         offset = pretrain_log[-1][0] if pretrain_log else 0
         axes[1].plot([offset + r["step"] for r in log2], [r["pose"] for r in log2],
                      label="stage 2: on the network's cached 2.5D estimates")
+    log3 = _read_jsonl(out / "finetune" / "log.jsonl")
+    if log3:
+        offset = (pretrain_log[-1][0] if pretrain_log else 0) + (log2[-1]["step"] if log2 else 0)
+        axes[1].plot([offset + r["step"] for r in log3], [r["pose"] for r in log3],
+                     label="fine-tuned end to end (on the network's estimates of new images)")
     axes[1].set_title("lifting block: pose L1 (mm per coordinate)")
     axes[1].set_xlabel("step")
     axes[1].legend(fontsize=7)
-    for stage, label in ((1, "stage 1 (2.5D back-projected, GT root depth)"), (2, "stage 2 (lifted)")):
-        val = [(r["step"], r["val_mpjpe"]) for r in _read_jsonl(out / f"stage{stage}" / "epochs.jsonl")
+    for run, label in (("stage1", "stage 1 (2.5D back-projected, GT root depth)"), ("stage2", "stage 2 (lifted)"),
+                       ("finetune", "fine-tuned end to end (lifted)")):
+        val = [(r["step"], r["val_mpjpe"]) for r in _read_jsonl(out / run / "epochs.jsonl")
                if r.get("val_mpjpe") is not None]
         if val:
             axes[2].plot(*zip(*val), "o-", label=label)
@@ -344,7 +365,8 @@ td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}img{{max-width:10
 <p>A {html.escape(report['model'])}, trained on {report['train_size']} synthetic images ({html.escape(report['style'])}
 style, seed {report['seed']}) in a fixed budget: stage 1 {st['stage1']} steps; the lifting block
 {st['lifting_pretrain']} steps on exact and noisy 2.5D inputs of {report['lifting_scenes']} synthetic people (no
-images), then stage 2 {st['stage2']} steps on the frozen network's 2.5D estimates. {report['minutes_total']:.1f}
+images), stage 2 {st['stage2']} steps on the frozen network's 2.5D estimates, then the whole network
+{st['finetune']} steps end to end. {report['minutes_total']:.1f}
 minutes in all on {html.escape(report['device'])}; evaluated on {report['test_size']} images of held-out synthetic
 subjects.</p>
 <h2>Training</h2><img src="curves.png" alt="training curves">
@@ -356,15 +378,17 @@ subjects.</p>
 
 #: The demo's fixed amount of work at the default ``steps`` (stage 1's optimiser steps of 16 images); the other
 #: phases scale with it. Chosen so the demo takes ≤ 10 minutes on an idle 2-core CPU (README: measured table).
-DEMO_STEPS = 1600
+DEMO_STEPS = 1900
 #: Per stage-1 step: the lifting block's pre-training steps (batches of 256 synthetic 2.5D inputs), the synthetic
-#: people they are drawn from, and stage 2's steps on the cached estimates (batches of 64).
-PRETRAIN_PER_STEP, SCENES_PER_STEP, STAGE2_PER_STEP = 0.25, 6.25, 0.8
+#: people they are drawn from, stage 2's steps on the cached estimates (batches of 64) and the end-to-end
+#: fine-tuning's steps (batches of 16): 399, 9,975, 640 and 500 at the default 1,900.
+PRETRAIN_PER_STEP, SCENES_PER_STEP, STAGE2_PER_STEP, FINETUNE_PER_STEP = 0.21, 5.25, 0.337, 0.263
 DEMO_TRAIN_SIZE = 4500
-DEMO_FINETUNE_LR = 1e-3
+DEMO_STAGE2_LR = 1e-3
+DEMO_FINETUNE_LR = 3e-4
 #: The demo passes when its MPJPE is at least this many times better than the training set's mean pose. 2×: the
-#: default run reaches 2.24× (seeded, the same on any load), so a first run passes with a margin; the 2.5× the
-#: demo aims for is not reached yet (see the README)
+#: default run reaches 2.50× (seeded, the same on any load), so a first run passes with a 25% margin, also on a
+#: machine type whose float rounding moves the result by the ±1 mm seen between schedule variants (README)
 MIN_RATIO = 2.0
 
 
@@ -391,6 +415,7 @@ def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_si
     n_pre = max(round(PRETRAIN_PER_STEP * steps), 1)
     n_scenes = max(round(SCENES_PER_STEP * steps), 256)
     n2 = max(round(STAGE2_PER_STEP * steps), 1)
+    n3 = max(round(FINETUNE_PER_STEP * steps), 1)
     say = print if verbose else (lambda *a, **k: None)
     minutes = {}
 
@@ -398,8 +423,8 @@ def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_si
         minutes[name] = (time.perf_counter() - since) / 60
         return time.perf_counter()
 
-    # from per-step rates measured on an idle 2-core CPU (stage 1 ~85 images/s); a busy machine takes longer
-    est = 7.8 * steps / DEMO_STEPS + 0.6
+    # from per-step rates measured on an idle 2-core CPU (stage 1 ~99 images/s); a busy machine takes longer
+    est = 8.2 * steps / DEMO_STEPS + 0.6
     say(f"cdlpose demo: a fixed amount of work (stage 1 {steps} steps, lifting block {n_pre} + {n2} steps, seed "
         f"{seed}): roughly {est:.0f} minutes on an idle 2-core CPU, longer on a busy one, with the same result",
         flush=True)
@@ -423,10 +448,14 @@ def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_si
     say(f"stage 2: the lifting block on the frozen network's 2.5D estimates, {n2} steps", flush=True)
     Trainer(cfg2, device=device).fit()
     t = lap("stage2", t)
+    say(f"the whole network fine-tuned end to end: {n3} steps of 16 images", flush=True)
+    cfg3 = demo_finetune_config(cfg2, n3)
+    Trainer(cfg3, device=device).fit()
+    t = lap("finetune", t)
     say("evaluating on held-out synthetic subjects …", flush=True)
-    final = out / "stage2" / "last.pt"
+    final = out / "finetune" / "last.pt"
     # with the flip test (the mirrored image's estimate averaged in): measured 1.6 mm better, 200 more forwards
-    result, pred = evaluate_checkpoint(final, cfg2, "synthetic", flip=True, out_dir=out, device=device,
+    result, pred = evaluate_checkpoint(final, cfg3, "synthetic", flip=True, out_dir=out, device=device,
                                        progress=False, stem="metrics")
     mean = _mean_pose(sets["train"])
     result = mean_pose_rows(result, pred, mean)
@@ -443,7 +472,7 @@ def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_si
         "input_size": size,
         "device": str(device or ("cuda" if torch.cuda.is_available() else "cpu")),
         "train_size": train_size, "test_size": test_size, "seed": seed, "style": style,
-        "steps": {"stage1": steps, "lifting_pretrain": n_pre, "stage2": n2}, "lifting_scenes": n_scenes,
+        "steps": {"stage1": steps, "lifting_pretrain": n_pre, "stage2": n2, "finetune": n3}, "lifting_scenes": n_scenes,
         "mpjpe": s["MPJPE"], "pa_mpjpe": s["PA-MPJPE"], "error_2d_px": result["summary"]["error_2d_px"],
         "mpjpe_backprojected_gt_root": result["summary"]["cdlpose 2.5D back-projected (GT root depth)"]["MPJPE"],
         "mean_pose_mpjpe": sm["MPJPE"], "mean_pose_pa_mpjpe": sm["PA-MPJPE"], "min_ratio": min_ratio,

@@ -304,7 +304,8 @@ class Trainer:
             is_lift = name.startswith("lifting.")
             p.requires_grad_(is_lift if frozen else (t.stage == 2 or not is_lift))
         self.net.to(self.device)
-        if self.cuda and t.channels_last:
+        self.channels_last = t.channels_last and (self.cuda or t.channels_last_cpu)
+        if self.channels_last:
             self.net.to(memory_format=torch.channels_last)
         self.module = _StageModel(self.net, t.stage, frozen)
         self.step_fn = self.module
@@ -496,7 +497,7 @@ class Trainer:
             inputs = {"uvz": batch["uvz"].to(dev, non_blocking=True)}
         else:
             images = batch["image"].to(dev, non_blocking=True)
-            if self.cuda and self.cfg.train.channels_last:
+            if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             inputs = {"images": images}
         if self.cfg.train.stage == 2 and camera is not None:
