@@ -3,9 +3,10 @@
 Renders a small synthetic training set, trains a CPU-sized network through both of the paper's stages and its
 end-to-end fine-tuning with a fixed, seeded amount of work (steps, never minutes: the result does not depend on the
 machine's load), pre-trains the lifting block on exact and noisy 2.5D inputs of synthetic people (no images needed)
-between the stages, evaluates on held-out synthetic subjects, and writes a report folder (``index.html`` with PNGs): the verdict, training curves, the metric table, and
-predictions next to the ground truth for a dozen test images. The trained model is compared with predicting the
-training set's mean pose; it must be at least ``MIN_RATIO`` (2) times better.
+between the stages, evaluates on held-out synthetic subjects, and writes a report folder (``index.html`` with PNGs):
+the verdict, training curves, the metric table, and predictions next to the ground truth for a dozen test images.
+The trained model is compared with predicting the training set's mean pose; it must be at least ``MIN_RATIO`` (2)
+times better.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ def demo_config(out: Path, train_size: int, test_size: int, seed: int, steps_1: 
     # no loader process: the images are cached, and on two cores a worker process takes a core from the network's
     # threads for little work; channels_last is faster on the CPU too for this network (README: the demo's table)
     t1 = TrainConfig(stage=1, epochs=10**6, lr=2e-3, lr_milestones=(), lr_final_drop=0.2, batch_size=16,
-                     workers=0, channels_last_cpu=True, seed=seed, amp="none", max_steps=steps_1, log_every=5, eval_batch_size=64,
-                     out_dir=str(out / "stage1"))
+                     workers=0, channels_last_cpu=True, seed=seed, amp="none", max_steps=steps_1, log_every=5,
+                     eval_batch_size=64, out_dir=str(out / "stage1"))
     # stage 2: the frozen network runs once over an augmented pass of the training images; the MLP (already
     # trained on synthetic 2.5D inputs, see pretrain_lifting) then adapts to those 2.5D estimates
     t2 = dataclasses.replace(t1, stage=2, lr=DEMO_STAGE2_LR, lr_final_drop=0.3, batch_size=64, cache_passes=1,
@@ -86,7 +87,8 @@ def demo_finetune_config(cfg2: Config, steps: int) -> Config:
     115.6 mm in 1.6 min (1e-4: 116.9; 1e-3: 125.1)."""
     out = Path(cfg2.train.out_dir).parent
     t3 = dataclasses.replace(cfg2.train, finetune=True, cache_passes=0, batch_size=16, lr=DEMO_FINETUNE_LR,
-                             max_steps=steps, init_from=str(out / "stage2" / "last.pt"), out_dir=str(out / "finetune"))
+                             max_steps=steps, init_from=str(out / "stage2" / "last.pt"),
+                             out_dir=str(out / "finetune"))
     return dataclasses.replace(cfg2, train=t3)
 
 
@@ -425,8 +427,9 @@ def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_si
 
     # from per-step rates measured on an idle 2-core CPU (stage 1 ~99 images/s); a busy machine takes longer
     est = 8.2 * steps / DEMO_STEPS + 0.6
-    say(f"cdlpose demo: a fixed amount of work (stage 1 {steps} steps, lifting block {n_pre} + {n2} steps, seed "
-        f"{seed}): roughly {est:.0f} minutes on an idle 2-core CPU, longer on a busy one, with the same result",
+    say(f"cdlpose demo: a fixed amount of work (stage 1 {steps} steps, lifting block {n_pre} + {n2} steps, "
+        f"fine-tuning {n3} steps, seed {seed}): roughly {est:.0f} minutes on an idle 2-core CPU, longer on a busy "
+        f"one, with the same result",
         flush=True)
     say(f"rendering {train_size} training and {test_size} test images …", flush=True)
     cfg1, cfg2 = demo_config(out, train_size, test_size, seed, steps, n2, style)
