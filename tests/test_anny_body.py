@@ -1,0 +1,115 @@
+"""The Anny body (optional ``.[realistic]`` dependencies): its Human3.6M joints, rendering, inverse kinematics."""
+
+import builtins
+
+import numpy as np
+import pytest
+import torch
+
+from cdlpose.data import anny_body
+from cdlpose.skeletons import get_skeleton
+
+SK = get_skeleton("h36m17")
+J = {n: i for i, n in enumerate(SK.joints)}
+
+
+def test_missing_dependencies_name_the_install_command(monkeypatch):
+    real = builtins.__import__
+
+    def no_anny(name, *a, **k):
+        if name == "anny":
+            raise ImportError("No module named 'anny'")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_anny)
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[realistic\]".*missing: anny'):
+        anny_body.require_realistic()
+
+
+@pytest.fixture(scope="module")
+def body():
+    pytest.importorskip("anny")
+    pytest.importorskip("pyrender")
+    return anny_body.AnnyBody()
+
+
+def test_joint_definitions_cover_the_skeleton():
+    assert set(anny_body.JOINT_DEFINITIONS) == set(SK.joints)
+
+
+def test_joints_sit_where_human36m_puts_them(body):
+    j = body()["joints"][0].numpy()  # rest pose, mm; Anny's frame: z up, facing -y, left at +x
+    for side, sign in (("L", 1), ("R", -1)):
+        for part in ("Hip", "Knee", "Ankle", "Shoulder", "Elbow", "Wrist"):
+            assert sign * j[J[f"{side}_{part}"], 0] > 50, (side, part)  # the subject's left at +x
+    assert np.allclose(j[J["Pelvis"]], (j[J["L_Hip"]] + j[J["R_Hip"]]) / 2)
+    z = j[:, 2]
+    assert z[J["L_Ankle"]] < z[J["L_Knee"]] < z[J["Pelvis"]] < z[J["Spine"]] < z[J["Thorax"]] < z[J["Head_top"]]
+    assert z[J["Thorax"]] < z[J["Neck_Nose"]] < z[J["Head_top"]]
+    assert j[J["Neck_Nose"], 1] < j[J["Thorax"], 1] - 80  # the nose in front of the neck (the face looks to -y)
+    thigh = np.linalg.norm(j[J["L_Knee"]] - j[J["L_Hip"]])
+    shin = np.linalg.norm(j[J["L_Ankle"]] - j[J["L_Knee"]])
+    assert 330 < thigh < 480 and 330 < shin < 480  # an adult's, in mm
+    # a taller phenotype is taller
+    tall = body(phenotype={"height": 0.9})["joints"][0].numpy()
+    assert tall[J["Head_top"], 2] - tall[J["L_Ankle"], 2] > z[J["Head_top"]] - z[J["L_Ankle"]] + 50
+
+
+def test_render_projects_like_cdlpose(body):
+    """A small square at a known camera position appears at its pinhole projection (catches flipped axes,
+    a principal point taken from the bottom, or half-pixel shifts)."""
+    x, y, zc, h = 200.0, -100.0, 2000.0, 10.0
+    v = np.array([[x - h, y - h, zc], [x + h, y - h, zc], [x + h, y + h, zc], [x - h, y + h, zc]])
+    faces = np.array([[0, 1, 2], [0, 2, 3], [0, 2, 1], [0, 3, 2]])  # both windings: visible from either side
+    f, c = (300.0, 320.0), (100.5, 80.0)
+    r = anny_body.render_mesh(v, faces, f, c, (256, 200))
+    assert r["image"].shape == (200, 256, 3)
+    rows, cols = np.nonzero(np.isfinite(r["depth"]))
+    assert len(rows) > 4
+    assert cols.mean() == pytest.approx(f[0] * x / zc + c[0], abs=0.6)
+    assert rows.mean() == pytest.approx(f[1] * y / zc + c[1], abs=0.6)
+    assert np.median(r["depth"][rows, cols]) == pytest.approx(zc, rel=1e-3)
+
+
+def test_projected_joints_fall_on_the_rendered_body(body):
+    g = torch.Generator().manual_seed(3)
+    rot = {b: 0.3 * torch.randn(2, 3, generator=g) for b in anny_body.IK_BONES if b != "root"}
+    out = body(rot)
+    # frontal and a three-quarter view: body (z up, facing -y) into camera axes (x right, y down, z forward)
+    front = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
+    a = np.deg2rad(40)
+    turn = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    f, c = (260.0, 260.0), (127.5, 127.5)
+    for k, R in enumerate((front, front @ turn)):
+        V = out["vertices"][k].numpy() @ R.T + [0, 0, 3200.0]
+        Jc = out["joints"][k].numpy() @ R.T + [0, 0, 3200.0]
+        depth = anny_body.render_mesh(V, body.faces, f, c, 256)["depth"]
+        uv = Jc[:, :2] / Jc[:, 2:] * f + c
+        px = np.round(uv).astype(int)
+        assert ((px >= 2) & (px < 254)).all()
+        for i, name in enumerate(SK.joints):
+            d = depth[px[i, 1], px[i, 0]]
+            if name in ("Neck_Nose", "Head_top"):  # points of the surface: on it, to the pixel
+                near = depth[px[i, 1] - 2:px[i, 1] + 3, px[i, 0] - 2:px[i, 0] + 3]
+                assert np.abs(near - Jc[i, 2]).min() < 30, (k, name)
+            else:  # rotation centres: inside the silhouette, behind the visible surface
+                assert np.isfinite(d) and Jc[i, 2] > d + 10, (k, name, Jc[i, 2], d)
+    # the frontal view shows the subject's left on the image's right
+    V = out["vertices"][0].numpy() @ front.T + [0, 0, 3200.0]
+    Jc = out["joints"][0].numpy() @ front.T + [0, 0, 3200.0]
+    assert Jc[J["L_Shoulder"], 0] > Jc[J["R_Shoulder"], 0]
+
+
+def test_inverse_kinematics_reproduces_given_joints(body):
+    g = torch.Generator().manual_seed(0)
+    rot = {b: 0.35 * torch.randn(2, 3, generator=g) for b in anny_body.IK_BONES}
+    with torch.no_grad():
+        target = body(rot)["joints"] + torch.tensor([100.0, -50.0, 900.0])  # anywhere: the fit follows the pelvis
+    rest = body()["joints"][0]
+    before = (rest - rest[0] - (target - target[:, :1])).norm(dim=-1).mean(-1)
+    fit = body.fit(target, steps=200)
+    assert (fit["error_mm"] < 10).all() and (before > 60).all(), (fit["error_mm"], before)
+    assert torch.allclose(fit["joints"][:, 0], target[:, 0], atol=1e-3)
+    assert torch.allclose(fit["error_mm"], (fit["joints"] - target).norm(dim=-1).mean(-1), atol=1e-4)
+    with pytest.raises(ValueError, match=r"finite \(B, 17, 3\)"):
+        body.fit(torch.full((1, 17, 3), float("nan")))
