@@ -1,6 +1,7 @@
 """The Anny body (optional ``.[realistic]`` dependencies): its Human3.6M joints, rendering, inverse kinematics."""
 
 import builtins
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +114,67 @@ def test_inverse_kinematics_reproduces_given_joints(body):
     assert torch.allclose(fit["error_mm"], (fit["joints"] - target).norm(dim=-1).mean(-1), atol=1e-4)
     with pytest.raises(ValueError, match=r"finite \(B, 17, 3\)"):
         body.fit(torch.full((1, 17, 3), float("nan")))
+
+
+SKINS = Path(__file__).resolve().parents[2] / "shared" / "assets" / "makehuman-cc0" / "skins"
+
+
+def test_read_skin(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((4, 4, 3), (200, 10, 10), np.uint8)).save(tmp_path / "red.png")
+    (tmp_path / "a.mhmat").write_text("# MakeHuman\nname red_skin\ndiffuseColor 0.5 0.25 1\ndiffuseTexture red.png\n")
+    skin = anny_body.read_skin(tmp_path / "a.mhmat")
+    assert skin.name == "red_skin" and skin.texture.shape == (4, 4, 3) and skin.texture[0, 0, 0] == 200
+    assert np.allclose(skin.colour, [0.5, 0.25, 1.0])
+    # a texture the folder lacks: the diffuse colour alone
+    (tmp_path / "b.mhmat").write_text("name b\ndiffuseColor 0.1 0.2 0.3\ndiffuseTexture gone.png\n")
+    assert anny_body.read_skin(tmp_path / "b.mhmat").texture is None
+    (tmp_path / "c.mhmat").write_text("name c\ndiffuseColor 0.1 zero 0.3\n")
+    with pytest.raises(ValueError, match=r"c\.mhmat: diffuseColor must be three numbers"):
+        anny_body.read_skin(tmp_path / "c.mhmat")
+
+
+def _frontal(body, out):
+    R = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
+    return out["vertices"][0].numpy() @ R.T + [0, 0, 3000.0]
+
+
+def test_textured_body_takes_its_colours_from_the_texture(body):
+    V = _frontal(body, body())
+    assert body.uv.shape == (len(body.uv_vertex), 2) and body.uv_faces.max() == len(body.uv_vertex) - 1
+    # the render mesh is the body: every triangle's corners are the body's triangle's vertices
+    assert np.array_equal(body.uv_vertex[body.uv_faces], body.faces)
+    half = np.zeros((64, 64, 3), np.uint8)
+    half[:, :32] = (220, 20, 20)  # u < 0.5 red, u ≥ 0.5 green
+    half[:, 32:] = (20, 220, 20)
+    r = anny_body.render_mesh(V[body.uv_vertex], body.uv_faces, (250.0, 250.0), (127.5, 127.5), 256,
+                              uv=body.uv, texture=half, ambient=1.0, light=0.0)
+    px = r["image"][np.isfinite(r["depth"])].astype(int)
+    # every body pixel is sampled from the texture (blue low; a grey, untextured pixel has R = G = B), red or
+    # green or, along the seam, a blend of the two
+    assert (px[:, 2] < 0.5 * px[:, :2].max(1)).mean() > 0.95  # the default colour (0.75, 0.6, 0.5): none
+    red = px[:, 0] > px[:, 1]
+    # the fraction of each colour is the visible triangles' share of each half of the texture
+    area = np.zeros(2)
+    Vp = V[body.uv_vertex][:, :2] / V[body.uv_vertex][:, 2:]
+    tri = Vp[body.uv_faces]
+    e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    signed = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    u = body.uv[body.uv_faces][:, :, 0].mean(1)
+    for k in (0, 1):
+        area[k] = np.abs(signed[((u >= 0.5) == bool(k)) & (signed < 0)]).sum()
+    assert red.mean() == pytest.approx(area[0] / area.sum(), abs=0.1)
+
+
+@pytest.mark.skipif(not SKINS.is_dir(), reason=f"{SKINS} is absent (the CC0 assets are read from ../shared)")
+def test_real_skins_render_their_tones(body):
+    V = _frontal(body, body())
+    tone = {}
+    for name in ("young_african_male", "young_asian_male"):
+        skin = anny_body.read_skin(SKINS / name / f"{name}.mhmat")
+        assert skin.texture is not None and skin.texture.shape[2] == 3
+        r = anny_body.render_mesh(V[body.uv_vertex], body.uv_faces, (250.0, 250.0), (127.5, 127.5), 256,
+                                  uv=body.uv, texture=skin.texture)
+        tone[name] = r["image"][np.isfinite(r["depth"])].mean()
+    assert tone["young_african_male"] < 0.7 * tone["young_asian_male"]

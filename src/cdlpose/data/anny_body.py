@@ -26,7 +26,7 @@ import torch
 
 from ..skeletons import get_skeleton
 
-__all__ = ["AnnyBody", "JOINT_DEFINITIONS", "render_mesh", "require_realistic"]
+__all__ = ["AnnyBody", "JOINT_DEFINITIONS", "Skin", "read_skin", "render_mesh", "require_realistic"]
 
 #: How each h36m17 joint is read off the posed body: ``("bone", label)`` the head of a rig bone (its rotation
 #: centre), ``("mid", a, b)`` the midpoint of two bone heads, ``("keypoint", name)`` Anny's COCO regressor,
@@ -113,6 +113,14 @@ class AnnyBody:
             rest = self.model()
         self.head_top_vertex = int(rest["vertices"][0, :, 2].argmax())
         self.device = device
+        # texture seams split vertices: one render vertex per distinct (vertex, texture coordinate) corner
+        corners = np.stack([self.faces.reshape(-1),
+                            self.model.face_texture_coordinate_indices.cpu().numpy().reshape(-1)], 1)
+        pairs, inverse = np.unique(corners, axis=0, return_inverse=True)
+        #: textured rendering: ``vertices[:, uv_vertex]`` with ``uv`` (N, 2) and triangles ``uv_faces``
+        self.uv_vertex = pairs[:, 0]
+        self.uv = self.model.texture_coordinates.cpu().numpy()[pairs[:, 1]].astype(np.float32)
+        self.uv_faces = inverse.reshape(-1, 3)
 
     def bone(self, label: str) -> int:
         if label not in self._index:
@@ -185,14 +193,51 @@ class AnnyBody:
         return {"rotations": rotations, "vertices": v, "joints": j, "error_mm": error}
 
 
+class Skin:
+    """A MakeHuman skin material: ``texture`` (H, W, 3) uint8 or ``None`` (its image is not at hand), ``colour``
+    (3,) in [0, 1] (the material's diffuse colour, used without a texture) and ``name``."""
+
+    def __init__(self, name: str, texture: np.ndarray | None, colour: np.ndarray) -> None:
+        self.name, self.texture, self.colour = name, texture, colour
+
+
+def read_skin(path: str | Path) -> Skin:
+    """A skin from a MakeHuman ``.mhmat`` file (``name``, ``diffuseColor``, ``diffuseTexture`` relative to the
+    file). A texture the file names but the folder lacks falls back to the diffuse colour (the CC0 copy in
+    ``../shared/assets`` lists such files in ``MISSING.txt``)."""
+    from PIL import Image
+
+    path = Path(path)
+    keys = {}
+    for line in path.read_text(errors="replace").splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2 and not line.startswith("#"):
+            keys[parts[0]] = parts[1].strip()
+    try:
+        colour = np.array([float(x) for x in keys.get("diffuseColor", "0.8 0.65 0.55").split()], np.float32)
+    except ValueError:
+        raise ValueError(f"{path}: diffuseColor must be three numbers, got {keys['diffuseColor']!r}") from None
+    if colour.shape != (3,):
+        raise ValueError(f"{path}: diffuseColor must be three numbers, got {keys['diffuseColor']!r}")
+    texture = None
+    if "diffuseTexture" in keys and (path.parent / keys["diffuseTexture"]).is_file():
+        with Image.open(path.parent / keys["diffuseTexture"]) as im:
+            texture = np.asarray(im.convert("RGB"))
+    return Skin(keys.get("name", path.stem), texture, colour)
+
+
 _RENDERERS: dict = {}
 
 
 def render_mesh(vertices: np.ndarray, faces: np.ndarray, f, c, size: int | tuple[int, int],
-                colour=(0.75, 0.6, 0.5), background=(0.5, 0.5, 0.5), light_dir=(0.3, -0.5, 1.0)) -> dict:
+                colour=(0.75, 0.6, 0.5), background=(0.5, 0.5, 0.5), light_dir=(0.3, -0.5, 1.0),
+                uv: np.ndarray | None = None, texture: np.ndarray | None = None, ambient: float = 0.3,
+                light: float = 2.0) -> dict:
     """Render a mesh given in camera coordinates (``vertices`` (V, 3) mm; x right, y down, z forward, cdlpose's
     camera convention) through a pinhole camera of focal ``f`` (fx, fy) and principal point ``c`` (cx, cy) px
-    into an image of ``size`` (side, or (width, height)) px. pyrender off-screen (EGL).
+    into an image of ``size`` (side, or (width, height)) px. pyrender off-screen (EGL). ``uv`` (V, 2) texture
+    coordinates (OBJ's: v up) with ``texture`` (H, W, 3) uint8 colour the mesh, else ``colour``; lit by
+    ``ambient`` light and a directional ``light`` from ``light_dir`` (camera axes).
 
     Returns ``{"image": (H, W, 3) uint8, "depth": (H, W) float32 mm, inf where the background shows}``: the
     projection of a vertex at (x, y, z) lands on pixel (fx·x/z + cx, fy·y/z + cy), as cdlpose projects joints."""
@@ -204,9 +249,17 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, f, c, size: int | tuple
     # OpenCV camera → OpenGL camera: flip y and z
     v = np.asarray(vertices, np.float64) / 1000.0 * np.array([1.0, -1.0, -1.0])
     mesh = trimesh.Trimesh(v, np.asarray(faces), process=False)
-    mesh.visual.vertex_colors = np.array([*colour, 1.0]) * 255
-    scene = pyrender.Scene(ambient_light=np.full(3, 0.3), bg_color=np.array([*background, 1.0]))
-    scene.add(pyrender.Mesh.from_trimesh(mesh, smooth=True))
+    if texture is not None and uv is not None:
+        from PIL import Image
+
+        mesh.visual = trimesh.visual.TextureVisuals(uv=np.asarray(uv, np.float64), image=Image.fromarray(texture))
+    else:
+        mesh.visual.vertex_colors = np.array([*colour, 1.0]) * 255
+    scene = pyrender.Scene(ambient_light=np.full(3, ambient), bg_color=np.array([*background, 1.0]))
+    pmesh = pyrender.Mesh.from_trimesh(mesh, smooth=True)
+    for prim in pmesh.primitives:  # skin and cloth are dielectric (trimesh's textured default reads as metal)
+        prim.material.metallicFactor, prim.material.roughnessFactor = 0.0, 0.8
+    scene.add(pmesh)
     fx, fy = f
     cx, cy = c
     # cdlpose puts pixel centres at integers; pyrender (OpenGL) at half-integers, and its rows come out one more
@@ -221,7 +274,8 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, f, c, size: int | tuple
     x = x / np.linalg.norm(x) if np.linalg.norm(x) > 1e-6 else np.array([1.0, 0.0, 0.0])
     pose = np.eye(4)
     pose[:3, :3] = np.stack([x, np.cross(z, x), z], 1)
-    scene.add(pyrender.DirectionalLight(intensity=2.0), pose=pose)
+    if light > 0:
+        scene.add(pyrender.DirectionalLight(intensity=light), pose=pose)
     key = (W, H)
     if key not in _RENDERERS:
         _RENDERERS[key] = pyrender.OffscreenRenderer(W, H)
