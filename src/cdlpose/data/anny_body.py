@@ -140,6 +140,9 @@ class AnnyBody:
             out = m(pose_parameters=pose, **kw)
         else:
             out = m(**kw)
+        return self._joints(out)
+
+    def _joints(self, out: dict) -> dict:
         heads = out["bone_poses"][..., :3, 3]
         verts = out["vertices"]
         joints = []
@@ -155,22 +158,102 @@ class AnnyBody:
                 joints.append(verts[:, self.head_top_vertex])
         return {"vertices": verts * 1000.0, "joints": torch.stack(joints, 1) * 1000.0}
 
-    def fit(self, joints: np.ndarray | torch.Tensor, phenotype: dict | None = None, steps: int = 150,
-            lr: float = 0.05) -> dict:
-        """Inverse kinematics: the local rotations of :data:`IK_BONES` that bring the body's joints onto
-        ``joints`` (B, 17, 3) mm, given in Anny's body frame relative to the pelvis (the body is moved so that its
-        pelvis sits at the target's). Adam on the differentiable model, ``steps`` steps from the rest pose; the
-        loss is the mean joint distance plus a small pull of every rotation towards rest.
-
-        Returns ``{"rotations": {bone: (B, 3)}, "vertices": (B, V, 3) mm, "joints": (B, 17, 3) mm,
-        "error_mm": (B,) mean joint distance}`` with the body translated onto the target's pelvis."""
+    def _target(self, joints) -> torch.Tensor:
         target = torch.as_tensor(np.asarray(joints, np.float32) if not torch.is_tensor(joints) else joints,
                                  dtype=torch.float32, device=self.device)
         if target.ndim != 3 or target.shape[1:] != (17, 3) or not torch.isfinite(target).all():
-            raise ValueError(f"fit: joints must be finite (B, 17, 3) mm, got {tuple(target.shape)}")
+            raise ValueError(f"joints must be finite (B, 17, 3) mm, got {tuple(target.shape)}")
+        return target
+
+    def _posed(self, deltas: dict, phenotype: dict | None) -> tuple[dict, torch.Tensor]:
+        """The body for local rotation matrices ``deltas`` {bone: (B, 3, 3)}: (output of __call__ plus the bone
+        world rotations (B, 104, 3, 3) and heads (B, 104, 3) mm)."""
+        m = self.model
+        B = len(next(iter(deltas.values())))
+        pose = {}
+        for label, R in deltas.items():
+            T = torch.eye(4, dtype=torch.float32, device=self.device).repeat(B, 1, 1)
+            T[:, :3, :3] = R
+            pose[label] = T
+        out = m(pose_parameters=pose, **({"phenotype_kwargs": phenotype} if phenotype else {}))
+        res = self._joints(out)
+        res["bone_rot"] = out["bone_poses"][..., :3, :3]
+        res["bone_head"] = out["bone_poses"][..., :3, 3] * 1000.0
+        return res
+
+    @torch.no_grad()
+    def retarget(self, joints: np.ndarray | torch.Tensor, phenotype: dict | None = None) -> dict:
+        """Pose the body to ``joints`` (B, 17, 3) mm (Anny's frame) in closed form, bone by bone down the tree:
+        the root, each spine segment and each limb's upper bone turned by the rotation that best aligns its
+        vectors to the target's (Kabsch: hip–knee and hip–ankle for a thigh, so the knee bends in the leg's plane;
+        pelvis–hips–spine for the root; head pivot–nose and –head top for the head), each lower limb bone
+        by the smallest rotation onto its target direction. Seven passes of the model (~0.07 s for four bodies);
+        19–42 mm from the body's own random poses (:meth:`fit` refines it). The body keeps its own bone lengths,
+        so its joints differ from ``joints`` where the lengths do. Returns what :meth:`fit` returns (``rotations``
+        as axis-angle)."""
+        target = self._target(joints)
+        B, J = target.shape[0], {n: i for i, n in enumerate(self.skeleton.joints)}
+        eye = torch.eye(3, device=self.device).repeat(B, 1, 1)
+        deltas = {b: eye.clone() for b in IK_BONES}
+        # (bone, the points it must carry: joint names, or "@bone" for a bone head as pivot)
+        levels = [
+            [("root", ["L_Hip", "R_Hip", "Spine"])],
+            [("spine04", ["Spine"]), ("upperleg01.L", ["L_Knee", "L_Ankle"]),
+             ("upperleg01.R", ["R_Knee", "R_Ankle"])],
+            [("spine02", ["Thorax"]), ("lowerleg01.L", ["L_Ankle"]), ("lowerleg01.R", ["R_Ankle"])],
+            [("neck01", ["Head_top"]), ("clavicle.L", ["L_Shoulder"]), ("clavicle.R", ["R_Shoulder"])],
+            [("head", ["Head_top", "Neck_Nose"]), ("upperarm01.L", ["L_Elbow", "L_Wrist"]),
+             ("upperarm01.R", ["R_Elbow", "R_Wrist"])],
+            [("lowerarm01.L", ["L_Wrist"]), ("lowerarm01.R", ["R_Wrist"])],
+        ]
+        root = self.skeleton.root
+        parents = self.model.bone_parents
+        rest_rot = self._posed(deltas, phenotype)["bone_rot"]
+        for level in levels:
+            cur = self._posed(deltas, phenotype)
+            shift = target[:, root] - cur["joints"][:, root]  # compare with the target placed on this pelvis
+            for bone, names in level:
+                b = self.bone(bone)
+                pivot = cur["bone_head"][:, b]
+                have = cur["joints"][:, [J[n] for n in names]] - pivot[:, None]
+                want = target[:, [J[n] for n in names]] - shift[:, None] - pivot[:, None]
+                if len(names) == 1:  # a direction: add the bone's own axis so the rotation is the smallest
+                    have = torch.cat([have, torch.zeros_like(have)], 1)
+                    want = torch.cat([want, torch.zeros_like(want)], 1)
+                Rw = _kabsch(have, want, smallest=len(names) == 1)
+                # a bone's local rotation acts in its parent's posed reference frame: measured, a bone at rest
+                # turns by exactly its delta in the body's axes; Q = the parent's turn away from its rest
+                if b == 0:
+                    deltas[bone] = Rw @ deltas[bone]
+                else:
+                    p = int(parents[b])
+                    Q = cur["bone_rot"][:, p] @ rest_rot[:, p].transpose(1, 2)
+                    deltas[bone] = Q.transpose(1, 2) @ Rw @ Q @ deltas[bone]
+        out = self._posed(deltas, phenotype)
+        shift = target[:, root:root + 1] - out["joints"][:, root:root + 1]
+        j, v = out["joints"] + shift, out["vertices"] + shift
+        rotations = {b: _matrix_to_axis_angle(R) for b, R in deltas.items()}
+        return {"rotations": rotations, "vertices": v, "joints": j, "error_mm": (j - target).norm(dim=-1).mean(-1)}
+
+    def fit(self, joints: np.ndarray | torch.Tensor, phenotype: dict | None = None, steps: int = 100,
+            lr: float = 0.05, start: str = "retarget") -> dict:
+        """Inverse kinematics: the local rotations of :data:`IK_BONES` that bring the body's joints onto
+        ``joints`` (B, 17, 3) mm, given in Anny's body frame relative to the pelvis (the body is moved so that its
+        pelvis sits at the target's). Adam on the differentiable model, ``steps`` steps from :meth:`retarget`'s
+        pose (``start="retarget"``) or from the rest pose (``start="rest"``); the loss is the mean joint distance
+        plus a small pull of every rotation towards rest. Measured on the body's own random poses (one core):
+        from the retargeted pose, 100 steps, 2–11 mm in ~0.7 s a pose; from rest, 200 steps, 2–6 mm in ~1.5 s.
+
+        Returns ``{"rotations": {bone: (B, 3)}, "vertices": (B, V, 3) mm, "joints": (B, 17, 3) mm,
+        "error_mm": (B,) mean joint distance}`` with the body translated onto the target's pelvis."""
+        target = self._target(joints)
         B, root = target.shape[0], self.skeleton.root
         rel = target - target[:, root:root + 1]
-        params = {b: torch.zeros(B, 3, device=self.device, requires_grad=True) for b in IK_BONES}
+        if start not in ("retarget", "rest"):
+            raise ValueError(f"fit: start must be 'retarget' or 'rest', got {start!r}")
+        init = self.retarget(target, phenotype)["rotations"] if start == "retarget" else {}
+        params = {b: (init[b].clone() if b in init else torch.zeros(B, 3, device=self.device)).requires_grad_()
+                  for b in IK_BONES}
         opt = torch.optim.Adam(params.values(), lr=lr)
         for step in range(steps):
             out = self(params, phenotype)
@@ -224,6 +307,33 @@ def read_skin(path: str | Path) -> Skin:
         with Image.open(path.parent / keys["diffuseTexture"]) as im:
             texture = np.asarray(im.convert("RGB"))
     return Skin(keys.get("name", path.stem), texture, colour)
+
+
+def _kabsch(a: torch.Tensor, b: torch.Tensor, smallest: bool = False) -> torch.Tensor:
+    """(B, 3, 3) the rotation R minimising Σ|R a_k − b_k|² over the (B, K, 3) vector sets (directions weighted
+    by length). ``smallest``: ``a``, ``b`` hold one direction each (K = 1 plus zero rows): the smallest rotation
+    taking â onto b̂ (Rodrigues), which Kabsch leaves free about the axis."""
+    if smallest:
+        x = torch.nn.functional.normalize(a[:, 0], dim=-1)
+        y = torch.nn.functional.normalize(b[:, 0], dim=-1)
+        axis = torch.linalg.cross(x, y)
+        angle = torch.atan2(axis.norm(dim=-1), (x * y).sum(-1))
+        return _axis_angle_to_matrix(torch.nn.functional.normalize(axis, dim=-1) * angle[:, None])
+    H = a.transpose(1, 2) @ b
+    U, _, Vt = torch.linalg.svd(H)
+    d = torch.sign(torch.linalg.det(Vt.transpose(1, 2) @ U.transpose(1, 2)))
+    D = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
+    return Vt.transpose(1, 2) @ D @ U.transpose(1, 2)
+
+
+def _matrix_to_axis_angle(R: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3) rotations → (B, 3) axis-angle (angles below π)."""
+    cos = ((R.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1.0, 1.0)
+    angle = torch.acos(cos)
+    w = torch.stack([R[:, 2, 1] - R[:, 1, 2], R[:, 0, 2] - R[:, 2, 0], R[:, 1, 0] - R[:, 0, 1]], -1)
+    s = torch.sin(angle)
+    scale = torch.where(s.abs() > 1e-6, angle / (2 * s.clamp_min(1e-12)), torch.full_like(s, 0.5))
+    return w * scale[:, None]
 
 
 _RENDERERS: dict = {}
