@@ -47,7 +47,13 @@ def test_joints_sit_where_human36m_puts_them(body):
     z = j[:, 2]
     assert z[J["L_Ankle"]] < z[J["L_Knee"]] < z[J["Pelvis"]] < z[J["Spine"]] < z[J["Thorax"]] < z[J["Head_top"]]
     assert z[J["Thorax"]] < z[J["Neck_Nose"]] < z[J["Head_top"]]
-    assert j[J["Neck_Nose"], 1] < j[J["Thorax"], 1] - 80  # the nose in front of the neck (the face looks to -y)
+    assert j[J["Neck_Nose"], 1] < j[J["Thorax"], 1] - 60  # the nose in front of the neck (the face looks to -y)
+    # the head joints where Human3.6M has them: in the torso's frame, in pelvis-thorax lengths (a unit, sign or
+    # axis slip moves them by tens of mm)
+    length = j[J["Thorax"], 2] - j[J["Pelvis"], 2]
+    for name, (_, up, fwd) in anny_body.H36M_HEAD_OFFSETS.items():
+        d = j[J[name]] - j[J["Thorax"]]
+        assert d == pytest.approx([0.0, -fwd * length, up * length], abs=3.0), name
     thigh = np.linalg.norm(j[J["L_Knee"]] - j[J["L_Hip"]])
     shin = np.linalg.norm(j[J["L_Ankle"]] - j[J["L_Knee"]])
     assert 330 < thigh < 480 and 330 < shin < 480  # an adult's, in mm
@@ -90,9 +96,9 @@ def test_projected_joints_fall_on_the_rendered_body(body):
         assert ((px >= 2) & (px < 254)).all()
         for i, name in enumerate(SK.joints):
             d = depth[px[i, 1], px[i, 0]]
-            if name in ("Neck_Nose", "Head_top"):  # points of the surface: on it, to the pixel
+            if name in ("Neck_Nose", "Head_top"):  # Human3.6M's head points: in the head, near its surface
                 near = depth[px[i, 1] - 2:px[i, 1] + 3, px[i, 0] - 2:px[i, 0] + 3]
-                assert np.abs(near - Jc[i, 2]).min() < 30, (k, name)
+                assert np.isfinite(near).any() and np.abs(near - Jc[i, 2]).min() < 120, (k, name)
             else:  # rotation centres: inside the silhouette, behind the visible surface
                 assert np.isfinite(d) and Jc[i, 2] > d + 10, (k, name, Jc[i, 2], d)
     # the frontal view shows the subject's left on the image's right
@@ -184,3 +190,31 @@ def test_real_skins_render_their_tones(body):
                                   uv=body.uv, texture=skin.texture)
         tone[name] = r["image"][np.isfinite(r["depth"])].mean()
     assert tone["young_african_male"] < 0.7 * tone["young_asian_male"]
+
+
+def test_render_posed_gives_a_record_that_agrees_with_its_picture(body):
+    from cdlpose.data.synthetic import sample_scene
+    from cdlpose.geometry import project
+
+    s = sample_scene(7, "val", 0)  # a synthetic person's pose and camera
+    r = np.random.default_rng(0)
+    out = anny_body.render_posed(body, s["joints_3d"], s["f"], s["c"], 128, r)
+    X, uv, M = out["joints_3d"], out["joints_2d"], out["frame_to_image"]
+    assert np.allclose(uv, project(X, s["f"], s["c"]))  # the annotation is the body's own, exactly projected
+    # ... in the pose asked for (the body keeps its own bone lengths)
+    rel = (X - X[0]) - (s["joints_3d"] - s["joints_3d"][0])
+    assert np.linalg.norm(rel, axis=1).mean() < 80 and np.allclose(X[0], s["joints_3d"][0], atol=1e-3)
+    crop = uv * M[[0, 1], [0, 1]] + M[:, 2]
+    assert (crop > 0).all() and (crop < 128).all()
+    px = np.round(crop).astype(int)
+    depth = out["depth"]
+    body_px = np.isfinite(depth)
+    # the rotation centres fall on the body in the picture, and the picture shows the body there
+    centres = [i for i, n in enumerate(SK.joints) if n not in ("Neck_Nose", "Head_top")]
+    assert body_px[px[centres, 1], px[centres, 0]].all()
+    assert out["visible"].sum() >= 12 and out["image"].dtype == np.uint8 and out["image"].shape == (128, 128, 3)
+    # where the body is, the picture has its skin tone (R ≥ G ≥ B), not the random-coloured background's
+    skin = out["image"][body_px].astype(int)
+    assert ((skin[:, 0] >= skin[:, 1]) & (skin[:, 1] >= skin[:, 2])).mean() > 0.9 and body_px.mean() > 0.05
+    rest = out["image"][~body_px].astype(int)
+    assert ((rest[:, 0] >= rest[:, 1]) & (rest[:, 1] >= rest[:, 2])).mean() < 0.6

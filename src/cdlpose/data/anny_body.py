@@ -12,8 +12,9 @@ in that frame. Its first construction on a machine builds Anny's cache (~1 min o
 The joints (:data:`JOINT_DEFINITIONS`): the rig's rotation centres where Human3.6M's joints are rotation centres
 (hips, knees, ankles, shoulders, elbows, wrists: the heads of the bones they rotate), the pelvis midway between the
 hip centres (Human3.6M's root), the spine at the head of ``spine02`` (the lower thoracic spine, about midway between
-pelvis and thorax), the thorax at the neck's base (head of ``neck01``), the nose from Anny's own COCO keypoint
-regressor (a fixed blend of surface vertices) and the head top at the skull's highest vertex of the default body.
+pelvis and thorax), the thorax at the neck's base (head of ``neck01``). Human3.6M's "Neck/Nose" and "Head" are not
+the nose tip and the skull top (its head joint is 170 mm above the thorax, a real skull top ~250): they are points
+fixed to the head bone, placed at rest where Human3.6M puts them relative to the torso (:data:`H36M_HEAD_OFFSETS`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,17 @@ import torch
 
 from ..skeletons import get_skeleton
 
-__all__ = ["AnnyBody", "JOINT_DEFINITIONS", "Skin", "read_skin", "render_mesh", "require_realistic"]
+__all__ = ["AnnyBody", "JOINT_DEFINITIONS", "Skin", "read_skin", "render_mesh", "render_posed", "require_realistic",
+           "sample_phenotype"]
+
+#: Human3.6M's head joints relative to its thorax in the torso's frame (left, up, forward; up = pelvis → thorax,
+#: left = right → left shoulder made perpendicular to it), in units of the pelvis–thorax distance: the medians over
+#: the 73,279 poses of subjects S1 S5 S6 S7 S8 (every 5th frame; the sideways medians, −0.008 and −0.019, set to 0).
+H36M_HEAD_OFFSETS = {"Neck_Nose": (0.0, 0.1447, 0.1741), "Head_top": (0.0, 0.3269, 0.0735)}
 
 #: How each h36m17 joint is read off the posed body: ``("bone", label)`` the head of a rig bone (its rotation
-#: centre), ``("mid", a, b)`` the midpoint of two bone heads, ``("keypoint", name)`` Anny's COCO regressor,
-#: ``("vertex", "head_top")`` the highest vertex of the default body at rest.
+#: centre), ``("mid", a, b)`` the midpoint of two bone heads, ``("head", name)`` a point fixed to the ``head``
+#: bone where :data:`H36M_HEAD_OFFSETS` puts it at rest.
 JOINT_DEFINITIONS = {
     "Pelvis": ("mid", "upperleg01.L", "upperleg01.R"),
     "R_Hip": ("bone", "upperleg01.R"),
@@ -41,8 +48,8 @@ JOINT_DEFINITIONS = {
     "L_Ankle": ("bone", "foot.L"),
     "Spine": ("bone", "spine02"),
     "Thorax": ("bone", "neck01"),
-    "Neck_Nose": ("keypoint", "nose"),
-    "Head_top": ("vertex", "head_top"),
+    "Neck_Nose": ("head", "Neck_Nose"),
+    "Head_top": ("head", "Head_top"),
     "L_Shoulder": ("bone", "upperarm01.L"),
     "L_Elbow": ("bone", "lowerarm01.L"),
     "L_Wrist": ("bone", "wrist.L"),
@@ -99,7 +106,6 @@ class AnnyBody:
     def __init__(self, cache_dir: str | Path | None = None, device: str = "cpu") -> None:
         require_realistic()
         import anny
-        from anny.keypoints import KeypointsRegressor
 
         if cache_dir is not None:
             anny.paths.set_anny_cache_path(Path(cache_dir))
@@ -108,11 +114,23 @@ class AnnyBody:
         self.faces = self.model.get_triangular_faces().cpu().numpy().astype(np.int64)
         self.skeleton = get_skeleton("h36m17")
         self._index = {b: i for i, b in enumerate(self.labels)}
-        self._nose = KeypointsRegressor.coco(self.model, labels=["nose"])
-        with torch.no_grad():
-            rest = self.model()
-        self.head_top_vertex = int(rest["vertices"][0, :, 2].argmax())
         self.device = device
+        self._head_points = {}
+        with torch.no_grad():
+            rest = self._joints(self.model())  # the head points still missing
+            j = rest["joints"][0].double()
+            J = {n: i for i, n in enumerate(self.skeleton.joints)}
+            up = j[J["Thorax"]] - j[J["Pelvis"]]
+            length = up.norm()
+            up = up / length
+            left = j[J["L_Shoulder"]] - j[J["R_Shoulder"]]
+            left = torch.nn.functional.normalize(left - (left @ up) * up, dim=0)
+            axes = torch.stack([left, up, torch.linalg.cross(left, up)], 1)  # columns: left, up, forward
+            head = rest["bone_poses"][0, self.bone("head")].double()
+            for name, offset in H36M_HEAD_OFFSETS.items():
+                X = j[J["Thorax"]] + length * (axes @ torch.tensor(offset, dtype=torch.float64))
+                # in the head bone's frame (metres), to follow it
+                self._head_points[name] = (head[:3, :3].T @ (X / 1000.0 - head[:3, 3])).float()
         # texture seams split vertices: one render vertex per distinct (vertex, texture coordinate) corner
         corners = np.stack([self.faces.reshape(-1),
                             self.model.face_texture_coordinate_indices.cpu().numpy().reshape(-1)], 1)
@@ -144,6 +162,7 @@ class AnnyBody:
 
     def _joints(self, out: dict) -> dict:
         heads = out["bone_poses"][..., :3, 3]
+        head = out["bone_poses"][:, self.bone("head")]
         verts = out["vertices"]
         joints = []
         for name in self.skeleton.joints:
@@ -152,11 +171,13 @@ class AnnyBody:
                 joints.append(heads[:, self.bone(args[0])])
             elif kind == "mid":
                 joints.append((heads[:, self.bone(args[0])] + heads[:, self.bone(args[1])]) / 2)
-            elif kind == "keypoint":
-                joints.append(self._nose({"vertices": verts})[:, 0])
-            else:
-                joints.append(verts[:, self.head_top_vertex])
-        return {"vertices": verts * 1000.0, "joints": torch.stack(joints, 1) * 1000.0}
+            elif args[0] in self._head_points:
+                q = self._head_points[args[0]].to(head)
+                joints.append(head[:, :3, :3] @ q + head[:, :3, 3])
+            else:  # while the head points are being placed: any stand-in
+                joints.append(heads[:, self.bone("head")])
+        return {"vertices": verts * 1000.0, "joints": torch.stack(joints, 1) * 1000.0,
+                "bone_poses": out["bone_poses"]}
 
     def _target(self, joints) -> torch.Tensor:
         target = torch.as_tensor(np.asarray(joints, np.float32) if not torch.is_tensor(joints) else joints,
@@ -188,7 +209,7 @@ class AnnyBody:
         vectors to the target's (Kabsch: hip–knee and hip–ankle for a thigh, so the knee bends in the leg's plane;
         pelvis–hips–spine for the root; head pivot–nose and –head top for the head), each lower limb bone
         by the smallest rotation onto its target direction. Seven passes of the model (~0.07 s for four bodies);
-        19–42 mm from the body's own random poses (:meth:`fit` refines it). The body keeps its own bone lengths,
+        18–41 mm from the body's own random poses (:meth:`fit` refines it). The body keeps its own bone lengths,
         so its joints differ from ``joints`` where the lengths do. Returns what :meth:`fit` returns (``rotations``
         as axis-angle)."""
         target = self._target(joints)
@@ -242,7 +263,7 @@ class AnnyBody:
         pelvis sits at the target's). Adam on the differentiable model, ``steps`` steps from :meth:`retarget`'s
         pose (``start="retarget"``) or from the rest pose (``start="rest"``); the loss is the mean joint distance
         plus a small pull of every rotation towards rest. Measured on the body's own random poses (one core):
-        from the retargeted pose, 100 steps, 2–11 mm in ~0.7 s a pose; from rest, 200 steps, 2–6 mm in ~1.5 s.
+        from the retargeted pose, 100 steps, 4–11 mm in 0.7–1.0 s a pose; from rest, 200 steps, 3–5 mm in ~1.4 s.
 
         Returns ``{"rotations": {bone: (B, 3)}, "vertices": (B, V, 3) mm, "joints": (B, 17, 3) mm,
         "error_mm": (B,) mean joint distance}`` with the body translated onto the target's pelvis."""
@@ -347,7 +368,7 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, f, c, size: int | tuple
     camera convention) through a pinhole camera of focal ``f`` (fx, fy) and principal point ``c`` (cx, cy) px
     into an image of ``size`` (side, or (width, height)) px. pyrender off-screen (EGL). ``uv`` (V, 2) texture
     coordinates (OBJ's: v up) with ``texture`` (H, W, 3) uint8 colour the mesh, else ``colour``; lit by
-    ``ambient`` light and a directional ``light`` from ``light_dir`` (camera axes).
+    ``ambient`` light and a directional ``light`` travelling along ``light_dir`` (camera axes).
 
     Returns ``{"image": (H, W, 3) uint8, "depth": (H, W) float32 mm, inf where the background shows}``: the
     projection of a vertex at (x, y, z) lands on pixel (fx·x/z + cx, fy·y/z + cy), as cdlpose projects joints."""
@@ -392,3 +413,57 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, f, c, size: int | tuple
     image, depth = _RENDERERS[key].render(scene)
     depth = np.where(depth > 0, depth * 1000.0, np.inf).astype(np.float32)
     return {"image": image.copy(), "depth": depth}
+
+
+def sample_phenotype(r: np.random.Generator) -> dict:
+    """A random adult: Anny's phenotype parameters (gender, age, muscle, weight, height, proportions in [0, 1];
+    age kept in its adult range)."""
+    return {"gender": float(r.uniform(0, 1)), "age": float(r.uniform(0.4, 0.75)),
+            "muscle": float(r.uniform(0.2, 0.8)), "weight": float(r.uniform(0.2, 0.8)),
+            "height": float(r.uniform(0.2, 0.8)), "proportions": float(r.uniform(0.3, 0.7))}
+
+
+def render_posed(body: AnnyBody, joints_cam: np.ndarray, f, c, size: int, r: np.random.Generator,
+                 phenotype: dict | None = None, skin: Skin | None = None) -> dict:
+    """A person in the pose of ``joints_cam`` (17, 3) mm, camera coordinates, through a camera of focal ``f`` and
+    centre ``c`` (frame px): the body posed by :meth:`AnnyBody.retarget` (in camera coordinates directly),
+    rendered into the ``size``² crop of its joints (as the crop pipeline makes it) over a procedural background,
+    lit from a random side.
+
+    The annotation is the body's own: its 17 joints (mm, camera coordinates) and their projections, so image and
+    annotation agree exactly; they differ from ``joints_cam`` where the body's bone lengths do (tens of mm).
+    Returns the record fields ``joints_3d``, ``joints_2d`` (frame px), ``box``, ``frame_to_image`` (2×3),
+    ``image`` (S, S, 3) uint8, ``depth`` (S, S) mm (inf off the body), ``visible`` (17,) and ``phenotype``."""
+    from ..geometry import project
+    from .synthetic import _background, _crop
+
+    phenotype = phenotype or sample_phenotype(r)
+    posed = body.retarget(np.asarray(joints_cam, np.float32)[None], phenotype)
+    X = posed["joints"][0].cpu().numpy().astype(np.float64)
+    V = posed["vertices"][0].cpu().numpy().astype(np.float64)
+    f, c = np.asarray(f, np.float64), np.asarray(c, np.float64)
+    uv = project(X, f, c)
+    box, M = _crop(uv, size)
+    if abs(M[0, 1]) > 1e-9 or abs(M[1, 0]) > 1e-9:
+        raise ValueError("render_posed: the crop must not rotate")
+    fc = M[[0, 1], [0, 1]] * f  # the crop's camera: the frame camera scaled and shifted
+    cc = M[[0, 1], [0, 1]] * c + M[:, 2]
+    th = r.uniform(0, 2 * np.pi)  # light from the front half, from any side, from above or level
+    light_dir = np.array([np.cos(th) * r.uniform(0.2, 1.0), r.uniform(0.2, 1.0), 1.0])
+    texture = None if skin is None else skin.texture
+    # without its texture a skin's diffuse colour is only the texture's tint (often white): a sampled skin tone
+    tone = r.uniform(0.25, 1.0) * np.array([0.95, 0.75, 0.62]) * r.uniform(0.9, 1.1, 3)
+    colour = tuple(np.clip(tone, 0.0, 1.0))
+    out = render_mesh(V[body.uv_vertex], body.uv_faces, fc, cc, size, colour=colour, uv=body.uv, texture=texture,
+                      light_dir=light_dir, ambient=float(r.uniform(0.2, 0.5)), light=float(r.uniform(1.5, 3.5)))
+    depth = out["depth"]
+    img = (_background(r, size) * 255.0).astype(np.uint8)
+    mask = np.isfinite(depth)
+    img[mask] = out["image"][mask]
+    crop_uv = uv * M[[0, 1], [0, 1]] + M[:, 2]
+    pi = np.clip(np.round(crop_uv).astype(int), 0, size - 1)
+    inside = (crop_uv >= -0.5).all(1) & (crop_uv <= size - 0.5).all(1)
+    # a joint is hidden where the body's surface lies well in front of it (more than a limb's thickness)
+    visible = inside & (depth[pi[:, 1], pi[:, 0]] > X[:, 2] - 120.0)
+    return {"joints_3d": X, "joints_2d": uv, "box": box, "frame_to_image": M, "image": img, "depth": depth,
+            "visible": visible, "phenotype": phenotype}
