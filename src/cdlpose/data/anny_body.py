@@ -129,7 +129,8 @@ class AnnyBody:
             head = rest["bone_poses"][0, self.bone("head")].double()
             for name, offset in H36M_HEAD_OFFSETS.items():
                 X = j[J["Thorax"]] + length * (axes @ torch.tensor(offset, dtype=torch.float64))
-                # in the head bone's frame (metres), to follow it
+                # in the head bone's frame (metres), to follow it; placed on the default body and not scaled
+                # with the phenotype (adults' heads differ by centimetres, so these points by millimetres)
                 self._head_points[name] = (head[:3, :3].T @ (X / 1000.0 - head[:3, 3])).float()
         # texture seams split vertices: one render vertex per distinct (vertex, texture coordinate) corner
         corners = np.stack([self.faces.reshape(-1),
