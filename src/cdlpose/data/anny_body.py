@@ -209,7 +209,7 @@ class AnnyBody:
         the root, each spine segment and each limb's upper bone turned by the rotation that best aligns its
         vectors to the target's (Kabsch: hip–knee and hip–ankle for a thigh, so the knee bends in the leg's plane;
         pelvis–hips–spine for the root; head pivot–nose and –head top for the head), each lower limb bone
-        by the smallest rotation onto its target direction. Seven passes of the model (~0.07 s for four bodies);
+        by the smallest rotation onto its target direction. Eight passes of the model (~0.07 s for four bodies);
         18–41 mm from the body's own random poses (:meth:`fit` refines it). The body keeps its own bone lengths,
         so its joints differ from ``joints`` where the lengths do. Returns what :meth:`fit` returns (``rotations``
         as axis-angle)."""
@@ -217,7 +217,7 @@ class AnnyBody:
         B, J = target.shape[0], {n: i for i, n in enumerate(self.skeleton.joints)}
         eye = torch.eye(3, device=self.device).repeat(B, 1, 1)
         deltas = {b: eye.clone() for b in IK_BONES}
-        # (bone, the points it must carry: joint names, or "@bone" for a bone head as pivot)
+        # levels of the tree, each one pass of the model: (bone, the joints it must carry, seen from its head)
         levels = [
             [("root", ["L_Hip", "R_Hip", "Spine"])],
             [("spine04", ["Spine"]), ("upperleg01.L", ["L_Knee", "L_Ankle"]),
@@ -239,9 +239,7 @@ class AnnyBody:
                 pivot = cur["bone_head"][:, b]
                 have = cur["joints"][:, [J[n] for n in names]] - pivot[:, None]
                 want = target[:, [J[n] for n in names]] - shift[:, None] - pivot[:, None]
-                if len(names) == 1:  # a direction: add the bone's own axis so the rotation is the smallest
-                    have = torch.cat([have, torch.zeros_like(have)], 1)
-                    want = torch.cat([want, torch.zeros_like(want)], 1)
+                # one joint: a direction, free about itself, so the smallest rotation onto it
                 Rw = _kabsch(have, want, smallest=len(names) == 1)
                 # a bone's local rotation acts in its parent's posed reference frame: measured, a bone at rest
                 # turns by exactly its delta in the body's axes; Q = the parent's turn away from its rest
@@ -333,8 +331,8 @@ def read_skin(path: str | Path) -> Skin:
 
 def _kabsch(a: torch.Tensor, b: torch.Tensor, smallest: bool = False) -> torch.Tensor:
     """(B, 3, 3) the rotation R minimising Σ|R a_k − b_k|² over the (B, K, 3) vector sets (directions weighted
-    by length). ``smallest``: ``a``, ``b`` hold one direction each (K = 1 plus zero rows): the smallest rotation
-    taking â onto b̂ (Rodrigues), which Kabsch leaves free about the axis."""
+    by length). ``smallest``: ``a``, ``b`` hold one direction each (K = 1): the smallest rotation taking â onto b̂
+    (Rodrigues), which Kabsch leaves free about the axis."""
     if smallest:
         x = torch.nn.functional.normalize(a[:, 0], dim=-1)
         y = torch.nn.functional.normalize(b[:, 0], dim=-1)
