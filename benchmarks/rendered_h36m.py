@@ -34,14 +34,14 @@ import torch
 
 from cdlpose.data.rendered import RenderedPoses
 from cdlpose.demo import PRETRAIN_PER_STEP, _render_all, demo_config, pretrain_from_stage1
-
-#: The README's run used the demo's settings of that day (before the demo took the root's ray as a lifting input,
-#: a one-pass stage-2 cache and end-to-end fine-tuning); kept here so the table reproduces.
-STAGE2_PER_STEP = 0.8
 from cdlpose.engine import Trainer, evaluate_checkpoint
 from cdlpose.evaluation import mean_pose_rows, write_results
 from cdlpose.metrics import H36M_ACTION_ABBREV, format_table
 from cdlpose.skeletons import geodesic_normalize
+
+#: The README's run used the demo's settings of that day (before the demo took the root's ray as a lifting input,
+#: a one-pass stage-2 cache and end-to-end fine-tuning); kept here so the table reproduces.
+STAGE2_PER_STEP = 0.8
 
 HERE = Path(__file__).resolve().parent
 POSES = HERE.parents[1] / "shared" / "data" / "h36m-poses"
