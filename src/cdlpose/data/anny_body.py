@@ -97,7 +97,7 @@ def _axis_angle_to_matrix(v: torch.Tensor) -> torch.Tensor:
 
 class AnnyBody:
     """The Anny body with Human3.6M joints: ``body(rotations, phenotype)`` → ``{"vertices": (B, V, 3) mm,
-    "joints": (B, 17, 3) mm}`` in Anny's body frame (z up, facing −y, left at +x), joints in ``h36m17`` order.
+    "joints": (B, 17, 3) mm, …}`` (and the bone poses, see ``_posed``) in Anny's body frame (z up, facing −y, left at +x), joints in ``h36m17`` order.
 
     ``rotations``: ``{bone label: (B, 3) axis-angle}`` local rotations of rig bones (others stay at rest; ``root``
     turns the whole body about the pelvis); ``phenotype``: ``{gender, age, muscle, weight, height, proportions:
@@ -147,19 +147,8 @@ class AnnyBody:
         return self._index[label]
 
     def __call__(self, rotations: dict | None = None, phenotype: dict | None = None) -> dict:
-        m = self.model
-        kw = {"phenotype_kwargs": phenotype} if phenotype else {}
-        if rotations:
-            B = len(next(iter(rotations.values())))
-            pose = {}
-            for label, v in rotations.items():
-                T = torch.eye(4, dtype=torch.float32, device=self.device).repeat(B, 1, 1)
-                T[:, :3, :3] = _axis_angle_to_matrix(v.to(self.device, torch.float32))
-                pose[label] = T
-            out = m(pose_parameters=pose, **kw)
-        else:
-            out = m(**kw)
-        return self._joints(out)
+        deltas = {b: _axis_angle_to_matrix(v.to(self.device, torch.float32)) for b, v in (rotations or {}).items()}
+        return self._posed(deltas, phenotype)
 
     def _joints(self, out: dict) -> dict:
         heads = out["bone_poses"][..., :3, 3]
@@ -187,17 +176,17 @@ class AnnyBody:
             raise ValueError(f"joints must be finite (B, 17, 3) mm, got {tuple(target.shape)}")
         return target
 
-    def _posed(self, deltas: dict, phenotype: dict | None) -> tuple[dict, torch.Tensor]:
-        """The body for local rotation matrices ``deltas`` {bone: (B, 3, 3)}: (output of __call__ plus the bone
-        world rotations (B, 104, 3, 3) and heads (B, 104, 3) mm)."""
+    def _posed(self, deltas: dict, phenotype: dict | None) -> dict:
+        """The body for local rotation matrices ``deltas`` {bone: (B, 3, 3)} (none: at rest): vertices and joints
+        (mm), ``bone_poses`` (B, 104, 4, 4) as Anny gives them, ``bone_rot`` (B, 104, 3, 3) and ``bone_head``
+        (B, 104, 3) mm."""
         m = self.model
-        B = len(next(iter(deltas.values())))
         pose = {}
         for label, R in deltas.items():
-            T = torch.eye(4, dtype=torch.float32, device=self.device).repeat(B, 1, 1)
+            T = torch.eye(4, dtype=R.dtype, device=self.device).repeat(len(R), 1, 1)
             T[:, :3, :3] = R
             pose[label] = T
-        out = m(pose_parameters=pose, **({"phenotype_kwargs": phenotype} if phenotype else {}))
+        out = m(pose_parameters=pose or None, **({"phenotype_kwargs": phenotype} if phenotype else {}))
         res = self._joints(out)
         res["bone_rot"] = out["bone_poses"][..., :3, :3]
         res["bone_head"] = out["bone_poses"][..., :3, 3] * 1000.0
@@ -434,7 +423,7 @@ def render_posed(body: AnnyBody, joints_cam: np.ndarray, f, c, size: int, r: np.
     Returns the record fields ``joints_3d``, ``joints_2d`` (frame px), ``box``, ``frame_to_image`` (2×3),
     ``image`` (S, S, 3) uint8, ``depth`` (S, S) mm (inf off the body), ``visible`` (17,) and ``phenotype``."""
     from ..geometry import project
-    from .synthetic import _background, _crop
+    from .synthetic import _background, _crop, joint_visibility
 
     phenotype = phenotype or sample_phenotype(r)
     posed = body.retarget(np.asarray(joints_cam, np.float32)[None], phenotype)
@@ -459,10 +448,7 @@ def render_posed(body: AnnyBody, joints_cam: np.ndarray, f, c, size: int, r: np.
     img = (_background(r, size) * 255.0).astype(np.uint8)
     mask = np.isfinite(depth)
     img[mask] = out["image"][mask]
-    crop_uv = uv * M[[0, 1], [0, 1]] + M[:, 2]
-    pi = np.clip(np.round(crop_uv).astype(int), 0, size - 1)
-    inside = (crop_uv >= -0.5).all(1) & (crop_uv <= size - 0.5).all(1)
     # a joint is hidden where the body's surface lies well in front of it (more than a limb's thickness)
-    visible = inside & (depth[pi[:, 1], pi[:, 0]] > X[:, 2] - 120.0)
+    visible = joint_visibility(depth, M, uv, X, 120.0)
     return {"joints_3d": X, "joints_2d": uv, "box": box, "frame_to_image": M, "image": img, "depth": depth,
             "visible": visible, "phenotype": phenotype}

@@ -481,13 +481,22 @@ def render_parts(cam_parts: list, subject: Subject, f, c, M: np.ndarray, light: 
     img *= 255.0
     img += r.normal(0, 3, 3).astype(np.float32)  # a global colour cast
     img = np.clip(img, 0, 255, out=img).astype(np.uint8)
-    # visibility: inside the crop, not covered by an occluder and no body part well in front of the joint
+    return img, depth, joint_visibility(depth, M, uv, cam, 0.06 * subject.stature, occ)
+
+
+def joint_visibility(depth: np.ndarray, M: np.ndarray, uv: np.ndarray, cam: np.ndarray, margin: float,
+                     occluders: np.ndarray | None = None) -> np.ndarray:
+    """(J,) bool: the joints (``uv`` frame px, ``cam`` (J, 3) mm) that the crop (frame → crop affine ``M``, its
+    ``depth`` (S, S) mm) shows: inside the crop, no surface more than ``margin`` mm in front of the joint at its
+    pixel, and not under a nonzero pixel of the ``occluders`` mask (S, S)."""
+    size = depth.shape[0]
     crop_uv = apply_affine(M, uv)
     pi = np.clip(np.round(crop_uv).astype(int), 0, size - 1)
-    rendered = depth[pi[:, 1], pi[:, 0]]
     inside = (crop_uv >= -0.5).all(1) & (crop_uv <= size - 0.5).all(1)
-    visible = inside & (occ[pi[:, 1], pi[:, 0]] == 0) & (rendered > cam[:, 2] - 0.06 * subject.stature)
-    return img, depth, visible
+    visible = inside & (depth[pi[:, 1], pi[:, 0]] > cam[:, 2] - margin)
+    if occluders is not None:
+        visible &= occluders[pi[:, 1], pi[:, 0]] == 0
+    return visible
 
 
 def render_sample(index: int, split: str = "train", seed: int = 0, size: int = CROP, style: str = "full") -> dict:
