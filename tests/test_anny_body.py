@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from cdlpose.data import anny_body
+from cdlpose.data import anny_body, mh_assets, realistic
 from cdlpose.skeletons import get_skeleton
 
 SK = get_skeleton("h36m17")
@@ -69,7 +69,7 @@ def test_render_projects_like_cdlpose(body):
     v = np.array([[x - h, y - h, zc], [x + h, y - h, zc], [x + h, y + h, zc], [x - h, y + h, zc]])
     faces = np.array([[0, 1, 2], [0, 2, 3], [0, 2, 1], [0, 3, 2]])  # both windings: visible from either side
     f, c = (300.0, 320.0), (100.5, 80.0)
-    r = anny_body.render_mesh(v, faces, f, c, (256, 200))
+    r = realistic.render_mesh(v, faces, f, c, (256, 200))
     assert r["image"].shape == (200, 256, 3)
     rows, cols = np.nonzero(np.isfinite(r["depth"]))
     assert len(rows) > 4
@@ -90,7 +90,7 @@ def test_projected_joints_fall_on_the_rendered_body(body):
     for k, R in enumerate((front, front @ turn)):
         V = out["vertices"][k].numpy() @ R.T + [0, 0, 3200.0]
         Jc = out["joints"][k].numpy() @ R.T + [0, 0, 3200.0]
-        depth = anny_body.render_mesh(V, body.faces, f, c, 256)["depth"]
+        depth = realistic.render_mesh(V, body.faces, f, c, 256)["depth"]
         uv = Jc[:, :2] / Jc[:, 2:] * f + c
         px = np.round(uv).astype(int)
         assert ((px >= 2) & (px < 254)).all()
@@ -136,15 +136,15 @@ def test_read_skin(tmp_path):
 
     Image.fromarray(np.full((4, 4, 3), (200, 10, 10), np.uint8)).save(tmp_path / "red.png")
     (tmp_path / "a.mhmat").write_text("# MakeHuman\nname red_skin\ndiffuseColor 0.5 0.25 1\ndiffuseTexture red.png\n")
-    skin = anny_body.read_skin(tmp_path / "a.mhmat")
+    skin = mh_assets.read_material(tmp_path / "a.mhmat")
     assert skin.name == "red_skin" and skin.texture.shape == (4, 4, 3) and skin.texture[0, 0, 0] == 200
     assert np.allclose(skin.colour, [0.5, 0.25, 1.0])
     # a texture the folder lacks: the diffuse colour alone
     (tmp_path / "b.mhmat").write_text("name b\ndiffuseColor 0.1 0.2 0.3\ndiffuseTexture gone.png\n")
-    assert anny_body.read_skin(tmp_path / "b.mhmat").texture is None
+    assert mh_assets.read_material(tmp_path / "b.mhmat").texture is None
     (tmp_path / "c.mhmat").write_text("name c\ndiffuseColor 0.1 zero 0.3\n")
     with pytest.raises(ValueError, match=r"c\.mhmat: diffuseColor must be three numbers"):
-        anny_body.read_skin(tmp_path / "c.mhmat")
+        mh_assets.read_material(tmp_path / "c.mhmat")
 
 
 def _frontal(body, out):
@@ -160,7 +160,7 @@ def test_textured_body_takes_its_colours_from_the_texture(body):
     half = np.zeros((64, 64, 3), np.uint8)
     half[:, :32] = (220, 20, 20)  # u < 0.5 red, u ≥ 0.5 green
     half[:, 32:] = (20, 220, 20)
-    r = anny_body.render_mesh(V[body.uv_vertex], body.uv_faces, (250.0, 250.0), (127.5, 127.5), 256,
+    r = realistic.render_mesh(V[body.uv_vertex], body.uv_faces, (250.0, 250.0), (127.5, 127.5), 256,
                               uv=body.uv, texture=half, ambient=1.0, light=0.0)
     px = r["image"][np.isfinite(r["depth"])].astype(int)
     # every body pixel is sampled from the texture (blue low; a grey, untextured pixel has R = G = B), red or
@@ -184,21 +184,23 @@ def test_real_skins_render_their_tones(body):
     V = _frontal(body, body())
     tone = {}
     for name in ("young_african_male", "young_asian_male"):
-        skin = anny_body.read_skin(SKINS / name / f"{name}.mhmat")
+        skin = mh_assets.read_material(SKINS / name / f"{name}.mhmat")
         assert skin.texture is not None and skin.texture.shape[2] == 3
-        r = anny_body.render_mesh(V[body.uv_vertex], body.uv_faces, (250.0, 250.0), (127.5, 127.5), 256,
+        r = realistic.render_mesh(V[body.uv_vertex], body.uv_faces, (250.0, 250.0), (127.5, 127.5), 256,
                                   uv=body.uv, texture=skin.texture)
         tone[name] = r["image"][np.isfinite(r["depth"])].mean()
     assert tone["young_african_male"] < 0.7 * tone["young_asian_male"]
 
 
-def test_render_posed_gives_a_record_that_agrees_with_its_picture(body):
+def test_render_person_gives_a_record_that_agrees_with_its_picture(body):
     from cdlpose.data.synthetic import sample_scene
     from cdlpose.geometry import project
 
     s = sample_scene(7, "val", 0)  # a synthetic person's pose and camera
     r = np.random.default_rng(0)
-    out = anny_body.render_posed(body, s["joints_3d"], s["f"], s["c"], 128, r)
+    state = realistic.person_state(assets=None)  # no MakeHuman assets: a skin-coloured body in a room
+    out = realistic.render_person(s["joints_3d"], s["f"], s["c"], 128, r, up=(0.0, -1.0, 0.0), state=state,
+                                  occluders=False)
     X, uv, M = out["joints_3d"], out["joints_2d"], out["frame_to_image"]
     assert np.allclose(uv, project(X, s["f"], s["c"]))  # the annotation is the body's own, exactly projected
     # ... in the pose asked for (the body keeps its own bone lengths)
@@ -208,13 +210,19 @@ def test_render_posed_gives_a_record_that_agrees_with_its_picture(body):
     assert (crop > 0).all() and (crop < 128).all()
     px = np.round(crop).astype(int)
     depth = out["depth"]
-    body_px = np.isfinite(depth)
+    body_px = np.isfinite(depth)  # the person's pixels: the room is background (inf)
     # the rotation centres fall on the body in the picture, and the picture shows the body there
     centres = [i for i, n in enumerate(SK.joints) if n not in ("Neck_Nose", "Head_top")]
     assert body_px[px[centres, 1], px[centres, 0]].all()
     assert out["visible"].sum() >= 12 and out["image"].dtype == np.uint8 and out["image"].shape == (128, 128, 3)
-    # where the body is, the picture has its skin tone (R ≥ G ≥ B), not the random-coloured background's
+    assert 0.05 < body_px.mean() < 0.6
+    # where the body is, the picture has its skin tone (R ≥ G ≥ B)
     skin = out["image"][body_px].astype(int)
-    assert ((skin[:, 0] >= skin[:, 1]) & (skin[:, 1] >= skin[:, 2])).mean() > 0.9 and body_px.mean() > 0.05
-    rest = out["image"][~body_px].astype(int)
-    assert ((rest[:, 0] >= rest[:, 1]) & (rest[:, 1] >= rest[:, 2])).mean() < 0.6
+    assert ((skin[:, 0] >= skin[:, 1] - 3) & (skin[:, 1] >= skin[:, 2] - 3)).mean() > 0.9
+    # the person's depth is the body's: within a body's thickness of the joints
+    assert np.nanmax(np.where(body_px, depth, np.nan)) < X[:, 2].max() + 300
+    assert np.nanmin(np.where(body_px, depth, np.nan)) > X[:, 2].min() - 300
+    # the same draw gives the same picture
+    again = realistic.render_person(s["joints_3d"], s["f"], s["c"], 128, np.random.default_rng(0),
+                                    up=(0.0, -1.0, 0.0), state=state, occluders=False)
+    assert np.array_equal(again["image"], out["image"])

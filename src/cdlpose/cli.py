@@ -60,9 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which split's subjects (disjoint between splits; default train)")
     p.add_argument("--seed", type=int, default=0, help="data set seed: sample i of a split and seed is always the "
                    "same image (default 0)")
-    p.add_argument("--style", choices=("full", "plain"), default=None,
+    p.add_argument("--style", choices=("full", "plain", "realistic"), default=None,
                    help="full (synthetic default): textured backgrounds, striped clothing, occluders; plain (--poses "
-                   "default): smooth backgrounds, plain clothing, no occluders (what `cdlpose demo` trains on)")
+                   "default): smooth backgrounds, plain clothing, no occluders (what `cdlpose demo` trains on); "
+                   "realistic: clothed, textured bodies in rendered rooms (needs pip install -e \".[realistic]\"; "
+                   "MakeHuman assets from $CDLPOSE_ASSETS or ../shared/assets/makehuman-cc0)")
     p.add_argument("--sheet", type=int, default=64, help="images on the contact sheet (default 64)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
     p.set_defaults(func=_cmd_synth)
@@ -128,8 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the synthetic data and of training (default 0); the same seed gives the same "
                    "metrics on the same kind of machine")
-    p.add_argument("--style", choices=("plain", "full"), default="plain",
-                   help="synthetic image style: plain backgrounds (default) or textures and occluders")
+    p.add_argument("--style", choices=("plain", "full", "realistic"), default="plain",
+                   help="synthetic image style: plain backgrounds (default), textures and occluders (full), or "
+                   "clothed, textured bodies in rendered rooms (realistic: needs the realistic extra; rendering "
+                   "the training images takes ~10 min more)")
     p.add_argument("--min-ratio", type=float, default=None,
                    help="how many times better than the mean pose's MPJPE the model must be for exit status 0 "
                    "(default 2)")

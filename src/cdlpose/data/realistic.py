@@ -1,0 +1,534 @@
+"""The ``realistic`` style: clothed, textured Anny bodies in rendered rooms, with exact Human3.6M ground truth.
+
+A person is the Anny body (:mod:`cdlpose.data.anny_body`) posed onto given 3D joints (camera coordinates, mm) by
+closed-form retargeting, shaped to a stature, dressed from MakeHuman's CC0 assets (:mod:`cdlpose.data.mh_assets`:
+a skin, a suit, shoes, hair, sometimes a hat; the skin under a garment's ``delete_verts`` removed), standing on a
+textured floor before textured walls, sometimes behind box-shaped occluders standing on the floor, lit by ambient
+light, a key light and a fill light of random directions and colours; rendered with pyrender (EGL; Mesa's llvmpipe
+on a CPU) through cdlpose's pinhole camera straight into the person's 256² crop.
+
+The annotation is the body's own: its 17 joints read off the posed rig (:data:`~cdlpose.data.anny_body.
+JOINT_DEFINITIONS`) and their projections, so picture and annotation agree exactly; they differ from the given
+joints where the body's bone lengths do. ``depth`` is the person's and the occluders' (inf on the room).
+Needs ``pip install -e ".[realistic]"`` and the MakeHuman asset folder (:func:`~cdlpose.data.mh_assets.asset_dir`;
+without it, plain-coloured bodies, no garments).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..geometry import project
+from .anny_body import AnnyBody, require_realistic
+from .mh_assets import BaseMeshMap, Material, Proxy, asset_dir, list_assets, read_material, read_proxy
+
+__all__ = ["MeshPart", "Renderer", "Wardrobe", "render_mesh", "render_person", "sample_phenotype", "person_state"]
+
+
+@dataclass
+class MeshPart:
+    """One mesh to render: ``vertices`` (V, 3) mm camera coordinates (x right, y down, z forward), ``faces``
+    (F, 3); ``uv`` (V, 2) with ``texture`` (H, W, 3|4) uint8 cached under ``key`` (the same key: the same image,
+    uploaded once per process) or plain ``colour``; ``colour`` (4,) multiplies the texture; ``cutout``: the
+    texture's alpha cuts the surface (hair); ``normals`` (V, 3) or computed (area-weighted, smooth) from
+    ``smooth_vertices``/``smooth_faces`` when given (a welded copy of a mesh whose texture seams split vertices,
+    with ``smooth_index`` (V,) the welded vertex of each vertex) else from the mesh itself."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    uv: np.ndarray | None = None
+    texture: np.ndarray | None = None
+    key: str | None = None
+    colour: tuple = (0.8, 0.8, 0.8, 1.0)
+    cutout: bool = False
+    normals: np.ndarray | None = None
+    roughness: float = 0.8
+
+
+def vertex_normals(V: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """(V, 3) unit vertex normals, each the area-weighted sum of its triangles' normals (counter-clockwise
+    triangles face the viewer)."""
+    fn = np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]])
+    n = np.zeros_like(V, dtype=np.float64)
+    for k in range(3):
+        for d in range(3):
+            n[:, d] += np.bincount(F[:, k], weights=fn[:, d], minlength=len(V))
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+
+
+class Renderer:
+    """pyrender off-screen rendering through cdlpose's pinhole camera, textures cached by key and kept uploaded
+    for the life of the process (pyrender would delete a texture from the GL context when a frame lacks it)."""
+
+    def __init__(self, width: int, height: int) -> None:
+        require_realistic()
+        import pyrender
+
+        class _Resident(pyrender.Texture):
+            def delete(self):  # stays in the GL context between frames
+                pass
+
+            def _add_to_context(self):
+                if self._texid is None:
+                    super()._add_to_context()
+
+        self._texture_type = _Resident
+        self.width, self.height = int(width), int(height)
+        self._renderer = pyrender.OffscreenRenderer(self.width, self.height)
+        self._textures: dict = {}
+
+    def _texture(self, key: str, image: np.ndarray):
+        if key not in self._textures:
+            channels = "RGBA" if image.shape[-1] == 4 else "RGB"
+            self._textures[key] = self._texture_type(source=np.ascontiguousarray(image), source_channels=channels)
+        return self._textures[key]
+
+    def render(self, parts: list, f, c, lights: list = (), ambient=(0.3, 0.3, 0.3),
+               background=(0.5, 0.5, 0.5)) -> dict:
+        """Render ``parts`` (:class:`MeshPart`; in front first, for speed) through a camera of focal ``f`` (fx, fy) and principal point ``c``
+        px; ``lights``: ``(direction it travels (3,) camera axes, intensity, colour (3,))`` directional lights.
+
+        Returns ``{"image": (H, W, 3) uint8, "depth": (H, W) float32 mm along the optical axis, inf where nothing
+        is hit}``; a vertex at (x, y, z) lands on pixel (fx·x/z + cx, fy·y/z + cy), as cdlpose projects joints."""
+        import pyrender
+
+        flip = np.array([1.0, -1.0, -1.0])  # OpenCV camera → OpenGL camera
+        scene = pyrender.Scene(ambient_light=np.asarray(ambient, np.float64),
+                               bg_color=np.array([*background, 1.0]))
+        for k, p in enumerate(parts):
+            V = np.asarray(p.vertices, np.float64)
+            n = vertex_normals(V, p.faces) if p.normals is None else p.normals
+            kw = {}
+            if p.texture is not None and p.uv is not None:
+                kw["baseColorTexture"] = self._texture(p.key or f"id{id(p.texture)}", p.texture)
+            mat = pyrender.MetallicRoughnessMaterial(
+                baseColorFactor=np.asarray(p.colour, np.float64), metallicFactor=0.0, roughnessFactor=p.roughness,
+                alphaMode="MASK" if p.cutout else "OPAQUE", alphaCutoff=0.5, doubleSided=p.cutout, **kw)
+            # pyrender draws opaque meshes in decreasing distance of their node from the camera: nodes placed
+            # at decreasing distances (vertices moved back by as much) draw the parts in the order given, so
+            # what is given first (what is in front) hides the rest before it is shaded (early depth test)
+            pose = np.eye(4)
+            pose[2, 3] = len(parts) - k
+            prim = pyrender.Primitive(
+                positions=(V / 1000.0 * flip - pose[:3, 3]).astype(np.float32),
+                normals=(n * flip).astype(np.float32),
+                texcoord_0=None if "baseColorTexture" not in kw else np.asarray(p.uv, np.float32),
+                indices=np.asarray(p.faces, np.uint32), material=mat)
+            scene.add(pyrender.Mesh([prim]), pose=pose)
+        fx, fy = f
+        cx, cy = c
+        # cdlpose puts pixel centres at integers; pyrender (OpenGL) at half-integers, and its rows come out one
+        # more pixel up: measured with a square at known positions (tests/test_anny_body.py)
+        cam = pyrender.IntrinsicsCamera(fx, fy, cx + 0.5, cy + 1.0, znear=0.05, zfar=100.0)
+        scene.add(cam, pose=np.eye(4))
+        for direction, intensity, colour in lights:
+            d = np.asarray(direction, np.float64) * flip
+            z = -d / np.linalg.norm(d)  # a directional light shines along its node's −z axis
+            x = np.cross([0.0, 1.0, 0.0], z)
+            x = x / np.linalg.norm(x) if np.linalg.norm(x) > 1e-6 else np.array([1.0, 0.0, 0.0])
+            pose = np.eye(4)
+            pose[:3, :3] = np.stack([x, np.cross(z, x), z], 1)
+            scene.add(pyrender.DirectionalLight(color=np.asarray(colour, np.float64), intensity=float(intensity)),
+                      pose=pose)
+        image, depth = self._renderer.render(scene)
+        depth = np.where(depth > 0, depth * 1000.0, np.inf).astype(np.float32)
+        return {"image": image.copy(), "depth": depth}
+
+
+_RENDERERS: dict = {}
+
+
+def renderer(width: int, height: int) -> Renderer:
+    """This process's renderer of a size (an OpenGL context each)."""
+    if (width, height) not in _RENDERERS:
+        _RENDERERS[(width, height)] = Renderer(width, height)
+    return _RENDERERS[(width, height)]
+
+
+def render_mesh(vertices: np.ndarray, faces: np.ndarray, f, c, size: int | tuple[int, int],
+                colour=(0.75, 0.6, 0.5), background=(0.5, 0.5, 0.5), light_dir=(0.3, -0.5, 1.0),
+                uv: np.ndarray | None = None, texture: np.ndarray | None = None, ambient: float = 0.3,
+                light: float = 2.0) -> dict:
+    """Render one mesh given in camera coordinates (``vertices`` (V, 3) mm) through a pinhole camera of focal
+    ``f`` and principal point ``c`` into an image of ``size`` (side, or (width, height)) px, coloured by ``uv``
+    (V, 2) and ``texture`` (H, W, 3) uint8 or by ``colour``, lit by ``ambient`` light and a directional ``light``
+    travelling along ``light_dir`` (camera axes). Returns what :meth:`Renderer.render` returns."""
+    W, H = (size, size) if np.isscalar(size) else size
+    part = MeshPart(np.asarray(vertices, np.float64), np.asarray(faces), uv=uv, texture=texture,
+                    colour=(*colour, 1.0) if texture is None else (1.0, 1.0, 1.0, 1.0))
+    return renderer(W, H).render([part], f, c, [(light_dir, light, (1.0, 1.0, 1.0))] if light > 0 else [],
+                                 ambient=(ambient,) * 3, background=background)
+
+
+def sample_phenotype(r: np.random.Generator) -> dict:
+    """A random adult: Anny's phenotype parameters (gender, age, muscle, weight, height, proportions in [0, 1];
+    age kept in its adult range)."""
+    return {"gender": float(r.uniform(0, 1)), "age": float(r.uniform(0.4, 0.75)),
+            "muscle": float(r.uniform(0.2, 0.8)), "weight": float(r.uniform(0.2, 0.8)),
+            "height": float(r.uniform(0.2, 0.8)), "proportions": float(r.uniform(0.3, 0.7))}
+
+
+# ---------------------------------------------------------------------------------------------- the wardrobe
+
+
+class Wardrobe:
+    """MakeHuman's skins, suits, shoes, hats and hair from an asset folder, read once and kept (garments are read
+    when first worn). ``root`` None: no assets (plain-coloured bodies)."""
+
+    def __init__(self, root: str | Path | None) -> None:
+        self.root = None if root is None else Path(root)
+        files = {k: [] if self.root is None else list_assets(self.root, k) for k in ("skins", "clothes", "hair")}
+        self.skins = [p for p in files["skins"]]
+        self.suits = [p for p in files["clothes"] if not p.parent.name.startswith(("shoes", "fedora"))]
+        self.shoes = [p for p in files["clothes"] if p.parent.name.startswith("shoes")]
+        self.hats = [p for p in files["clothes"] if p.parent.name.startswith("fedora")]
+        self.hair = files["hair"]
+        self._proxies: dict = {}
+        self._materials: dict = {}
+
+    def proxy(self, path: Path) -> Proxy:
+        if path not in self._proxies:
+            self._proxies[path] = read_proxy(path)
+        return self._proxies[path]
+
+    def material(self, path: Path) -> Material:
+        if path not in self._materials:
+            self._materials[path] = read_material(path)
+        return self._materials[path]
+
+    @staticmethod
+    def _pick(r: np.random.Generator, paths: list, prefer: str | None = None) -> Path | None:
+        if not paths:
+            return None
+        liked = [p for p in paths if prefer and prefer in p.parent.name.split("_")[0]]
+        pool = liked if liked and r.random() < 0.85 else paths
+        return pool[int(r.integers(len(pool)))]
+
+    def outfit(self, r: np.random.Generator, male: bool) -> dict:
+        """A random outfit: ``{"skin": .mhmat path or None, "suit", "shoes", "hair", "hat": .mhclo path or None}``
+        (suits and skins of the body's sex 85% of the time; hair 90%, a hat 10%)."""
+        sex = "male" if male else "female"
+        skins = [p for p in self.skins if p.parent.name.endswith("_" + sex)] or self.skins
+        hair_pref = ("short", "afro") if male else ("long", "bob", "ponytail", "braid")
+        hair = [p for p in self.hair if p.parent.name.startswith(hair_pref)] if r.random() < 0.85 else self.hair
+        return {"skin": self._pick(r, skins), "suit": self._pick(r, self.suits, sex),
+                "shoes": self._pick(r, self.shoes), "hair": self._pick(r, hair) if r.random() < 0.9 else None,
+                "hat": self._pick(r, self.hats) if r.random() < 0.1 else None}
+
+
+# ------------------------------------------------------------------------------------------- per-process state
+
+_STATE: dict = {}
+
+
+def person_state(assets: str | Path | None = "auto", cache_dir: str | Path | None = None) -> dict:
+    """This process's body, base-mesh map and wardrobe (built on first use: ~5–10 s with Anny's cache present).
+    ``assets``: the MakeHuman folder, ``"auto"`` (:func:`~cdlpose.data.mh_assets.asset_dir`, none if not found) or
+    None (no assets)."""
+    if assets == "auto":
+        try:
+            assets = asset_dir()
+        except FileNotFoundError:
+            assets = None
+    key = (None if assets is None else str(assets), None if cache_dir is None else str(cache_dir))
+    if key not in _STATE:
+        base = next((s for s in _STATE.values()), None)
+        body = base["body"] if base is not None else AnnyBody(cache_dir)
+        mesh_map = base["map"] if base is not None else BaseMeshMap.for_body(body)
+        _STATE[key] = {"body": body, "map": mesh_map, "wardrobe": Wardrobe(assets), "stature": _stature_model(body)}
+    return _STATE[key]
+
+
+def _stature_model(body: AnnyBody) -> np.ndarray:
+    """Least-squares coefficients of the rest body's height (mm) on [1, gender, age, muscle, weight, height,
+    proportions, height·gender] over 48 random adults (~0.3 s): to choose ``height`` for a wanted stature."""
+    r = np.random.default_rng(12345)
+    rows, y = [], []
+    with torch.no_grad():
+        for _ in range(48):
+            p = sample_phenotype(r)
+            p["height"] = float(r.uniform(0, 1))
+            v = body.rest(p)["rest_vertices"][0]
+            y.append(float(v[:, 2].max() - v[:, 2].min()) * 1000.0)
+            rows.append(_stature_row(p))
+    return np.linalg.lstsq(np.asarray(rows), np.asarray(y), rcond=None)[0]
+
+
+def _stature_row(p: dict) -> list:
+    return [1.0, p["gender"], p["age"], p["muscle"], p["weight"], p["height"], p["proportions"],
+            p["height"] * p["gender"]]
+
+
+def phenotype_for_stature(state: dict, stature_mm: float, r: np.random.Generator) -> dict:
+    """A random adult phenotype whose ``height`` parameter makes the rest body ~``stature_mm`` tall (within the
+    model's range: clamped to [0, 1])."""
+    p = sample_phenotype(r)
+    coef = state["stature"]
+    p["height"] = 0.0
+    base = float(np.dot(coef, _stature_row(p)))
+    slope = coef[5] + coef[7] * p["gender"]
+    p["height"] = float(np.clip((stature_mm - base) / slope, 0.0, 1.0))
+    return p
+
+
+# ---------------------------------------------------------------------------------------------- the room
+
+def _procedural_textures(n: int = 16, size: int = 128) -> list:
+    """``n`` grey-level repeating patterns (H, W, 3) uint8: checkers, stripes, tiles, planks, bricks, smooth
+    noise — tinted per use."""
+    r = np.random.default_rng(2024)
+    y, x = np.mgrid[0:size, 0:size] / size
+    out = []
+    for k in range(n):
+        kind = k % 6
+        m = int(r.integers(2, 9))
+        if kind == 0:
+            g = ((np.floor(x * m) + np.floor(y * m)) % 2) * 0.35 + 0.55
+        elif kind == 1:
+            g = 0.6 + 0.3 * (np.sin(2 * np.pi * m * x) > r.uniform(-0.5, 0.5))
+        elif kind == 2:
+            fx, fy = (x * m) % 1, (y * m) % 1
+            g = np.where((fx < 0.06) | (fy < 0.06), 0.35, 0.85 - 0.1 * r.random())
+        elif kind == 3:  # planks: stripes with a grain
+            g = 0.55 + 0.25 * np.sin(2 * np.pi * (y * m + 0.05 * np.sin(2 * np.pi * 3 * x))) ** 2
+        elif kind == 4:  # bricks
+            row = np.floor(y * m)
+            fx = (x * m / 2 + 0.5 * (row % 2)) % 1
+            g = np.where(((y * m) % 1 < 0.08) | (fx < 0.04), 0.4, 0.8)
+        else:  # smooth noise, tiled by construction (periodic sums of sines)
+            g = 0.6 + sum(0.08 * np.sin(2 * np.pi * (int(r.integers(1, 6)) * x + int(r.integers(1, 6)) * y)
+                                         + r.uniform(0, 6.3)) for _ in range(4))
+        g = g + r.normal(0, 0.03, g.shape)
+        out.append(np.repeat((np.clip(g, 0, 1) * 255).astype(np.uint8)[..., None], 3, -1))
+    return out
+
+
+_PATTERNS: list = []
+
+
+def _patterns() -> list:
+    if not _PATTERNS:
+        _PATTERNS.extend(_procedural_textures())
+    return _PATTERNS
+
+
+def _quad(centre, a, b, tile, r, normal) -> tuple:
+    """A rectangle centre ± a ± b (mm, camera axes) as two triangles facing along ``normal`` (seen from that side
+    only: a floor the camera is under is not drawn), with texture coordinates repeating every ``tile`` mm:
+    (vertices (4, 3), faces (2, 3), uv (4, 2))."""
+    corners = np.array([centre - a - b, centre + a - b, centre + a + b, centre - a + b])
+    faces = np.array([[0, 1, 2], [0, 2, 3]])
+    if np.dot(np.cross(a, b), normal) < 0:
+        faces = faces[:, ::-1]
+    la, lb = np.linalg.norm(a), np.linalg.norm(b)
+    uv = np.array([[0, 0], [2 * la, 0], [2 * la, 2 * lb], [0, 2 * lb]]) / tile + r.uniform(0, 1, 2)
+    return corners, faces, uv
+
+
+def _room(r: np.random.Generator, up: np.ndarray, floor_mm: float, root: np.ndarray) -> tuple[list, list]:
+    """The floor at height ``floor_mm`` along ``up`` (camera axes), a back wall behind the person (root ``root``
+    mm) and maybe a side wall: (mesh parts, planes (point, normal, a, b) for telling the room from the person)."""
+    patterns = _patterns()
+    view = root - np.dot(root, up) * up  # the horizontal direction the camera looks at the person
+    view /= np.linalg.norm(view)
+    side = np.cross(up, view)
+    parts, planes = [], []
+
+    def add(centre, a, b, tile, normal):
+        k = int(r.integers(len(patterns)))
+        tint = np.clip(r.uniform(0.25, 1.0) * r.uniform(0.7, 1.0, 3), 0, 1)
+        V, F, uv = _quad(centre, a, b, tile, r, normal)
+        parts.append(MeshPart(V, F, uv=uv, texture=patterns[k], key=f"pattern{k}", colour=(*tint, 1.0),
+                              roughness=float(r.uniform(0.5, 1.0))))
+        planes.append((centre, normal, a, b))
+
+    ground = root + (floor_mm - np.dot(root, up)) * up
+    big = 20000.0
+    add(ground, side * big, view * big, r.uniform(400, 2000), up)
+    behind = r.uniform(1200, 5000)
+    height = r.uniform(2500, 6000)
+    turn = r.uniform(-0.5, 0.5)  # the back wall need not face the camera squarely
+    wall_dir = np.cos(turn) * side + np.sin(turn) * view
+    add(ground + view * behind + up * height / 2, wall_dir * big, up * height / 2, r.uniform(300, 1500),
+        np.cross(up, wall_dir))
+    if r.random() < 0.5:
+        s = 1.0 if r.random() < 0.5 else -1.0
+        at = ground + side * s * r.uniform(1500, 4000)
+        add(at + up * height / 2, view * big, up * height / 2, r.uniform(300, 1500), -s * side)
+    return parts, planes
+
+
+def _room_depth(planes: list, f, c, size: int) -> np.ndarray:
+    """(S, S) mm: the depth at which each pixel's ray first meets the front of a room rectangle (inf: none)."""
+    v, u = np.mgrid[0:size, 0:size].astype(np.float64)
+    rays = np.stack([(u - c[0]) / f[0], (v - c[1]) / f[1], np.ones_like(u)], -1)  # z = 1: t is the depth
+    best = np.full((size, size), np.inf)
+    for centre, n, a, b in planes:
+        denom = rays @ n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.dot(centre, n) / denom
+        P = rays * t[..., None] - centre
+        inside = (np.abs(P @ a) <= np.dot(a, a)) & (np.abs(P @ b) <= np.dot(b, b)) & (t > 0) & (denom < 0)
+        best = np.where(inside & (t < best), t, best)
+    return best
+
+
+def _occluders(r: np.random.Generator, joints: np.ndarray, up: np.ndarray, floor_mm: float) -> list:
+    """0–2 boxes standing on the floor, each between the camera and a random joint (mm, camera axes), moved
+    sideways by up to its width so that it hides part of the person."""
+    parts = []
+    for _ in range(int(r.choice([0, 0, 0, 1, 1, 2]))):
+        target = joints[int(r.integers(len(joints)))]
+        centre = target * r.uniform(0.7, 0.9)  # on the ray to the joint, before it
+        view = centre - np.dot(centre, up) * up
+        view /= np.linalg.norm(view)
+        side = np.cross(up, view)
+        wa, wb = r.uniform(80, 250, 2)
+        centre = centre + side * r.uniform(-1.2, 1.2) * wa
+        if centre[2] < 800:
+            continue
+        height = np.dot(centre, up) + r.uniform(-200, 200) - floor_mm
+        if height < 100:
+            continue
+        turn = r.uniform(0, np.pi)
+        a = (np.cos(turn) * side + np.sin(turn) * view) * wa
+        b = np.cross(up, a)
+        b = b / np.linalg.norm(b) * wb
+        base = centre + (floor_mm - np.dot(centre, up)) * up
+        h = up * height
+        corners = np.array([base + sa * a + sb * b + k * h for k in (0, 1) for sa, sb in
+                            ((-1, -1), (1, -1), (1, 1), (-1, 1))])
+        quads = [(0, 1, 2, 3), (4, 7, 6, 5), (0, 4, 5, 1), (1, 5, 6, 2), (2, 6, 7, 3), (3, 7, 4, 0)]
+        # each face its own vertices (flat shading), outward-facing
+        V, F, UV = [], [], []
+        centroid = corners.mean(0)
+        for q in quads:
+            P = corners[list(q)]
+            k = len(V) * 4
+            tri = np.array([[0, 1, 2], [0, 2, 3]])
+            if np.dot(np.cross(P[1] - P[0], P[2] - P[0]), P.mean(0) - centroid) < 0:
+                tri = tri[:, ::-1]
+            V.append(P)
+            F.append(tri + k)
+            UV.append(np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64))
+        patterns = _patterns()
+        k = int(r.integers(len(patterns)))
+        tint = np.clip(r.uniform(0.2, 1.0, 3), 0, 1)
+        parts.append(MeshPart(np.concatenate(V), np.concatenate(F), uv=np.concatenate(UV), texture=patterns[k],
+                              key=f"pattern{k}", colour=(*tint, 1.0)))
+    return parts
+
+
+# ---------------------------------------------------------------------------------------------- a person
+
+def _textured(material: Material | None, r: np.random.Generator, cloth: bool) -> tuple:
+    """(texture or None, key, colour (4,)) for a material: its diffuse texture tinted a little; a garment whose
+    diffuse image is missing: its ambient-occlusion map tinted by a random cloth colour; else a plain colour."""
+    if material is None:
+        return None, None, (0.7, 0.7, 0.7, 1.0)
+    if material.texture is not None:
+        tint = np.clip(r.uniform(0.75, 1.0, 3) if cloth else r.uniform(0.9, 1.0, 3), 0, 1)
+        return material.texture, material.path, (*tint, 1.0)
+    colour = (*np.clip(r.uniform(0.1, 0.9, 3), 0, 1), 1.0)
+    if material.ao is not None and cloth:
+        return np.repeat(material.ao[..., None], 3, -1), material.path + ":ao", colour
+    return None, None, colour
+
+
+def render_person(joints_cam: np.ndarray, f, c, size: int, r: np.random.Generator, up=(0.0, -1.0, 0.0),
+                  stature: float | None = None, state: dict | None = None, occluders: bool = True,
+                  look: np.random.Generator | None = None) -> dict:
+    """A clothed person in the pose of ``joints_cam`` (17, 3) mm, camera coordinates, through a camera of focal
+    ``f`` and centre ``c`` (frame px), rendered into the ``size``² crop of the body's joints (as the crop pipeline
+    makes it). ``up`` (3,): the world's up in camera axes (the floor is perpendicular to it, under the feet);
+    ``stature`` mm: the body's height is chosen near it (else random); ``state``: :func:`person_state`; ``look``:
+    the generator of the person's appearance (phenotype, outfit, colours; a person's own keeps them from frame to
+    frame), else ``r``, which draws the room, occluders and lights.
+
+    Returns record fields: ``joints_3d`` (17, 3) mm and ``joints_2d`` (17, 2) frame px (the body's own joints),
+    ``box``, ``frame_to_image`` (2×3), ``image`` (S, S, 3) uint8, ``depth`` (S, S) mm of the person and occluders
+    (inf on the room), ``visible`` (17,), ``stature`` (the body's standing height, mm), ``outfit`` (the asset names) and
+    ``phenotype``."""
+    from .synthetic import _crop, joint_visibility
+
+    state = state or person_state()
+    body, wardrobe, mesh_map = state["body"], state["wardrobe"], state["map"]
+    up = np.asarray(up, np.float64) / np.linalg.norm(up)
+    look = r if look is None else look
+    phenotype = (phenotype_for_stature(state, stature, look) if stature is not None
+                 else sample_phenotype(look))
+    posed = body.retarget(np.asarray(joints_cam, np.float32)[None], phenotype)
+    X = posed["joints"][0].cpu().numpy().astype(np.float64)
+    V = posed["vertices"][0].cpu().numpy().astype(np.float64)
+    f, c = np.asarray(f, np.float64), np.asarray(c, np.float64)
+    uv = project(X, f, c)
+    box, M = _crop(uv, size)
+    if abs(M[0, 1]) > 1e-9 or abs(M[1, 0]) > 1e-9:
+        raise ValueError("render_person: the crop must not rotate")
+    fc = M[[0, 1], [0, 1]] * f  # the crop's camera: the frame camera scaled and shifted
+    cc = M[[0, 1], [0, 1]] * c + M[:, 2]
+
+    outfit = wardrobe.outfit(look, male=phenotype["gender"] > 0.5)
+    parts, hidden = [], np.zeros(len(V), bool)
+    rest = posed["rest"]["rest_vertices"]
+    posed_m = torch.as_tensor(V / 1000.0, dtype=torch.float32)[None]
+    lowest = np.dot(V, up).min()
+    for what in ("suit", "shoes", "hair", "hat"):
+        path = outfit[what]
+        if path is None:
+            continue
+        proxy = wardrobe.proxy(path)
+        own = mesh_map.displacement[proxy.delete].any(-1) == 0
+        hidden[mesh_map.anny_index[proxy.delete[own]]] = True
+        G = proxy.vertices(rest, posed_m, mesh_map)[0].numpy().astype(np.float64) * 1000.0
+        tex, key, colour = _textured(proxy.material, look, cloth=what != "hair")
+        if what == "hair" and tex is None:
+            colour = (*np.clip(look.uniform(0.05, 0.45) * np.array([1.0, 0.8, 0.6]), 0, 1), 1.0)
+        Gr = G[proxy.uv_vertex]
+        n = vertex_normals(G, proxy.uv_vertex[proxy.faces])[proxy.uv_vertex]
+        parts.append(MeshPart(Gr, proxy.faces, uv=proxy.uv, texture=tex, key=key, colour=colour,
+                              cutout=what == "hair" and tex is not None and tex.shape[-1] == 4, normals=n))
+        if what == "shoes":
+            lowest = min(lowest, np.dot(G, up).min())
+    # the skin: faces under a garment's delete_verts removed
+    keep = ~hidden[body.faces].any(1)
+    faces = body.uv_faces[keep]
+    skin = None if outfit["skin"] is None else wardrobe.material(outfit["skin"])
+    tex, key, colour = _textured(skin, look, cloth=False)
+    if tex is None:  # no skin texture: a sampled skin tone
+        tone = look.uniform(0.25, 1.0) * np.array([0.95, 0.75, 0.62]) * look.uniform(0.9, 1.1, 3)
+        colour = (*np.clip(tone, 0.0, 1.0), 1.0)
+    n = vertex_normals(V, body.faces)[body.uv_vertex]
+    parts.insert(0, MeshPart(V[body.uv_vertex], faces, uv=body.uv, texture=tex, key=key, colour=colour, normals=n,
+                             roughness=0.6))
+
+    person = list(parts)
+    occ = _occluders(r, X, up, lowest) if occluders else []
+    room, planes = _room(r, up, lowest - 2.0, X[body.skeleton.root])
+    th = r.uniform(0, 2 * np.pi)
+    key_dir = -(np.cos(th) * r.uniform(0.2, 1.0) * np.array([1.0, 0.0, 0.0]) + r.uniform(0.2, 1.0) * up
+                + np.array([0.0, 0.0, -1.0]))  # travels away from a light in front, above, to one side
+    fill_dir = key_dir * np.array([-1.0, 1.0, 1.0])
+    warm = np.clip(np.array([1.0, 0.95, 0.85]) * r.uniform(0.85, 1.15, 3), 0, 1)
+    lights = [(key_dir, r.uniform(2.0, 4.5), warm), (fill_dir, r.uniform(0.3, 1.2), np.ones(3))]
+    ambient = np.full(3, r.uniform(0.15, 0.45)) * r.uniform(0.9, 1.1, 3)
+    out = renderer(size, size).render(occ + person + room, fc, cc, lights, ambient,
+                                      background=tuple(r.uniform(0.1, 0.9, 3)))
+    depth = out["depth"]
+    # the room is background: its pixels are where the rendered depth is the room's own
+    room_d = _room_depth(planes, fc, cc, size)
+    depth = np.where(depth >= room_d - 5.0, np.inf, depth).astype(np.float32)
+    img = np.clip(out["image"].astype(np.float32) + r.normal(0, 3, 3), 0, 255).astype(np.uint8)
+    # a joint is hidden where a surface lies well in front of it (more than a limb's thickness)
+    visible = joint_visibility(depth, M, uv, X, 120.0)
+    rest_z = posed["rest"]["rest_vertices"][0, :, 2]
+    height = float(rest_z.max() - rest_z.min()) * 1000.0  # standing height, whatever the pose
+    names = {k: (None if v is None else v.parent.name) for k, v in outfit.items()}
+    return {"joints_3d": X, "joints_2d": uv, "box": box, "frame_to_image": M, "image": img, "depth": depth,
+            "visible": visible, "stature": height, "outfit": names, "phenotype": phenotype}
+
