@@ -27,7 +27,8 @@ from ..geometry import project
 from .anny_body import AnnyBody, require_realistic
 from .mh_assets import BaseMeshMap, Material, Proxy, asset_dir, list_assets, read_material, read_proxy
 
-__all__ = ["MeshPart", "Renderer", "Wardrobe", "render_mesh", "render_person", "sample_phenotype", "person_state"]
+__all__ = ["MeshPart", "Renderer", "Wardrobe", "dress", "person_state", "phenotype_for_stature", "render_mesh",
+           "render_person", "sample_phenotype", "vertex_normals"]
 
 
 @dataclass
@@ -440,6 +441,39 @@ def _textured(material: Material | None, r: np.random.Generator, cloth: bool) ->
     return None, None, colour
 
 
+def dress(state: dict, V: np.ndarray, rest: torch.Tensor, outfit: dict, look: np.random.Generator) -> list:
+    """The mesh parts of a dressed body: ``V`` (V, 3) mm the posed body's vertices (any frame), ``rest`` (1, V, 3)
+    Anny's rest vertices (metres) of its phenotype, ``outfit`` (:meth:`Wardrobe.outfit`), ``look`` draws colours.
+    The skin first (its triangles under a garment's ``delete_verts`` removed), then suit, shoes, hair, hat."""
+    body, wardrobe, mesh_map = state["body"], state["wardrobe"], state["map"]
+    parts, hidden = [], np.zeros(len(V), bool)
+    posed_m = torch.as_tensor(V / 1000.0, dtype=torch.float32)[None]
+    for what in ("suit", "shoes", "hair", "hat"):
+        path = outfit.get(what)
+        if path is None:
+            continue
+        proxy = wardrobe.proxy(path)
+        own = ~mesh_map.displacement[proxy.delete].any(-1)  # hidden vertices Anny has (not helper ones)
+        hidden[mesh_map.anny_index[proxy.delete[own]]] = True
+        G = proxy.vertices(rest, posed_m, mesh_map)[0].numpy().astype(np.float64) * 1000.0
+        tex, key, colour = _textured(proxy.material, look, cloth=what != "hair")
+        if what == "hair" and tex is None:
+            colour = (*np.clip(look.uniform(0.05, 0.45) * np.array([1.0, 0.8, 0.6]), 0, 1), 1.0)
+        n = vertex_normals(G, proxy.uv_vertex[proxy.faces])[proxy.uv_vertex]
+        parts.append(MeshPart(G[proxy.uv_vertex], proxy.faces, uv=proxy.uv, texture=tex, key=key, colour=colour,
+                              cutout=what == "hair" and tex is not None and tex.shape[-1] == 4, normals=n))
+    keep = ~hidden[body.faces].any(1)
+    skin = None if outfit.get("skin") is None else wardrobe.material(outfit["skin"])
+    tex, key, colour = _textured(skin, look, cloth=False)
+    if tex is None:  # no skin texture: a sampled skin tone
+        tone = look.uniform(0.25, 1.0) * np.array([0.95, 0.75, 0.62]) * look.uniform(0.9, 1.1, 3)
+        colour = (*np.clip(tone, 0.0, 1.0), 1.0)
+    n = vertex_normals(V, body.faces)[body.uv_vertex]
+    parts.insert(0, MeshPart(V[body.uv_vertex], body.uv_faces[keep], uv=body.uv, texture=tex, key=key,
+                             colour=colour, normals=n, roughness=0.6))
+    return parts
+
+
 def render_person(joints_cam: np.ndarray, f, c, size: int, r: np.random.Generator, up=(0.0, -1.0, 0.0),
                   stature: float | None = None, state: dict | None = None, occluders: bool = True,
                   look: np.random.Generator | None = None) -> dict:
@@ -457,7 +491,7 @@ def render_person(joints_cam: np.ndarray, f, c, size: int, r: np.random.Generato
     from .synthetic import _crop, joint_visibility
 
     state = state or person_state()
-    body, wardrobe, mesh_map = state["body"], state["wardrobe"], state["map"]
+    body, wardrobe = state["body"], state["wardrobe"]
     up = np.asarray(up, np.float64) / np.linalg.norm(up)
     look = r if look is None else look
     phenotype = (phenotype_for_stature(state, stature, look) if stature is not None
@@ -474,40 +508,8 @@ def render_person(joints_cam: np.ndarray, f, c, size: int, r: np.random.Generato
     cc = M[[0, 1], [0, 1]] * c + M[:, 2]
 
     outfit = wardrobe.outfit(look, male=phenotype["gender"] > 0.5)
-    parts, hidden = [], np.zeros(len(V), bool)
-    rest = posed["rest"]["rest_vertices"]
-    posed_m = torch.as_tensor(V / 1000.0, dtype=torch.float32)[None]
-    lowest = np.dot(V, up).min()
-    for what in ("suit", "shoes", "hair", "hat"):
-        path = outfit[what]
-        if path is None:
-            continue
-        proxy = wardrobe.proxy(path)
-        own = mesh_map.displacement[proxy.delete].any(-1) == 0
-        hidden[mesh_map.anny_index[proxy.delete[own]]] = True
-        G = proxy.vertices(rest, posed_m, mesh_map)[0].numpy().astype(np.float64) * 1000.0
-        tex, key, colour = _textured(proxy.material, look, cloth=what != "hair")
-        if what == "hair" and tex is None:
-            colour = (*np.clip(look.uniform(0.05, 0.45) * np.array([1.0, 0.8, 0.6]), 0, 1), 1.0)
-        Gr = G[proxy.uv_vertex]
-        n = vertex_normals(G, proxy.uv_vertex[proxy.faces])[proxy.uv_vertex]
-        parts.append(MeshPart(Gr, proxy.faces, uv=proxy.uv, texture=tex, key=key, colour=colour,
-                              cutout=what == "hair" and tex is not None and tex.shape[-1] == 4, normals=n))
-        if what == "shoes":
-            lowest = min(lowest, np.dot(G, up).min())
-    # the skin: faces under a garment's delete_verts removed
-    keep = ~hidden[body.faces].any(1)
-    faces = body.uv_faces[keep]
-    skin = None if outfit["skin"] is None else wardrobe.material(outfit["skin"])
-    tex, key, colour = _textured(skin, look, cloth=False)
-    if tex is None:  # no skin texture: a sampled skin tone
-        tone = look.uniform(0.25, 1.0) * np.array([0.95, 0.75, 0.62]) * look.uniform(0.9, 1.1, 3)
-        colour = (*np.clip(tone, 0.0, 1.0), 1.0)
-    n = vertex_normals(V, body.faces)[body.uv_vertex]
-    parts.insert(0, MeshPart(V[body.uv_vertex], faces, uv=body.uv, texture=tex, key=key, colour=colour, normals=n,
-                             roughness=0.6))
-
-    person = list(parts)
+    person = dress(state, V, posed["rest"]["rest_vertices"], outfit, look)
+    lowest = min(np.dot(np.asarray(p.vertices), up).min() for p in person)  # the soles: the floor
     occ = _occluders(r, X, up, lowest) if occluders else []
     room, planes = _room(r, up, lowest - 2.0, X[body.skeleton.root])
     th = r.uniform(0, 2 * np.pi)
