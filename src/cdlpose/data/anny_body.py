@@ -66,10 +66,11 @@ _MISSING = ('the realistic bodies need the optional dependencies: pip install -e
             'pyrender); missing: {}')
 
 
-def require_realistic() -> None:
-    """Raise ``ImportError`` naming the missing packages and the install command unless anny and pyrender load."""
+def require_realistic(names=("anny", "pyrender")) -> None:
+    """Raise ``ImportError`` naming the missing packages and the install command unless ``names`` (anny and
+    pyrender) load."""
     missing = []
-    for name in ("anny", "pyrender"):
+    for name in names:
         try:
             if name == "pyrender":
                 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # off-screen, no display needed
@@ -104,6 +105,12 @@ class AnnyBody:
 
     def __init__(self, cache_dir: str | Path | None = None, device: str = "cpu") -> None:
         require_realistic()
+        try:  # Anny skins with NVIDIA Warp when present: keep its start-up banner out of cdlpose's output
+            import warp
+
+            warp.config.quiet = True
+        except ImportError:
+            pass
         import anny
 
         if cache_dir is not None:
@@ -190,14 +197,14 @@ class AnnyBody:
         them, ``bone_rot`` (B, 104, 3, 3) and ``bone_head`` (B, 104, 3) mm. ``rest``: :meth:`rest` of this
         phenotype, if at hand."""
         m = self.model
-        pose = {}
-        for label, R in deltas.items():
-            T = torch.eye(4, dtype=R.dtype, device=self.device).repeat(len(R), 1, 1)
-            T[:, :3, :3] = R
-            pose[label] = T
         rest = self.rest(phenotype) if rest is None else rest
         B = max([len(R) for R in deltas.values()] + [1])
-        if pose:
+        if deltas:
+            # one (B, 104, 4, 4) tensor: Anny fills a dict's missing bones one by one
+            dtype = next(iter(deltas.values())).dtype
+            pose = torch.eye(4, dtype=dtype, device=self.device).repeat(B, len(self.labels), 1, 1)
+            idx = [self.bone(b) for b in deltas]
+            pose[:, idx, :3, :3] = torch.stack([R.expand(B, 3, 3) for R in deltas.values()], 1)
             transforms, bone_poses = m.get_bone_transforms(pose, rest["rest_bone_poses"])
         else:
             bone_poses = rest["rest_bone_poses"].expand(B, -1, -1, -1)

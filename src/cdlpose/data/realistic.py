@@ -54,12 +54,13 @@ class MeshPart:
 def vertex_normals(V: np.ndarray, F: np.ndarray) -> np.ndarray:
     """(V, 3) unit vertex normals, each the area-weighted sum of its triangles' normals (counter-clockwise
     triangles face the viewer)."""
-    fn = np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]])
-    n = np.zeros_like(V, dtype=np.float64)
+    v = torch.as_tensor(np.asarray(V, np.float32))
+    f = torch.as_tensor(np.asarray(F, np.int64))
+    fn = torch.linalg.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    n = torch.zeros_like(v)
     for k in range(3):
-        for d in range(3):
-            n[:, d] += np.bincount(F[:, k], weights=fn[:, d], minlength=len(V))
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+        n.index_add_(0, f[:, k], fn)
+    return torch.nn.functional.normalize(n, dim=1, eps=1e-12).numpy()
 
 
 class Renderer:
@@ -67,7 +68,7 @@ class Renderer:
     for the life of the process (pyrender would delete a texture from the GL context when a frame lacks it)."""
 
     def __init__(self, width: int, height: int) -> None:
-        require_realistic()
+        require_realistic(("pyrender",))
         import pyrender
 
         class _Resident(pyrender.Texture):
@@ -104,6 +105,13 @@ class Renderer:
         for k, p in enumerate(parts):
             V = np.asarray(p.vertices, np.float64)
             n = vertex_normals(V, p.faces) if p.normals is None else p.normals
+            faces = np.asarray(p.faces)
+            if not p.cutout:
+                # back faces dropped before drawing (OpenGL would cull them too, after paying for their setup,
+                # the larger part of llvmpipe's time): a front face's normal points at the camera, at the origin
+                tri = V[faces]
+                fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+                faces = faces[np.einsum("ij,ij->i", fn, tri[:, 0]) < 0]
             kw = {}
             if p.texture is not None and p.uv is not None:
                 kw["baseColorTexture"] = self._texture(p.key or f"id{id(p.texture)}", p.texture)
@@ -119,7 +127,7 @@ class Renderer:
                 positions=(V / 1000.0 * flip - pose[:3, 3]).astype(np.float32),
                 normals=(n * flip).astype(np.float32),
                 texcoord_0=None if "baseColorTexture" not in kw else np.asarray(p.uv, np.float32),
-                indices=np.asarray(p.faces, np.uint32), material=mat)
+                indices=faces.astype(np.uint32), material=mat)
             scene.add(pyrender.Mesh([prim]), pose=pose)
         fx, fy = f
         cx, cy = c
@@ -318,35 +326,20 @@ def _patterns() -> list:
     return _PATTERNS
 
 
-def _quad(centre, a, b, tile, r, normal) -> tuple:
-    """A rectangle centre ± a ± b (mm, camera axes) as two triangles facing along ``normal`` (seen from that side
-    only: a floor the camera is under is not drawn), with texture coordinates repeating every ``tile`` mm:
-    (vertices (4, 3), faces (2, 3), uv (4, 2))."""
-    corners = np.array([centre - a - b, centre + a - b, centre + a + b, centre - a + b])
-    faces = np.array([[0, 1, 2], [0, 2, 3]])
-    if np.dot(np.cross(a, b), normal) < 0:
-        faces = faces[:, ::-1]
-    la, lb = np.linalg.norm(a), np.linalg.norm(b)
-    uv = np.array([[0, 0], [2 * la, 0], [2 * la, 2 * lb], [0, 2 * lb]]) / tile + r.uniform(0, 1, 2)
-    return corners, faces, uv
-
-
-def _room(r: np.random.Generator, up: np.ndarray, floor_mm: float, root: np.ndarray) -> tuple[list, list]:
+def _room(r: np.random.Generator, up: np.ndarray, floor_mm: float, root: np.ndarray) -> list:
     """The floor at height ``floor_mm`` along ``up`` (camera axes), a back wall behind the person (root ``root``
-    mm) and maybe a side wall: (mesh parts, planes (point, normal, a, b) for telling the room from the person)."""
+    mm), maybe a side wall: rectangles ``{"centre", "normal" (their seen side), "a", "b" (half sides, mm),
+    "tile" (mm per texture repeat), "offset" (2,), "pattern", "tint" (3,)}``."""
     patterns = _patterns()
     view = root - np.dot(root, up) * up  # the horizontal direction the camera looks at the person
     view /= np.linalg.norm(view)
     side = np.cross(up, view)
-    parts, planes = [], []
+    planes = []
 
     def add(centre, a, b, tile, normal):
-        k = int(r.integers(len(patterns)))
-        tint = np.clip(r.uniform(0.25, 1.0) * r.uniform(0.7, 1.0, 3), 0, 1)
-        V, F, uv = _quad(centre, a, b, tile, r, normal)
-        parts.append(MeshPart(V, F, uv=uv, texture=patterns[k], key=f"pattern{k}", colour=(*tint, 1.0),
-                              roughness=float(r.uniform(0.5, 1.0))))
-        planes.append((centre, normal, a, b))
+        planes.append({"centre": centre, "normal": normal, "a": a, "b": b, "tile": tile,
+                       "offset": r.uniform(0, 1, 2), "pattern": int(r.integers(len(patterns))),
+                       "tint": np.clip(r.uniform(0.25, 1.0) * r.uniform(0.7, 1.0, 3), 0, 1)})
 
     ground = root + (floor_mm - np.dot(root, up)) * up
     big = 20000.0
@@ -361,22 +354,67 @@ def _room(r: np.random.Generator, up: np.ndarray, floor_mm: float, root: np.ndar
         s = 1.0 if r.random() < 0.5 else -1.0
         at = ground + side * s * r.uniform(1500, 4000)
         add(at + up * height / 2, view * big, up * height / 2, r.uniform(300, 1500), -s * side)
-    return parts, planes
+    return planes
 
 
-def _room_depth(planes: list, f, c, size: int) -> np.ndarray:
-    """(S, S) mm: the depth at which each pixel's ray first meets the front of a room rectangle (inf: none)."""
-    v, u = np.mgrid[0:size, 0:size].astype(np.float64)
-    rays = np.stack([(u - c[0]) / f[0], (v - c[1]) / f[1], np.ones_like(u)], -1)  # z = 1: t is the depth
-    best = np.full((size, size), np.inf)
-    for centre, n, a, b in planes:
-        denom = rays @ n
+_LINEAR: list = []
+
+
+def _linear_patterns() -> list:
+    """The patterns' grey levels in linear light (float32 (N, N)), as pyrender reads an sRGB texture."""
+    if not _LINEAR:
+        for p in _patterns():
+            x = p[..., 0].astype(np.float32) / 255.0
+            _LINEAR.append(np.where(x > 0.04045, ((x + 0.055) / 1.055) ** 2.4, x / 12.92).astype(np.float32))
+    return _LINEAR
+
+
+def _render_room(planes: list, f, c, size: int, lights: list, ambient, background) -> tuple:
+    """The room's picture and depth, ray-cast in numpy (a few flat rectangles need no rasteriser: faster than
+    drawing them with llvmpipe): per pixel the first rectangle met from its seen side, its repeating pattern
+    (nearest texel), lit as pyrender lights a rough dielectric (sRGB texture → linear, Lambert for the
+    directional lights plus ambient, gamma 1/2.2; no specular). Returns ``(rgb (S, S, 3) float32 in [0, 1],
+    depth (S, S) mm, inf where no rectangle is met)``."""
+    linear = _linear_patterns()
+    v, u = np.mgrid[0:size, 0:size].astype(np.float32)
+    rx, ry = (u - np.float32(c[0])) / np.float32(f[0]), (v - np.float32(c[1])) / np.float32(f[1])
+    depth = np.full((size, size), np.inf, np.float32)
+    rgb = np.empty((size, size, 3), np.float32)
+    rgb[:] = background
+    amb = np.asarray(ambient, np.float64)
+    for p in planes:
+        n, centre, a, b = p["normal"], p["centre"], p["a"], p["b"]
+        la, lb = np.linalg.norm(a), np.linalg.norm(b)
+        ea, eb = a / la, b / lb
+
+        def dot(w):  # (ray · w) per pixel; rays are (rx, ry, 1): depth t along the optical axis
+            return rx * np.float32(w[0]) + ry * np.float32(w[1]) + np.float32(w[2])
+
+        denom = dot(n)
         with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.dot(centre, n) / denom
-        P = rays * t[..., None] - centre
-        inside = (np.abs(P @ a) <= np.dot(a, a)) & (np.abs(P @ b) <= np.dot(b, b)) & (t > 0) & (denom < 0)
-        best = np.where(inside & (t < best), t, best)
-    return best
+            t = np.float32(np.dot(centre, n)) / denom
+        # the hit point's coordinates along the rectangle's sides, from its centre
+        pa = t * dot(ea) - np.float32(np.dot(centre, ea))
+        pb = t * dot(eb) - np.float32(np.dot(centre, eb))
+        hit = (denom < 0) & (t > 0) & (t < depth) & (np.abs(pa) <= la) & (np.abs(pb) <= lb)
+        if not hit.any():
+            continue
+        depth[hit] = t[hit]
+        tex = linear[p["pattern"]]
+        N = tex.shape[0]
+        tu = (((pa[hit] + la) / p["tile"] + p["offset"][0]) * N).astype(np.int64) % N
+        tv = (((pb[hit] + lb) / p["tile"] + p["offset"][1]) * N).astype(np.int64) % N
+        shade = amb.copy()
+        nn = n / np.linalg.norm(n)
+        for direction, intensity, colour in lights:
+            d = np.asarray(direction, np.float64)
+            nl = max(0.0, float(np.dot(nn, -d / np.linalg.norm(d))))
+            # pyrender's diffuse term for a dielectric: base · (1 − 0.04)² / π per unit of light and cosine
+            shade = shade + (0.96 * 0.96 / np.pi) * float(intensity) * nl * np.asarray(colour, np.float64)
+        # the patterns are grey: one channel, coloured by tint and light
+        grey = tex[tv, tu]
+        rgb[hit] = np.clip(grey[:, None] * (p["tint"] * shade).astype(np.float32), 0, 1) ** np.float32(1 / 2.2)
+    return rgb, depth
 
 
 def _occluders(r: np.random.Generator, joints: np.ndarray, up: np.ndarray, floor_mm: float) -> list:
@@ -511,7 +549,7 @@ def render_person(joints_cam: np.ndarray, f, c, size: int, r: np.random.Generato
     person = dress(state, V, posed["rest"]["rest_vertices"], outfit, look)
     lowest = min(np.dot(np.asarray(p.vertices), up).min() for p in person)  # the soles: the floor
     occ = _occluders(r, X, up, lowest) if occluders else []
-    room, planes = _room(r, up, lowest - 2.0, X[body.skeleton.root])
+    planes = _room(r, up, lowest - 2.0, X[body.skeleton.root])
     th = r.uniform(0, 2 * np.pi)
     key_dir = -(np.cos(th) * r.uniform(0.2, 1.0) * np.array([1.0, 0.0, 0.0]) + r.uniform(0.2, 1.0) * up
                 + np.array([0.0, 0.0, -1.0]))  # travels away from a light in front, above, to one side
@@ -519,12 +557,14 @@ def render_person(joints_cam: np.ndarray, f, c, size: int, r: np.random.Generato
     warm = np.clip(np.array([1.0, 0.95, 0.85]) * r.uniform(0.85, 1.15, 3), 0, 1)
     lights = [(key_dir, r.uniform(2.0, 4.5), warm), (fill_dir, r.uniform(0.3, 1.2), np.ones(3))]
     ambient = np.full(3, r.uniform(0.15, 0.45)) * r.uniform(0.9, 1.1, 3)
-    out = renderer(size, size).render(occ + person + room, fc, cc, lights, ambient,
-                                      background=tuple(r.uniform(0.1, 0.9, 3)))
-    depth = out["depth"]
-    # the room is background: its pixels are where the rendered depth is the room's own
-    room_d = _room_depth(planes, fc, cc, size)
-    depth = np.where(depth >= room_d - 5.0, np.inf, depth).astype(np.float32)
+    background = tuple(r.uniform(0.1, 0.9, 3))
+    # the person and occluders rasterised, the room ray-cast, the nearer surface kept
+    out = renderer(size, size).render(occ + person, fc, cc, lights, ambient, background=background)
+    room, room_depth = _render_room(planes, fc, cc, size, lights, ambient, background)
+    depth = out["depth"]  # the person's and occluders': inf on the room
+    front = depth < room_depth
+    out["image"] = np.where(front[..., None], out["image"], (room * 255.0).astype(np.uint8))
+    depth = np.where(front, depth, np.inf).astype(np.float32)
     img = np.clip(out["image"].astype(np.float32) + r.normal(0, 3, 3), 0, 255).astype(np.uint8)
     # a joint is hidden where a surface lies well in front of it (more than a limb's thickness)
     visible = joint_visibility(depth, M, uv, X, 120.0)
