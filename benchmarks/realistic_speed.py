@@ -2,7 +2,8 @@
 their full sample records (``cdlpose.data.realistic.render_person``), on one CPU core, and its parts.
 
 Goal (issue 21): >= 10 images/s per core. The process is pinned to one core (``sched_setaffinity``) with one
-thread for torch, numpy and Mesa's llvmpipe (``LP_NUM_THREADS=1``). Poses: the synthetic sampler's people with
+thread for torch and numpy; Mesa's llvmpipe rasterises in the calling thread (``cdlpose.data.realistic`` sets
+``LP_NUM_THREADS=0``: fork-safe). Poses: the synthetic sampler's people with
 their cameras, or, with ``--h36m``, Human3.6M's S8 poses and cameras from ``../shared/data/h36m-poses``. Assets:
 the MakeHuman folder (``$CDLPOSE_ASSETS`` or ``../shared/assets/makehuman-cc0``). Needs
 ``pip install -e ".[realistic]"``.
@@ -23,7 +24,7 @@ import sys
 ALL_CORES = "--all-cores" in sys.argv
 if not ALL_CORES:
     # one core: before numpy, torch and Mesa start their threads
-    for k in ("OMP_NUM_THREADS", "LP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(k, "1")
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})

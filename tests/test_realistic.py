@@ -191,3 +191,68 @@ def test_realistic_samples_are_records_that_agree_with_their_pictures():
     assert on_body >= 0.9 * sum(ds[i]["visible"].sum() for i in range(len(ds)))
     again = SyntheticHumans("val", 6, seed=0, style="realistic")[2]
     assert np.array_equal(again["image"], ds[2]["image"])  # sample i is always the same image
+
+
+def test_realistic_style_from_the_command_line(tmp_path, state):
+    """``cdlpose synth --style realistic`` and ``cdlpose demo --style realistic`` (a tiny budget; the training
+    images rendered in forked loader processes after this process has rendered too)."""
+    import json
+
+    from cdlpose.cli import main as cli_main
+
+    assert cli_main(["synth", "--out", str(tmp_path / "s"), "-n", "3", "--style", "realistic", "--sheet", "3"]) == 0
+    ann = json.loads((tmp_path / "s" / "annotations.json").read_text())
+    assert ann["style"] == "realistic" and len(ann["images"]) == 3
+    assert (tmp_path / "s" / "contact_sheet.png").is_file()
+    rc = cli_main(["demo", "--out", str(tmp_path / "d"), "--steps", "2", "--train-size", "64", "--test-size", "8",
+                   "--style", "realistic", "--min-ratio", "0.001"])
+    report = json.loads((tmp_path / "d" / "report.json").read_text())
+    assert rc == 0 and report["style"] == "realistic"
+    assert len(list((tmp_path / "d" / "synthetic-cache" / "train-0-realistic").glob("*.npz"))) == 64
+
+
+def test_rendered_poses_in_the_realistic_style(tmp_path, state):
+    from test_rendered import _cameras, _poses
+
+    from cdlpose.data.rendered import RenderedPoses
+
+    np.savez(tmp_path / "poses.npz", **_poses(("S1",), frames=2))
+    np.savez(tmp_path / "cameras.npz", **_cameras(("S1",)))
+    ds = RenderedPoses(tmp_path / "poses.npz", tmp_path / "cameras.npz", style="realistic")
+    plain = RenderedPoses(tmp_path / "poses.npz", tmp_path / "cameras.npz", style="plain")
+    a, b = ds[0], ds[len(ds) - 1]
+    for s, ref in ((a, plain[0]), (b, plain[len(ds) - 1])):
+        assert s["image"].shape == (256, 256, 3) and s["sample_id"] == ref["sample_id"]
+        # the body's joints: the given pose's up to the body's bone lengths, at the same place
+        rel = (s["joints_3d"] - s["joints_3d"][0]) - (ref["joints_3d"] - ref["joints_3d"][0])
+        assert np.linalg.norm(rel, axis=1).mean() < 90 and np.allclose(s["joints_3d"][0], ref["joints_3d"][0],
+                                                                       atol=1e-2)
+    # one subject, one look: the same body height in every frame and camera
+    assert a["stature"] == pytest.approx(b["stature"], abs=1e-3)
+
+
+def _render_in_child(q):
+    from cdlpose.data import realistic
+
+    out = realistic.render_mesh(np.array([[0.0, 0, 1000], [100, 0, 1000], [0, 100, 1000]]), np.array([[0, 2, 1]]),
+                                (100.0, 100.0), (32.0, 32.0), 64)
+    q.put(int(np.isfinite(out["depth"]).sum()))
+
+
+def test_a_process_forked_after_rendering_can_render(state):
+    """A data loader's worker forked from a process that has rendered (hung with llvmpipe's rasteriser threads)."""
+    import multiprocessing as mp
+
+    from cdlpose.data import realistic
+
+    realistic.render_mesh(np.array([[0.0, 0, 1000], [100, 0, 1000], [0, 100, 1000]]), np.array([[0, 2, 1]]),
+                          (100.0, 100.0), (32.0, 32.0), 64)
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_render_in_child, args=(q,))
+    p.start()
+    p.join(60)
+    if p.is_alive():
+        p.kill()
+        pytest.fail("the forked process hung while rendering")
+    assert q.get(timeout=5) > 10  # it drew the triangle

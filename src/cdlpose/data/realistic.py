@@ -27,6 +27,11 @@ from ..geometry import project
 from .anny_body import AnnyBody, require_realistic
 from .mh_assets import BaseMeshMap, Material, Proxy, asset_dir, list_assets, read_material, read_proxy
 
+# Mesa's llvmpipe rasterises in the calling thread: a process forked after its parent rendered (a data loader's
+# worker) hangs on rasteriser threads it did not inherit otherwise (measured); a data loader's processes give
+# the parallelism. Read when the first OpenGL context is made.
+os.environ.setdefault("LP_NUM_THREADS", "0")
+
 __all__ = ["MeshPart", "Renderer", "Wardrobe", "dress", "person_state", "phenotype_for_stature", "render_mesh",
            "render_person", "sample_phenotype", "vertex_normals"]
 
@@ -153,10 +158,11 @@ _RENDERERS: dict = {}
 
 
 def renderer(width: int, height: int) -> Renderer:
-    """This process's renderer of a size (an OpenGL context each)."""
-    if (width, height) not in _RENDERERS:
-        _RENDERERS[(width, height)] = Renderer(width, height)
-    return _RENDERERS[(width, height)]
+    """This process's renderer of a size (an OpenGL context each; a forked data-loader worker makes its own)."""
+    key = (os.getpid(), width, height)
+    if key not in _RENDERERS:
+        _RENDERERS[key] = Renderer(width, height)
+    return _RENDERERS[key]
 
 
 def render_mesh(vertices: np.ndarray, faces: np.ndarray, f, c, size: int | tuple[int, int],
