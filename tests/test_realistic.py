@@ -212,9 +212,15 @@ def test_realistic_style_from_the_command_line(tmp_path, state):
 
 
 def test_rendered_poses_in_the_realistic_style(tmp_path, state):
-    from test_rendered import _cameras, _poses
+    import importlib.util
 
     from cdlpose.data.rendered import RenderedPoses
+
+    # the rendered-poses tests' synthetic people and cameras
+    spec = importlib.util.spec_from_file_location("_rendered_tests", Path(__file__).parent / "test_rendered.py")
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    _cameras, _poses = helpers._cameras, helpers._poses
 
     np.savez(tmp_path / "poses.npz", **_poses(("S1",), frames=2))
     np.savez(tmp_path / "cameras.npz", **_cameras(("S1",)))
