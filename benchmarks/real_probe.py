@@ -1,13 +1,16 @@
 """A real-image probe: networks trained on synthetic images, run on the real photographs in ``../shared/fixtures``.
 
-The frames with ground truth there are few (MMPose's test samples: 4 Human3.6M frames with 3D joints, 4 COCO images
-and 5 MPII images with 2D joints) — a probe, not a benchmark: it tells a network that transfers to photos from one
-that does not, nothing finer. Each person is cropped from its ground-truth box (as ``cdlpose predict --box`` does)
-and scored on the 12 limb joints the three joint sets share (shoulders, elbows, wrists, hips, knees, ankles):
+The frames with ground truth there are few (MMPose's test samples: 4 Human3.6M and 4 MPI-INF-3DHP frames with 3D
+joints, 4 COCO images and 5 MPII images with 2D joints) — a probe, not a benchmark: it tells a network that
+transfers to photos from one that does not, nothing finer. Each person is cropped from its ground-truth box (as
+``cdlpose predict --box`` does) and scored on the 12 limb joints the joint sets share (shoulders, elbows, wrists,
+hips, knees, ankles):
 
 - **PCK@0.2** (%): a joint is correct when its 2D error is below 0.2 × the larger side of the person's box;
 - **2D error** (% of the box side): the mean over joints of the 2D error over the larger side of the box;
-- **MPJPE / PA-MPJPE** (mm) on the Human3.6M frames: the 17 joints, root-aligned / Procrustes-aligned.
+- **MPJPE / PA-MPJPE** (mm) on the frames with 3D joints: the pelvis and the 12 limb joints (the joints both
+  Human3.6M and MPI-INF-3DHP define alike), root-aligned at the pelvis / Procrustes-aligned, the network's pose
+  against the ground truth in its own scale (as cdlpose's evaluation compares).
 
 Baseline row ``mean pose``: the training images' mean 2D pose (in crop coordinates) placed in each box, and their
 mean 3D pose — what a network that learnt nothing from the image scores.
@@ -31,9 +34,42 @@ LIMBS = ("L_Shoulder", "R_Shoulder", "L_Elbow", "R_Elbow", "L_Wrist", "R_Wrist",
          "R_Knee", "L_Ankle", "R_Ankle")
 
 
+#: MPI-INF-3DHP's 17 joints in MMPose's order (its fixture README), by cdlpose's names where they agree
+_3DHP = {"R_Shoulder": 2, "R_Elbow": 3, "R_Wrist": 4, "L_Shoulder": 5, "L_Elbow": 6, "L_Wrist": 7, "R_Hip": 8,
+         "R_Knee": 9, "R_Ankle": 10, "L_Hip": 11, "L_Knee": 12, "L_Ankle": 13, "Pelvis": 14}
+SCORED_3D = ("Pelvis",) + LIMBS
+
+
+def _read_3dhp(folder: Path) -> list[dict]:
+    """MPI-INF-3DHP frames in MMPose's npz layout (``imgname``, ``center``, ``scale`` = 1.2 × box side / 200,
+    ``part`` (N, 17, 3) px + inside-image flag, ``S`` (N, 17, 4) camera metres + flag), intrinsics from its
+    ``cameras_{train,test}.pkl`` (``S4_Seq2_Cam0`` / ``TS1`` keys from the image name)."""
+    from cdlpose.data.readers import load_numpy_pickle
+
+    people = []
+    for split in ("train", "test"):
+        cams = load_numpy_pickle(folder / f"cameras_{split}.pkl")
+        with np.load(folder / f"test_3dhp_{split}.npz", allow_pickle=False) as z:
+            names, centre, scale, part, S = (z[k] for k in ("imgname", "center", "scale", "part", "S"))
+        for i, name in enumerate(names):
+            key = str(name).rsplit("_", 1)[0]
+            if part.shape[1:] != (17, 3) or S.shape[1:] != (17, 4) or key not in cams:
+                raise ValueError(f"{folder}: {name}: expected part (17, 3), S (17, 4) and camera {key!r}")
+            side = float(scale[i]) * 200.0 / 1.2
+            box = np.array([centre[i][0] - side / 2, centre[i][1] - side / 2, side, side])
+            idx = [_3DHP[n] for n in LIMBS]
+            people.append({"image": str(folder / str(name)), "box": box, "gt_2d": part[i, idx, :2],
+                           "valid": part[i, idx, 2] > 0, "dataset": "MPI-INF-3DHP",
+                           "gt_3d": S[i, [_3DHP[n] for n in SCORED_3D], :3] * 1000.0,
+                           "f": np.asarray(cams[key]["f"], np.float64).ravel(),
+                           "c": np.asarray(cams[key]["c"], np.float64).ravel()})
+    return people
+
+
 def read_people() -> list[dict]:
     """Every person with ground truth in the fixtures: ``image`` (path), ``box`` [x, y, w, h], ``gt_2d`` (12, 2) px,
-    ``valid`` (12,), ``dataset``; Human3.6M also ``gt_3d`` (17, 3) mm camera axes, ``f``, ``c``."""
+    ``valid`` (12,), ``dataset``; frames with 3D also ``gt_3d`` (13, 3) mm camera axes (:data:`SCORED_3D`), ``f``,
+    ``c``."""
     from cdlpose.data.readers import read_coco, read_h36m_mmpose, read_mpii
     from cdlpose.skeletons import H36M17, get_skeleton
 
@@ -42,8 +78,10 @@ def read_people() -> list[dict]:
     for r in read_h36m_mmpose(h / "test_h36m_body3d.npz", h / "cameras.pkl", h):
         idx = [H36M17.joints.index(n) for n in LIMBS]
         people.append({"image": r["image_path"], "box": r["box"], "gt_2d": r["joints_2d"][idx],
-                       "valid": r["valid_2d"][idx], "dataset": "Human3.6M", "gt_3d": r["joints_3d"],
+                       "valid": r["valid_2d"][idx], "dataset": "Human3.6M",
+                       "gt_3d": r["joints_3d"][[H36M17.joints.index(n) for n in SCORED_3D]],
                        "f": r["f"], "c": r["c"]})
+    people += _read_3dhp(FIXTURES / "mpi_inf_3dhp")
     for name, reader, path in (("coco", read_coco, FIXTURES / "coco" / "test_coco.json"),
                                ("mpii", read_mpii, FIXTURES / "mpii" / "test_mpii.json")):
         for r in reader(path, path.parent):
@@ -74,10 +112,11 @@ def score(people: list[dict], pred_2d: list, pred_3d: list) -> dict:
         e = np.concatenate(es)
         rows[key] = {"people": len(es), "joints": int(e.size), "pck@0.2": 100.0 * float(np.mean(e < 0.2)),
                      "error_2d_pct": 100.0 * float(np.mean(e))}
-    three = [(p["gt_3d"], q) for p, q in zip(people, pred_3d) if "gt_3d" in p and q is not None]
-    if three:
-        gt, pr = np.stack([g for g, _ in three]), np.stack([q for _, q in three])
-        rows["Human3.6M"].update({"mpjpe": mpjpe(pr, gt), "pa_mpjpe": pa_mpjpe(pr, gt)})
+    for key in ("Human3.6M", "MPI-INF-3DHP"):
+        three = [(p["gt_3d"], q) for p, q in zip(people, pred_3d) if p["dataset"] == key and q is not None]
+        if three:
+            gt, pr = np.stack([g for g, _ in three]), np.stack([q for _, q in three])
+            rows[key].update({"mpjpe": mpjpe(pr, gt), "pa_mpjpe": pa_mpjpe(pr, gt)})
     return rows
 
 
@@ -92,7 +131,8 @@ def run_network(path: str, people: list[dict]) -> tuple[list, list]:
         k2d = np.asarray(out["keypoints_2d"])
         idx = [pred.skeleton.joints.index(n) for n in LIMBS]
         uv.append(k2d[idx])
-        xyz.append(np.asarray(out["keypoints_3d"]) if "gt_3d" in p else None)
+        idx3 = [pred.skeleton.joints.index(n) for n in SCORED_3D]
+        xyz.append(np.asarray(out["keypoints_3d"])[idx3] if "gt_3d" in p else None)
     return uv, xyz
 
 
@@ -114,7 +154,8 @@ def mean_pose(path: str, people: list[dict]) -> tuple[list, list]:
         b = fix_aspect_ratio(box_from_joints(s["joints_2d"], aspect_ratio=None), 1.0, 1.0)  # square, tight
         unit.append((s["joints_2d"] - b[:2]) / b[2])  # in units of the box side, from its corner
         poses.append(s["joints_3d"] - s["joints_3d"][:1])
-    mean_unit, mean_3d = np.mean(unit, 0)[idx], np.mean(poses, 0)
+    mean_unit = np.mean(unit, 0)[idx]
+    mean_3d = np.mean(poses, 0)[[H36M17.joints.index(n) for n in SCORED_3D]]
     uv, xyz = [], []
     for p in people:
         b = fix_aspect_ratio(np.asarray(p["box"], np.float64), 1.0, 1.0)
@@ -138,15 +179,16 @@ def main() -> None:
     for name, path in nets.items():
         results[name] = score(people, *run_network(path, people))
     results["mean pose"] = score(people, *mean_pose(args.mean_pose_from or next(iter(nets.values())), people))
-    sets = [k for k in ("Human3.6M", "COCO", "MPII", "all") if k in results["mean pose"]]
-    print("| trained on | " + " | ".join(f"{k} PCK@0.2 (%)" for k in sets)
-          + " | all: 2D error (% of box) | Human3.6M MPJPE / PA-MPJPE (mm) |")
-    print("|---|" + "---:|" * (len(sets) + 2))
+    sets = [k for k in ("Human3.6M", "MPI-INF-3DHP", "COCO", "MPII", "all") if k in results["mean pose"]]
+    three = ("Human3.6M", "MPI-INF-3DHP")
+    print("| trained on | " + " | ".join(f"{k} PCK@0.2 (%)" for k in sets) + " | all: 2D error (% of box) | "
+          + " | ".join(f"{k} MPJPE / PA-MPJPE (mm)" for k in three) + " |")
+    print("|---|" + "---:|" * (len(sets) + 3))
     for name, rows in results.items():
-        h = rows.get("Human3.6M", {})
+        cells = [f"{rows[k]['mpjpe']:.0f} / {rows[k]['pa_mpjpe']:.0f}" if "mpjpe" in rows.get(k, {}) else "—"
+                 for k in three]
         print(f"| {name} | " + " | ".join(f"{rows[k]['pck@0.2']:.0f}" for k in sets)
-              + f" | {rows['all']['error_2d_pct']:.1f} | "
-              + (f"{h['mpjpe']:.0f} / {h['pa_mpjpe']:.0f}" if "mpjpe" in h else "—") + " |")
+              + f" | {rows['all']['error_2d_pct']:.1f} | " + " | ".join(cells) + " |")
     counts = {k: (results["mean pose"][k]["people"], results["mean pose"][k]["joints"]) for k in sets}
     print("people / joints scored: " + ", ".join(f"{k} {p} / {j}" for k, (p, j) in counts.items()))
     out = Path(args.out)

@@ -106,6 +106,15 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are allowed")
 
 
+def load_numpy_pickle(path: str | Path):
+    """A pickle of plain containers and numpy arrays (MMPose's camera files), refusing anything else."""
+    with open(path, "rb") as fh:
+        try:
+            return _NumpyOnlyUnpickler(fh, encoding="latin1").load()
+        except (pickle.UnpicklingError, EOFError) as e:
+            raise DataError(str(path), "-", "-", f"not a pickle of numpy arrays: {e}") from None
+
+
 def load_cameras_pkl(path: str | Path) -> dict:
     """MMPose's ``cameras.pkl``: ``{(subject, camera_id): Camera}`` (stored R, T with X_cam = R^T (X - T)).
     The distortion coefficients are kept as ``camera.k`` (3,) and ``camera.p`` (2,) attributes when present."""
