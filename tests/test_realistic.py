@@ -12,9 +12,7 @@ from cdlpose.data import mh_assets
 from cdlpose.skeletons import get_skeleton
 
 SK = get_skeleton("h36m17")
-ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets" / "makehuman-cc0"
-needs_assets = pytest.mark.skipif(not (ASSETS / "skins").is_dir(),
-                                  reason=f"{ASSETS} is absent (the CC0 MakeHuman assets are read from ../shared)")
+ASSETS = mh_assets.asset_dir()  # ../shared's fuller CC0 set where it is, else the subset cdlpose ships
 
 
 def _write_proxy(tmp_path, verts_block, obj=None, extra=""):
@@ -101,6 +99,23 @@ def test_base_mesh_map_places_vertices_anny_lacks(tmp_path):
         mh_assets.BaseMeshMap(tmp_path / "base.obj", np.arange(4), to_anny(mh[:4])[[1, 0, 2, 3]])
 
 
+def test_the_shipped_assets_are_complete():
+    """The CC0 subset in the package: every skin, garment and hair style reads, with its texture."""
+    root = mh_assets.PACKAGED_ASSETS
+    skins = mh_assets.list_assets(root, "skins")
+    proxies = mh_assets.list_assets(root, "clothes") + mh_assets.list_assets(root, "hair")
+    assert len(skins) >= 6 and len(proxies) >= 8
+    for p in skins:
+        m = mh_assets.read_material(p)
+        assert m.texture is not None and m.texture.shape[2] == 3, p
+    for p in proxies:
+        g = mh_assets.read_proxy(p)
+        assert g.material.texture is not None, p
+        assert len(g.ref) == g.uv_vertex.max() + 1 and g.faces.max() < len(g.uv), p
+        assert "CC0" in p.read_text(errors="replace")[:600], p  # the licence statement travels with the file
+    assert "cdlpose" in (root / "README.md").read_text()
+
+
 def test_asset_dir_names_what_it_tried(tmp_path, monkeypatch):
     monkeypatch.setenv("CDLPOSE_ASSETS", str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="nowhere.*--assets or \\$CDLPOSE_ASSETS"):
@@ -118,7 +133,7 @@ def state():
     pytest.importorskip("pyrender")
     from cdlpose.data import realistic
 
-    return realistic.person_state(assets=ASSETS if (ASSETS / "skins").is_dir() else None)
+    return realistic.person_state(assets=ASSETS)
 
 
 def test_stature_is_matched(state):
@@ -131,7 +146,6 @@ def test_stature_is_matched(state):
         assert float(v[:, 2].max() - v[:, 2].min()) * 1000 == pytest.approx(target, abs=40), p
 
 
-@needs_assets
 def test_garments_follow_the_posed_body(state):
     from scipy.spatial import cKDTree
 
@@ -164,7 +178,6 @@ def test_garments_follow_the_posed_body(state):
             assert not (used & hidden) and len(skin_faces) < len(body.uv_faces)
 
 
-@needs_assets
 def test_realistic_samples_are_records_that_agree_with_their_pictures():
     pytest.importorskip("anny")
     pytest.importorskip("pyrender")
@@ -212,15 +225,9 @@ def test_realistic_style_from_the_command_line(tmp_path, state):
 
 
 def test_rendered_poses_in_the_realistic_style(tmp_path, state):
-    import importlib.util
-
     from cdlpose.data.rendered import RenderedPoses
 
-    # the rendered-poses tests' synthetic people and cameras
-    spec = importlib.util.spec_from_file_location("_rendered_tests", Path(__file__).parent / "test_rendered.py")
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
-    _cameras, _poses = helpers._cameras, helpers._poses
+    from .test_rendered import _cameras, _poses  # the rendered-poses tests' synthetic people and cameras
 
     np.savez(tmp_path / "poses.npz", **_poses(("S1",), frames=2))
     np.savez(tmp_path / "cameras.npz", **_cameras(("S1",)))

@@ -22,13 +22,18 @@ import torch
 
 __all__ = ["BaseMeshMap", "Material", "Proxy", "asset_dir", "list_assets", "read_material", "read_proxy"]
 
-# the folders searched when neither an argument nor $CDLPOSE_ASSETS names one
-_ASSET_CANDIDATES = (Path(__file__).resolve().parents[3] / ".." / "shared" / "assets" / "makehuman-cc0",)
+#: the CC0 subset shipped in the package (8 skins, 4 suits, shoes, 4 hair styles; its README says what changed)
+PACKAGED_ASSETS = Path(__file__).resolve().parents[1] / "assets" / "makehuman"
+# the folders searched when neither an argument nor $CDLPOSE_ASSETS names one: the fuller set beside a checkout,
+# then the packaged subset
+_ASSET_CANDIDATES = (Path(__file__).resolve().parents[3] / ".." / "shared" / "assets" / "makehuman-cc0",
+                     PACKAGED_ASSETS)
 
 
 def asset_dir(path: str | Path | None = None) -> Path:
     """The MakeHuman asset folder: ``path``, else ``$CDLPOSE_ASSETS``, else ``../shared/assets/makehuman-cc0``
-    beside the checkout. Raises ``FileNotFoundError`` naming what was tried when none has a ``skins`` folder."""
+    beside the checkout, else the subset shipped with cdlpose (:data:`PACKAGED_ASSETS`). Raises
+    ``FileNotFoundError`` naming what was tried when none has a ``skins`` folder."""
     tried = [Path(path)] if path is not None else (
         [Path(os.environ["CDLPOSE_ASSETS"])] if os.environ.get("CDLPOSE_ASSETS") else list(_ASSET_CANDIDATES))
     for p in tried:
