@@ -1,8 +1,6 @@
 """The realistic style: MakeHuman assets read from their formats, garments fitted to the posed body, dressed bodies
-rendered in rooms as data set records (the rendering tests need ``.[realistic]``; those with real garments the
-CC0 assets in ``../shared``)."""
-
-from pathlib import Path
+rendered in rooms as data set records (the rendering tests need ``.[realistic]``; garments come from the CC0 set in
+``../shared`` where it is, else from the subset cdlpose ships)."""
 
 import numpy as np
 import pytest
