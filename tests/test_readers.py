@@ -62,12 +62,19 @@ def test_cameras_pickle_refuses_code(tmp_path, fixtures):
     bad.write_bytes(pickle.dumps({("S1", "1"): {"R": print}}))
     with pytest.raises(DataError, match="refusing to load builtins.print"):
         load_cameras_pkl(bad)
-    # any pickle of numpy arrays (MPI-INF-3DHP's camera files), nothing else
+
+
+def test_numpy_pickles_refuse_code(tmp_path):
+    """Any pickle of numpy arrays (MPI-INF-3DHP's camera files), nothing else."""
+    import pickle
+
     from cdlpose.data.readers import load_numpy_pickle
 
     good = tmp_path / "cams.pkl"
     good.write_bytes(pickle.dumps({"TS1": {"f": np.array([[1500.0], [1501.0]])}}))
     assert load_numpy_pickle(good)["TS1"]["f"][1, 0] == 1501.0
+    bad = tmp_path / "evil.pkl"
+    bad.write_bytes(pickle.dumps({"TS1": {"f": print}}))
     with pytest.raises(DataError, match=r"evil\.pkl.*refusing to load builtins\.print"):
         load_numpy_pickle(bad)
 
