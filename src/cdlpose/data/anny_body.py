@@ -108,7 +108,7 @@ class AnnyBody:
         try:  # Anny skins with NVIDIA Warp when present: keep its start-up banner out of cdlpose's output
             import warp
 
-            warp.config.quiet = True
+            warp.config.log_level = getattr(warp, "LOG_WARNING", 30)  # its banner and kernel-load lines are info
         except ImportError:
             pass
         import anny
