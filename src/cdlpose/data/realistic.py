@@ -40,10 +40,10 @@ __all__ = ["MeshPart", "Renderer", "Wardrobe", "dress", "person_state", "phenoty
 class MeshPart:
     """One mesh to render: ``vertices`` (V, 3) mm camera coordinates (x right, y down, z forward), ``faces``
     (F, 3); ``uv`` (V, 2) with ``texture`` (H, W, 3|4) uint8 cached under ``key`` (the same key: the same image,
-    uploaded once per process) or plain ``colour``; ``colour`` (4,) multiplies the texture; ``cutout``: the
-    texture's alpha cuts the surface (hair); ``normals`` (V, 3) or computed (area-weighted, smooth) from
-    ``smooth_vertices``/``smooth_faces`` when given (a welded copy of a mesh whose texture seams split vertices,
-    with ``smooth_index`` (V,) the welded vertex of each vertex) else from the mesh itself."""
+    uploaded once per process; no key: uploaded for the frame only) or plain ``colour``; ``colour`` (4,)
+    multiplies the texture; ``cutout``: the texture's alpha cuts the surface (hair); ``normals`` (V, 3), else
+    computed from the mesh (area-weighted; give them for a mesh whose texture seams split vertices, computed on
+    the welded mesh, so the seams stay smooth); ``roughness`` pyrender's."""
 
     vertices: np.ndarray
     faces: np.ndarray
@@ -119,7 +119,12 @@ class Renderer:
                 faces = faces[np.einsum("ij,ij->i", fn, tri[:, 0]) < 0]
             kw = {}
             if p.texture is not None and p.uv is not None:
-                kw["baseColorTexture"] = self._texture(p.key or f"id{id(p.texture)}", p.texture)
+                if p.key is not None:
+                    kw["baseColorTexture"] = self._texture(p.key, p.texture)
+                else:  # no key: this frame's own texture, uploaded for it and dropped after
+                    channels = "RGBA" if p.texture.shape[-1] == 4 else "RGB"
+                    kw["baseColorTexture"] = pyrender.Texture(source=np.ascontiguousarray(p.texture),
+                                                              source_channels=channels)
             mat = pyrender.MetallicRoughnessMaterial(
                 baseColorFactor=np.asarray(p.colour, np.float64), metallicFactor=0.0, roughnessFactor=p.roughness,
                 alphaMode="MASK" if p.cutout else "OPAQUE", alphaCutoff=0.5, doubleSided=p.cutout, **kw)
