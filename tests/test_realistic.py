@@ -219,7 +219,9 @@ def test_realistic_style_from_the_command_line(tmp_path, state):
                    "--style", "realistic", "--min-ratio", "0.001"])
     report = json.loads((tmp_path / "d" / "report.json").read_text())
     assert rc == 0 and report["style"] == "realistic"
-    assert len(list((tmp_path / "d" / "synthetic-cache" / "train-0-realistic").glob("*.npz"))) == 64
+    # cached apart from other asset folders' renders
+    cache = tmp_path / "d" / "synthetic-cache" / f"train-0-realistic-{mh_assets.asset_tag()}"
+    assert len(list(cache.glob("*.npz"))) == 64
 
 
 def test_rendered_poses_in_the_realistic_style(tmp_path, state):
@@ -267,3 +269,15 @@ def test_a_process_forked_after_rendering_can_render(state):
         p.kill()
         pytest.fail("the forked process hung while rendering")
     assert q.get(timeout=5) > 10  # it drew the triangle
+
+
+def test_realistic_caches_are_kept_apart_by_asset_folder(tmp_path, monkeypatch):
+    from cdlpose.data.synthetic import SyntheticHumans
+
+    a = SyntheticHumans("val", 4, cache_dir=tmp_path, style="realistic").cache_dir
+    other = tmp_path / "other-assets"
+    (other / "skins").mkdir(parents=True)
+    monkeypatch.setenv("CDLPOSE_ASSETS", str(other))
+    b = SyntheticHumans("val", 4, cache_dir=tmp_path, style="realistic").cache_dir
+    assert a != b and b.name == "val-0-realistic-other-assets"
+    assert SyntheticHumans("val", 4, cache_dir=tmp_path, style="plain").cache_dir.name == "val-0-plain"

@@ -266,6 +266,10 @@ class RenderedPoses:
             index.append(np.stack([np.full(rr.size, q), rr.ravel(), kk.ravel()], 1))
         self.index = np.concatenate(index) if index else np.zeros((0, 3), np.int64)
         tag = f"{self.poses_path.stem}-{self.style}-{self.seed}-{self.size}"
+        if self.style == "realistic":  # the garments and skins it is dressed from change its pictures
+            from .mh_assets import asset_tag
+
+            tag += f"-{asset_tag()}"
         self.cache_dir = None if cache_dir is None else Path(cache_dir) / tag
 
     def __len__(self) -> int:

@@ -595,6 +595,10 @@ class SyntheticHumans:
         self.image_size = int(image_size)
         tag = f"{split}-{seed}" if style == "full" else f"{split}-{seed}-{style}"
         tag += "" if self.image_size == CROP else f"-{self.image_size}px"
+        if style == "realistic":  # the garments and skins it is dressed from change its pictures
+            from .mh_assets import asset_tag
+
+            tag += f"-{asset_tag()}"
         self.cache_dir = None if cache_dir is None else Path(cache_dir) / tag
 
     def __len__(self) -> int:
