@@ -215,6 +215,14 @@ def invert_affine(M: np.ndarray) -> np.ndarray:
     return np.concatenate([A_inv, -(A_inv @ M[:, 2])[:, None]], axis=1)
 
 
+def crop_camera(M: np.ndarray, focal, centre) -> np.ndarray:
+    """The camera ``(fx, fy, cx, cy)`` of a crop in crop pixels, from the image camera (``focal`` (fx, fy) px,
+    ``centre`` (cx, cy) px, pixel centres at integers) and the image→crop affine ``M`` (2×3, no rotation)."""
+    f = np.asarray(focal, np.float64) * np.array([M[0, 0], M[1, 1]])
+    c = M[:, :2] @ np.asarray(centre, np.float64) + M[:, 2]
+    return np.concatenate([f, c])
+
+
 def apply_affine(M: np.ndarray, points) -> np.ndarray:
     """Apply a 2×3 affine matrix to (..., 2) points (extra trailing columns, e.g. visibility, are kept)."""
     points = np.asarray(points, dtype=np.float64)

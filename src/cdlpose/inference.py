@@ -17,7 +17,8 @@ import torch
 from .codec import index_to_depth
 from .data.pipeline import IMAGENET_MEAN, IMAGENET_STD
 from .data.readers import load_image
-from .geometry import apply_affine, back_project, crop_transform, fix_aspect_ratio, invert_affine, rescale_points
+from .geometry import (apply_affine, back_project, crop_camera, crop_transform, fix_aspect_ratio, invert_affine,
+                       rescale_points)
 from .model import OUTPUT_STRIDE, nominal_camera
 from .skeletons import get_skeleton
 
@@ -226,13 +227,7 @@ class Predictor:
             camera = nominal_camera(crops.shape[0], (self.size, self.size), crops)
         return self._forward(crops.float(), camera.float())
 
-    @staticmethod
-    def crop_camera(M: np.ndarray, focal, centre) -> np.ndarray:
-        """The camera ``(fx, fy, cx, cy)`` of a crop in crop pixels, from the image camera (``focal`` (fx, fy) px,
-        ``centre`` (cx, cy) px, pixel centres at integers) and the image→crop affine ``M`` (2×3, no rotation)."""
-        f = np.asarray(focal, np.float64) * np.array([M[0, 0], M[1, 1]])
-        c = M[:, :2] @ np.asarray(centre, np.float64) + M[:, 2]
-        return np.concatenate([f, c])
+    crop_camera = staticmethod(crop_camera)  # cdlpose.geometry.crop_camera
 
     def predict(self, images, boxes=None, focal=None, batch_size: int = 16, names=None,
                 scores=None, centre=None, root_depths=None) -> list[list[dict]]:
