@@ -116,7 +116,7 @@ def test_the_shipped_assets_are_complete():
 
 def test_asset_dir_names_what_it_tried(tmp_path, monkeypatch):
     monkeypatch.setenv("CDLPOSE_ASSETS", str(tmp_path / "nowhere"))
-    with pytest.raises(FileNotFoundError, match="nowhere.*--assets or \\$CDLPOSE_ASSETS"):
+    with pytest.raises(FileNotFoundError, match="nowhere.*pass one to asset_dir\\(\\) or set \\$CDLPOSE_ASSETS"):
         mh_assets.asset_dir()
     (tmp_path / "a" / "skins").mkdir(parents=True)
     assert mh_assets.asset_dir(tmp_path / "a") == (tmp_path / "a").resolve()

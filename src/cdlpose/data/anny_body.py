@@ -97,7 +97,8 @@ def _axis_angle_to_matrix(v: torch.Tensor) -> torch.Tensor:
 
 class AnnyBody:
     """The Anny body with Human3.6M joints: ``body(rotations, phenotype)`` → ``{"vertices": (B, V, 3) mm,
-    "joints": (B, 17, 3) mm, …}`` (and the bone poses, see ``_posed``) in Anny's body frame (z up, facing −y, left at +x), joints in ``h36m17`` order.
+    "joints": (B, 17, 3) mm, …}`` (and the bone poses, see ``_posed``) in Anny's body frame (z up, facing −y,
+    left at +x), joints in ``h36m17`` order.
 
     ``rotations``: ``{bone label: (B, 3) axis-angle}`` local rotations of rig bones (others stay at rest; ``root``
     turns the whole body about the pelvis); ``phenotype``: ``{gender, age, muscle, weight, height, proportions:
@@ -225,8 +226,8 @@ class AnnyBody:
         the root, each spine segment and each limb's upper bone turned by the rotation that best aligns its
         vectors to the target's (Kabsch: hip–knee and hip–ankle for a thigh, so the knee bends in the leg's plane;
         pelvis–hips–spine for the root; head pivot–nose and –head top for the head), each lower limb bone
-        by the smallest rotation onto its target direction. Eight passes of the model (~0.07 s for four bodies);
-        18–41 mm from the body's own random poses (:meth:`fit` refines it). The body keeps its own bone lengths,
+        by the smallest rotation onto its target direction. Eight passes of the rig's kinematics and one skinning
+        (~20 ms a body on one core); 18–41 mm from the body's own random poses (:meth:`fit` refines it). The body keeps its own bone lengths,
         so its joints differ from ``joints`` where the lengths do. Returns what :meth:`fit` returns (``rotations``
         as axis-angle)."""
         target = self._target(joints)

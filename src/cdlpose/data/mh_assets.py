@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["BaseMeshMap", "Material", "Proxy", "asset_dir", "asset_tag", "list_assets", "read_material", "read_proxy"]
+__all__ = ["BaseMeshMap", "Material", "Proxy", "asset_dir", "asset_tag", "found_asset_dir", "list_assets", "read_material", "read_proxy"]
 
 #: the CC0 subset shipped in the package (8 skins, 4 suits, shoes, 4 hair styles; its README says what changed)
 PACKAGED_ASSETS = Path(__file__).resolve().parents[1] / "assets" / "makehuman"
@@ -41,16 +41,22 @@ def asset_dir(path: str | Path | None = None) -> Path:
             return p.resolve()
     raise FileNotFoundError(
         "no MakeHuman asset folder (with skins/, clothes/, hair/ in MakeHuman's layout) at "
-        + ", ".join(str(p) for p in tried) + "; give one with --assets or $CDLPOSE_ASSETS")
+        + ", ".join(str(p) for p in tried) + "; pass one to asset_dir() or set $CDLPOSE_ASSETS")
+
+
+def found_asset_dir() -> Path | None:
+    """:func:`asset_dir` with no argument, or ``None`` when it finds none."""
+    try:
+        return asset_dir()
+    except FileNotFoundError:
+        return None
 
 
 def asset_tag() -> str:
     """A name for the asset folder :func:`asset_dir` finds (``no-assets`` when none): realistic renders differ by
     it, so render caches keep them apart."""
-    try:
-        return asset_dir().name
-    except FileNotFoundError:
-        return "no-assets"
+    found = found_asset_dir()
+    return "no-assets" if found is None else found.name
 
 
 def list_assets(root: str | Path, kind: str) -> list[Path]:

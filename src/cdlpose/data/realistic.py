@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..geometry import project
+from ..geometry import crop_camera, project
 from .anny_body import AnnyBody, require_realistic
-from .mh_assets import BaseMeshMap, Material, Proxy, asset_dir, list_assets, read_material, read_proxy
+from .mh_assets import BaseMeshMap, Material, Proxy, found_asset_dir, list_assets, read_material, read_proxy
 
 # Mesa's llvmpipe rasterises in the calling thread: a process forked after its parent rendered (a data loader's
 # worker) hangs on rasteriser threads it did not inherit otherwise (measured); a data loader's processes give
@@ -84,20 +84,26 @@ class Renderer:
                 if self._texid is None:
                     super()._add_to_context()
 
-        self._texture_type = _Resident
+        self._resident = _Resident
         self.width, self.height = int(width), int(height)
         self._renderer = pyrender.OffscreenRenderer(self.width, self.height)
         self._textures: dict = {}
 
-    def _texture(self, key: str, image: np.ndarray):
-        if key not in self._textures:
-            channels = "RGBA" if image.shape[-1] == 4 else "RGB"
-            self._textures[key] = self._texture_type(source=np.ascontiguousarray(image), source_channels=channels)
-        return self._textures[key]
+    def _texture(self, key: str | None, image: np.ndarray):
+        """The GL texture of ``image``: kept under ``key``, or (no key) one for this frame only."""
+        import pyrender
+
+        if key in self._textures:
+            return self._textures[key]
+        kind = pyrender.Texture if key is None else self._resident
+        tex = kind(source=np.ascontiguousarray(image), source_channels="RGBA" if image.shape[-1] == 4 else "RGB")
+        if key is not None:
+            self._textures[key] = tex
+        return tex
 
     def render(self, parts: list, f, c, lights: list = (), ambient=(0.3, 0.3, 0.3),
                background=(0.5, 0.5, 0.5)) -> dict:
-        """Render ``parts`` (:class:`MeshPart`; in front first, for speed) through a camera of focal ``f`` (fx, fy) and principal point ``c``
+        """Render ``parts`` (:class:`MeshPart`) through a camera of focal ``f`` (fx, fy) and principal point ``c``
         px; ``lights``: ``(direction it travels (3,) camera axes, intensity, colour (3,))`` directional lights.
 
         Returns ``{"image": (H, W, 3) uint8, "depth": (H, W) float32 mm along the optical axis, inf where nothing
@@ -107,7 +113,7 @@ class Renderer:
         flip = np.array([1.0, -1.0, -1.0])  # OpenCV camera → OpenGL camera
         scene = pyrender.Scene(ambient_light=np.asarray(ambient, np.float64),
                                bg_color=np.array([*background, 1.0]))
-        for k, p in enumerate(parts):
+        for p in parts:
             V = np.asarray(p.vertices, np.float64)
             n = vertex_normals(V, p.faces) if p.normals is None else p.normals
             faces = np.asarray(p.faces)
@@ -119,26 +125,15 @@ class Renderer:
                 faces = faces[np.einsum("ij,ij->i", fn, tri[:, 0]) < 0]
             kw = {}
             if p.texture is not None and p.uv is not None:
-                if p.key is not None:
-                    kw["baseColorTexture"] = self._texture(p.key, p.texture)
-                else:  # no key: this frame's own texture, uploaded for it and dropped after
-                    channels = "RGBA" if p.texture.shape[-1] == 4 else "RGB"
-                    kw["baseColorTexture"] = pyrender.Texture(source=np.ascontiguousarray(p.texture),
-                                                              source_channels=channels)
+                kw["baseColorTexture"] = self._texture(p.key, p.texture)
             mat = pyrender.MetallicRoughnessMaterial(
                 baseColorFactor=np.asarray(p.colour, np.float64), metallicFactor=0.0, roughnessFactor=p.roughness,
                 alphaMode="MASK" if p.cutout else "OPAQUE", alphaCutoff=0.5, doubleSided=p.cutout, **kw)
-            # pyrender draws opaque meshes in decreasing distance of their node from the camera: nodes placed
-            # at decreasing distances (vertices moved back by as much) draw the parts in the order given, so
-            # what is given first (what is in front) hides the rest before it is shaded (early depth test)
-            pose = np.eye(4)
-            pose[2, 3] = len(parts) - k
             prim = pyrender.Primitive(
-                positions=(V / 1000.0 * flip - pose[:3, 3]).astype(np.float32),
-                normals=(n * flip).astype(np.float32),
+                positions=(V / 1000.0 * flip).astype(np.float32), normals=(n * flip).astype(np.float32),
                 texcoord_0=None if "baseColorTexture" not in kw else np.asarray(p.uv, np.float32),
                 indices=faces.astype(np.uint32), material=mat)
-            scene.add(pyrender.Mesh([prim]), pose=pose)
+            scene.add(pyrender.Mesh([prim]))
         fx, fy = f
         cx, cy = c
         # cdlpose puts pixel centres at integers; pyrender (OpenGL) at half-integers, and its rows come out one
@@ -203,7 +198,7 @@ class Wardrobe:
     def __init__(self, root: str | Path | None) -> None:
         self.root = None if root is None else Path(root)
         files = {k: [] if self.root is None else list_assets(self.root, k) for k in ("skins", "clothes", "hair")}
-        self.skins = [p for p in files["skins"]]
+        self.skins = files["skins"]
         self.suits = [p for p in files["clothes"] if not p.parent.name.startswith(("shoes", "fedora"))]
         self.shoes = [p for p in files["clothes"] if p.parent.name.startswith("shoes")]
         self.hats = [p for p in files["clothes"] if p.parent.name.startswith("fedora")]
@@ -251,16 +246,16 @@ def person_state(assets: str | Path | None = "auto", cache_dir: str | Path | Non
     ``assets``: the MakeHuman folder, ``"auto"`` (:func:`~cdlpose.data.mh_assets.asset_dir`, none if not found) or
     None (no assets)."""
     if assets == "auto":
-        try:
-            assets = asset_dir()
-        except FileNotFoundError:
-            assets = None
+        assets = found_asset_dir()
     key = (None if assets is None else str(assets), None if cache_dir is None else str(cache_dir))
     if key not in _STATE:
+        # the body, its base-mesh map and stature model are the same whatever the assets: built once
         base = next((s for s in _STATE.values()), None)
-        body = base["body"] if base is not None else AnnyBody(cache_dir)
-        mesh_map = base["map"] if base is not None else BaseMeshMap.for_body(body)
-        _STATE[key] = {"body": body, "map": mesh_map, "wardrobe": Wardrobe(assets), "stature": _stature_model(body)}
+        if base is None:
+            body = AnnyBody(cache_dir)
+            base = {"body": body, "map": BaseMeshMap.for_body(body), "stature": _stature_model(body)}
+        _STATE[key] = {"body": base["body"], "map": base["map"], "stature": base["stature"],
+                       "wardrobe": Wardrobe(assets)}
     return _STATE[key]
 
 
@@ -273,10 +268,15 @@ def _stature_model(body: AnnyBody) -> np.ndarray:
         for _ in range(48):
             p = sample_phenotype(r)
             p["height"] = float(r.uniform(0, 1))
-            v = body.rest(p)["rest_vertices"][0]
-            y.append(float(v[:, 2].max() - v[:, 2].min()) * 1000.0)
+            y.append(_standing_height(body.rest(p)["rest_vertices"]))
             rows.append(_stature_row(p))
     return np.linalg.lstsq(np.asarray(rows), np.asarray(y), rcond=None)[0]
+
+
+def _standing_height(rest_vertices: torch.Tensor) -> float:
+    """The rest body's height in mm: its vertices' extent along Anny's up (z; ``rest_vertices`` (1, V, 3) m)."""
+    z = rest_vertices[0, :, 2]
+    return float(z.max() - z.min()) * 1000.0
 
 
 def _stature_row(p: dict) -> list:
@@ -553,8 +553,8 @@ def render_person(joints_cam: np.ndarray, f, c, size: int, r: np.random.Generato
     box, M = _crop(uv, size)
     if abs(M[0, 1]) > 1e-9 or abs(M[1, 0]) > 1e-9:
         raise ValueError("render_person: the crop must not rotate")
-    fc = M[[0, 1], [0, 1]] * f  # the crop's camera: the frame camera scaled and shifted
-    cc = M[[0, 1], [0, 1]] * c + M[:, 2]
+    cam = crop_camera(M, f, c)
+    fc, cc = cam[:2], cam[2:]
 
     outfit = wardrobe.outfit(look, male=phenotype["gender"] > 0.5)
     person = dress(state, V, posed["rest"]["rest_vertices"], outfit, look)
@@ -579,8 +579,7 @@ def render_person(joints_cam: np.ndarray, f, c, size: int, r: np.random.Generato
     img = np.clip(out["image"].astype(np.float32) + r.normal(0, 3, 3), 0, 255).astype(np.uint8)
     # a joint is hidden where a surface lies well in front of it (more than a limb's thickness)
     visible = joint_visibility(depth, M, uv, X, 120.0)
-    rest_z = posed["rest"]["rest_vertices"][0, :, 2]
-    height = float(rest_z.max() - rest_z.min()) * 1000.0  # standing height, whatever the pose
+    height = _standing_height(posed["rest"]["rest_vertices"])  # whatever the pose
     names = {k: (None if v is None else v.parent.name) for k, v in outfit.items()}
     return {"joints_3d": X, "joints_2d": uv, "box": box, "frame_to_image": M, "image": img, "depth": depth,
             "visible": visible, "stature": height, "outfit": names, "phenotype": phenotype}
