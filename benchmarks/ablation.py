@@ -25,7 +25,8 @@ import torch
 
 from cdlpose.data.synthetic import SyntheticHumans
 from cdlpose.demo import _mean_pose, _render_all, demo_config
-from cdlpose.engine import Trainer, evaluate_checkpoint
+from cdlpose.engine import Trainer
+from cdlpose.evaluation import evaluate_checkpoint
 from cdlpose.evaluation import mean_pose_rows
 
 PAPER_TABLE4 = {"baseline": 54.1, "jh": 52.0, "bj": 50.8, "full": 48.7}
@@ -42,7 +43,7 @@ def configs(out: Path, variant: str, seed: int, args):
     # one shared, pre-rendered data set for every run
     datasets = [dict(e, cache_dir=str(out / "synthetic-cache")) for e in c1.data.datasets]
     data = dataclasses.replace(c1.data, datasets=datasets)
-    # the lifting input and stage-2 cache of the README's measured runs (the demo has moved on since)
+    # the lifting input and stage-2 cache of the measured runs in docs/benchmarks.md (the demo has moved on since)
     model = dataclasses.replace(c1.model, variant="full" if variant in SUPERVISION else variant, lift_input="crop")
     loss = dataclasses.replace(c1.loss, **{SUPERVISION[variant]: 0.0}) if variant in SUPERVISION else c1.loss
     aug = dataclasses.replace(c1.augment, input_size=args.input_size)

@@ -23,7 +23,8 @@ import torch
 
 from cdlpose.config import apply_overrides
 from cdlpose.demo import DEMO_STEPS, DEMO_TRAIN_SIZE, demo_config
-from cdlpose.engine import Trainer, evaluate_checkpoint
+from cdlpose.engine import Trainer
+from cdlpose.evaluation import evaluate_checkpoint
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import torch
 from cdlpose.checkpoint import save_checkpoint
 from cdlpose.config import config_to_dict, load_config
 from cdlpose.data.synthetic import render_sample
-from cdlpose.engine import CHECKPOINT_FORMAT, build_model
+from cdlpose.loading import CHECKPOINT_FORMAT, build_model
 from cdlpose.inference import Predictor
 from cdlpose.predict import PredictOptions, run_predict
 

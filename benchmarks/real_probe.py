@@ -139,7 +139,7 @@ def run_network(path: str, people: list[dict]) -> tuple[list, list]:
 def mean_pose(path: str, people: list[dict]) -> tuple[list, list]:
     """The training set's mean pose (of the checkpoint's training data: its synthetic config) in each box."""
     from cdlpose.data.synthetic import SyntheticHumans
-    from cdlpose.engine import load_model
+    from cdlpose.loading import load_model
     from cdlpose.geometry import box_from_joints, fix_aspect_ratio
     from cdlpose.skeletons import H36M17
 

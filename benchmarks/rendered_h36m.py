@@ -34,12 +34,13 @@ import torch
 
 from cdlpose.data.rendered import RenderedPoses
 from cdlpose.demo import PRETRAIN_PER_STEP, _render_all, demo_config, pretrain_from_stage1
-from cdlpose.engine import Trainer, evaluate_checkpoint
+from cdlpose.engine import Trainer
+from cdlpose.evaluation import evaluate_checkpoint
 from cdlpose.evaluation import mean_pose_rows, write_results
 from cdlpose.metrics import H36M_ACTION_ABBREV, format_table
 from cdlpose.skeletons import geodesic_normalize
 
-#: The README's run used the demo's settings of that day (before the demo took the root's ray as a lifting input,
+#: The run in docs/benchmarks.md used the demo's settings of that day (before the demo took the root's ray as a lifting input,
 #: a one-pass stage-2 cache and end-to-end fine-tuning); kept here so the table reproduces.
 STAGE2_PER_STEP = 0.8
 

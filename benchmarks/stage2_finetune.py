@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 
 from cdlpose.demo import DEMO_STEPS, DEMO_TRAIN_SIZE, demo_config
-from cdlpose.engine import Trainer, evaluate_checkpoint
+from cdlpose.engine import Trainer
+from cdlpose.evaluation import evaluate_checkpoint
 
 VARIANTS = ("frozen", "finetune", "frozen+finetune", "finetune-from-stage1")
 

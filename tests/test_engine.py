@@ -13,8 +13,10 @@ import torch
 
 from cdlpose.cli import main as cli_main
 from cdlpose.config import ConfigError, load_config
-from cdlpose.engine import NonFiniteLossError, Trainer, evaluate_checkpoint, load_model, lr_at
-from cdlpose.evaluation import PAPER_RESULTS, _flip_uvz, predict_loader, score
+from cdlpose.engine import NonFiniteLossError, Trainer, lr_at
+from cdlpose.evaluation import PAPER_RESULTS, evaluate_checkpoint, predict_loader, score
+from cdlpose.evaluation.runner import _flip_uvz
+from cdlpose.loading import load_model
 from cdlpose.metrics import H36M_ACTIONS
 from cdlpose.skeletons import H36M17
 
@@ -288,7 +290,7 @@ def test_trainer_never_selects_on_test_data(tmp_path):
     h36m = load_config(CONFIGS / "h36m_p1.yaml")
     h36m.data.datasets.append({"format": "h36m-moon", "root": "Human36M", "subjects": ["S11"], "every": 5,
                                "role": "val"})
-    from cdlpose.engine import check_val_disjoint
+    from cdlpose.data.check import check_val_disjoint
 
     with pytest.raises(ConfigError, match="reads the test data"):
         check_val_disjoint(h36m.data)
@@ -360,7 +362,7 @@ def test_loader_workers_start_after_opencv_ran_in_the_main_process():
     code = """
 import cv2, numpy as np, torch
 from torch.utils.data import DataLoader, Dataset
-from cdlpose.engine import _worker_init
+from cdlpose.data.workers import worker_init
 img = np.random.rand(1024, 1024, 3).astype(np.float32)
 M = np.array([[0.5, 0.1, 3.0], [0.1, 0.5, 4.0]], np.float32)
 for _ in range(3):
@@ -370,7 +372,7 @@ class Crops(Dataset):
         return 4
     def __getitem__(self, i):
         return torch.from_numpy(cv2.warpAffine(img, M, (64, 64)))
-batches = list(DataLoader(Crops(), batch_size=2, num_workers=1, worker_init_fn=_worker_init))
+batches = list(DataLoader(Crops(), batch_size=2, num_workers=1, worker_init_fn=worker_init))
 print("batches", len(batches), tuple(batches[0].shape))
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -1,15 +1,13 @@
 """Evaluation by protocol: the official MuPoTS-3D procedure in its joint order, Human3.6M as the paper reports
 it, the flip test against an independent mirror, and back-projection with a network that outputs the truth."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from cdlpose.codec import depth_to_index
-from cdlpose.data.datasets import PoseDataset, collate
+from cdlpose.data.datasets import collate
 from cdlpose.data.pipeline import AugmentConfig, CropAugment
 from cdlpose.data.synthetic import SyntheticHumans
 from cdlpose.evaluation import predict_loader, score
@@ -352,7 +350,7 @@ def test_evaluate_command_on_mupots_with_detections(tmp_path, capsys):
     from cdlpose.checkpoint import save_checkpoint
     from cdlpose.cli import main as cli_main
     from cdlpose.config import Config, config_to_dict
-    from cdlpose.engine import CHECKPOINT_FORMAT, build_model
+    from cdlpose.loading import CHECKPOINT_FORMAT, build_model
     from cdlpose.model import ModelConfig
 
     anns = _mupots_test_set(tmp_path)

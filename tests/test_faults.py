@@ -279,11 +279,11 @@ def test_7_an_absurd_box_fails_its_image_only_and_bad_options_are_refused(run, t
 
 def test_7_predictions_are_written_as_strict_json(monkeypatch, tmp_path):
     from cdlpose.inference import InputError
-    from cdlpose.predict import _json_text
+    from cdlpose.predict.records import json_text
 
-    assert json.loads(_json_text({"a": [1.5]}, "x")) == {"a": [1.5]}
+    assert json.loads(json_text({"a": [1.5]}, "x")) == {"a": [1.5]}
     with pytest.raises(InputError, match="x.jpg: the prediction holds NaN"):
-        _json_text({"a": [float("nan")]}, "x.jpg")
+        json_text({"a": [float("nan")]}, "x.jpg")
 
 
 def test_8_config_numbers_in_scientific_notation_and_ranges(tmp_path):

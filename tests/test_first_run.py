@@ -11,11 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from cdlpose import engine
-from cdlpose.checkpoint import CheckpointError
+from cdlpose import train_log
+from cdlpose.data import workers
+from cdlpose.errors import CheckpointError
 from cdlpose.cli import build_parser
 from cdlpose.cli import main as cli_main
-from cdlpose.engine import Trainer, evaluate_checkpoint, load_model
+from cdlpose.engine import Trainer
+from cdlpose.evaluation import evaluate_checkpoint
+from cdlpose.loading import load_model
 
 from .test_engine import read_log, tiny
 
@@ -79,19 +82,19 @@ def test_data_check_reads_the_data_of_a_config_with_a_base_file(tmp_path, capsys
 
 
 def test_tensorboard_absent_is_said_once_and_present_writes_events(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(engine, "_said", set())
+    monkeypatch.setattr(train_log, "_said", set())
     with monkeypatch.context() as m:
         m.setitem(__import__("sys").modules, "torch.utils.tensorboard", None)  # import fails as when absent
         for k in range(2):
             (tmp_path / f"a{k}").mkdir()
-            log = engine._Log(tmp_path / f"a{k}", True, None)
+            log = train_log.TrainLog(tmp_path / f"a{k}", True, None)
             assert log.tb is None
             log.write({"step": 1, "total": 1.0})
     printed = capsys.readouterr().out
     assert printed.count("TensorBoard is not installed") == 1 and "tensorboard --logdir runs/" in printed
     pytest.importorskip("tensorboard")
     (tmp_path / "b").mkdir()
-    log = engine._Log(tmp_path / "b", True, None)
+    log = train_log.TrainLog(tmp_path / "b", True, None)
     log.write({"step": 1, "total": 1.0})
     log.close()
     assert list((tmp_path / "b" / "tensorboard").glob("events.out.tfevents.*"))
@@ -162,14 +165,14 @@ def test_export_weights_is_small_and_predicts_like_the_checkpoint(run, tmp_path,
 
 
 def test_evaluate_uses_at_most_the_available_cores(run, tmp_path):
-    cfg = tiny(tmp_path, extra=[f"train.workers={engine.available_cores() + 2}"])
+    cfg = tiny(tmp_path, extra=[f"train.workers={workers.available_cores() + 2}"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result, _ = evaluate_checkpoint(run / "last.pt", cfg, out_dir=tmp_path, progress=False)
     assert result["summary"]["samples"] == 6
     assert not [w for w in caught if "worker processes in total" in str(w.message)]
     if hasattr(os, "sched_getaffinity"):
-        assert engine.available_cores() == len(os.sched_getaffinity(0))
+        assert workers.available_cores() == len(os.sched_getaffinity(0))
 
 
 def test_step_budget_spans_epochs_drops_the_lr_by_step_and_resumes_exactly(tmp_path, capsys):
@@ -197,7 +200,7 @@ def test_step_budget_spans_epochs_drops_the_lr_by_step_and_resumes_exactly(tmp_p
 
 
 def test_epoch_line_without_validation_data_says_so():
-    line = engine._epoch_line({"epoch": 2, "step": 8, "complete": True, "train_total": 11.43})
+    line = train_log.epoch_line({"epoch": 2, "step": 8, "complete": True, "train_total": 11.43})
     assert line == "epoch 2: train loss 11.43; no validation data"
 
 

@@ -318,7 +318,7 @@ def _small_posenet_checkpoint(path, joints: str, label: str, depth_bins: int | N
 
     from cdlpose.checkpoint import save_checkpoint
     from cdlpose.config import config_to_dict
-    from cdlpose.engine import CHECKPOINT_FORMAT
+    from cdlpose.loading import CHECKPOINT_FORMAT
     from cdlpose.model import CascadedLiftingNet
 
     cfg = posenet_config(joints)
@@ -369,7 +369,7 @@ def test_stage2_refuses_a_network_without_lifting(tmp_path):
 def test_evaluate_a_network_without_lifting_of_another_joint_set(tmp_path):
     """`cdlpose evaluate CONFIG --checkpoint posenet.pt`: the config's data (17 joints) read into the network's 18,
     the 3D row the back-projection with the ground-truth root depth, one such row, and the caption says so."""
-    from cdlpose.engine import evaluate_checkpoint
+    from cdlpose.evaluation import evaluate_checkpoint
     from tests.test_engine import tiny
 
     data_cfg = tiny(tmp_path)  # h36m17 synthetic data

@@ -15,7 +15,8 @@ from cdlpose.codec import TargetEncoder
 from cdlpose.data.datasets import collate
 from cdlpose.data.pipeline import AugmentConfig, CropAugment
 from cdlpose.data.synthetic import render_sample
-from cdlpose.engine import Trainer, codec_for, load_model
+from cdlpose.engine import Trainer
+from cdlpose.loading import codec_for, load_model
 from cdlpose.geometry import apply_affine
 from cdlpose.inference import InputError, Predictor
 from cdlpose.losses import LossWeights, compute_losses, pose_l1

@@ -133,9 +133,9 @@ def test_video_is_h264_yuv420p(ckpt, tmp_path, capsys):
         assert sum(1 for _ in c.decode(video=0)) == 5
     assert json.loads((out / "odd.json").read_text())["video"]["file"] == "odd.mp4"
     # an odd frame size (yuv420p needs even ones) is padded by a pixel, not refused
-    from cdlpose.predict import _H264Writer
+    from cdlpose.predict.video import H264Writer
 
-    w = _H264Writer(tmp_path / "odd2.mp4", 10.0, 255, 101)
+    w = H264Writer(tmp_path / "odd2.mp4", 10.0, 255, 101)
     for i in range(3):
         w.write(np.full((101, 255, 3), 40 * i, np.uint8))
     w.close()
@@ -222,13 +222,13 @@ def test_a_camera_is_written_like_a_video(pred, tmp_path):
 
 
 def test_camera_cli_refuses_a_camera_that_does_not_open(ckpt, tmp_path, capsys, monkeypatch):
-    import cdlpose.predict as predict_mod
+    import cv2
 
     class Closed(FakeCapture):
         def isOpened(self):
             return False
 
-    monkeypatch.setattr(predict_mod.cv2, "VideoCapture", lambda *a: Closed())
+    monkeypatch.setattr(cv2, "VideoCapture", lambda *a: Closed())
     code, _, err = _cli(capsys, "predict", "--checkpoint", ckpt, "--camera", 7, "--out", tmp_path / "o",
                         "--no-progress")
     assert code == 3 and "cannot open camera 7" in err

@@ -15,20 +15,10 @@ from pathlib import Path
 
 import torch
 
+from .errors import CheckpointError, OutputError
+
 __all__ = ["save_checkpoint", "load_checkpoint", "write_text_atomic", "write_bytes_atomic", "OutputError",
            "CheckpointError", "describe_os_error"]
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: missing, unreadable, foreign or not matching; the message names it."""
-
-
-class OutputError(OSError):
-    """A file cdlpose could not write (disk full, permission, a folder of that name); the message names the file
-    and the cause. ``errno`` is the operating system's error number where there is one."""
-
-    def __str__(self) -> str:  # the message alone, without OSError's "[Errno 28]" prefix
-        return self.strerror if self.errno is not None and self.strerror else super().__str__()
 
 
 def describe_os_error(e: BaseException) -> str:

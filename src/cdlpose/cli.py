@@ -15,7 +15,7 @@ EXAMPLES = """first run:
   cdlpose predict --checkpoint cdlpose-demo/finetune/last.pt photo.jpg --out poses/
   cdlpose synth --style plain --out synth-sample  look at the synthetic images the demo trains on
 
-on the real data sets (licensed; see README.md for where to get them and the layout):
+on the real data sets (licensed; see docs/datasets.md for where to get them and the layout):
   cdlpose data check configs/h36m_p1.yaml         read every annotation and image before training
   cdlpose train configs/h36m_p1.yaml              stage 1, then: cdlpose train configs/h36m_p1_stage2.yaml
   cdlpose evaluate configs/h36m_p1.yaml --checkpoint runs/h36m_p1_stage2/last.pt
@@ -238,7 +238,8 @@ def _cmd_import(args) -> int:
 def _cmd_train(args) -> int:
     from pathlib import Path
 
-    from .config import ConfigError, load_config
+    from .config import load_config
+    from .errors import ConfigError
     from .data.check import missing_data_paths
     from .engine import Trainer
 
@@ -261,8 +262,9 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .config import ConfigError, load_config
-    from .engine import evaluate_checkpoint
+    from .config import load_config
+    from .errors import ConfigError
+    from .evaluation import evaluate_checkpoint
     from .metrics import H36M_ACTION_ABBREV, format_table
 
     cfg = load_config(args.config) if args.config else None
@@ -280,8 +282,8 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from .config import ConfigError
     from .demo import run_demo
+    from .errors import ConfigError
 
     # stage 2 takes batches of 64 cached estimates of one pass over the training images
     for name, value, least in (("--steps", args.steps, 1), ("--train-size", args.train_size, 64),
@@ -297,7 +299,8 @@ def _cmd_demo(args) -> int:
 def _cmd_predict(args) -> int:
     from pathlib import Path
 
-    from .inference import InputError, Predictor
+    from .errors import InputError
+    from .inference import Predictor
     from .predict import PredictOptions, collect_inputs, run_predict
 
     if sum(bool(x) for x in (args.box, args.detections, args.detector)) > 1:
@@ -394,7 +397,7 @@ def _cmd_data_check(args) -> int:
 
 def _cmd_synth(args) -> int:
     from .data.synth_export import export_rendered, export_synthetic
-    from .inference import InputError
+    from .errors import InputError
 
     if (args.poses is None) != (args.cameras is None):
         raise InputError("synth: --poses and --cameras go together (the poses and the cameras that see them)")
@@ -442,13 +445,11 @@ def main(argv: list[str] | None = None) -> int:
         # before torch loads OpenMP: waiting threads spin briefly, then sleep. With the default (long) spinning,
         # on a laptop whose cores are also busy, threads wait for descheduled ones: measured 4–6 images/s in stage 1
         # with another 2-thread job running; OMP_WAIT_POLICY=PASSIVE gave 42 busy but cost ~25% idle, a short
-        # spin keeps both (README: the demo's table). It changes no result, only the speed
+        # spin keeps both (docs/demo.md: the measured table). It changes no result, only the speed
         if "OMP_WAIT_POLICY" not in os.environ:
             os.environ.setdefault("GOMP_SPINCOUNT", "1000")
-    from .checkpoint import CheckpointError, OutputError, describe_os_error
-    from .config import ConfigError
-    from .data.sample import DataError
-    from .inference import InputError
+    from .checkpoint import describe_os_error
+    from .errors import CheckpointError, ConfigError, DataError, InputError, OutputError
 
     def fail(msg: str, status: int) -> int:
         print(f"cdlpose {args.command}: error: {msg}", file=sys.stderr)

@@ -17,17 +17,15 @@ from pathlib import Path
 import yaml
 
 from .codec import CodecConfig
+from .config_files import read_config_file, yaml_problem
 from .data.datasets import DataConfig
 from .data.pipeline import AugmentConfig
 from .losses import LossWeights
+from .errors import ConfigError
 from .model import ModelConfig
 
 __all__ = ["TrainConfig", "Config", "ConfigError", "load_config", "read_config_file", "apply_overrides",
            "config_to_dict", "config_from_dict"]
-
-
-class ConfigError(ValueError):
-    pass
 
 
 @dataclass
@@ -50,7 +48,7 @@ class TrainConfig:
     seed: int = 0
     amp: str = "bf16"  # none | bf16 | fp16 (CUDA only)
     channels_last: bool = True  # CUDA only, unless channels_last_cpu
-    # channels_last on the CPU as well: faster for the demo's small network on a 2-core CPU (measured in the README);
+    # channels_last on the CPU as well: faster for the demo's small network on a 2-core CPU (measured in docs/demo.md);
     # off by default, so runs configured before it keep their memory layout (and exact resume)
     channels_last_cpu: bool = False
     compile: bool = False
@@ -235,7 +233,7 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as e:
-            raise ConfigError(f"override {item!r}: the value is not valid YAML ({_yaml_problem(e)})") from None
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({yaml_problem(e)})") from None
         nested: dict = {}
         cur = nested
         parts = key.strip().split(".")
@@ -246,52 +244,12 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
     return cfg
 
 
-def _yaml_problem(e: Exception) -> str:
-    """A YAML parser error in one line: what and where (line and column, 1-based)."""
-    what = getattr(e, "problem", None) or str(e).splitlines()[0]
-    mark = getattr(e, "problem_mark", None)
-    return f"{what} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else what
-
-
-def _merge(base: dict, top: dict) -> dict:
-    out = dict(base)
-    for k, v in top.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def _read_yaml(path: Path, seen: tuple) -> dict:
-    """A config file's mapping, merged over its ``base:`` file (a path relative to it), recursively."""
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    if path.resolve() in seen:
-        raise ConfigError(f"{path}: 'base' files form a cycle")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(e)})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the config file ({e})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of config sections")
-    base = raw.pop("base", None)
-    if base is None:
-        return raw
-    return _merge(_read_yaml(path.parent / base, seen + (path.resolve(),)), raw)
-
-
-def read_config_file(path: str | Path) -> dict:
-    """A YAML config file's mapping merged over the file its ``base:`` key names (recursively), unchecked: for
-    tools that read part of a config (``cdlpose data check``)."""
-    return _read_yaml(Path(path), ())
-
-
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Defaults, then the YAML file (if any, merged over the file its ``base:`` key names), then the overrides."""
     cfg = Config()
     if path is not None:
         path = Path(path)
-        raw = _read_yaml(path, ())
+        raw = read_config_file(path)
         try:
             cfg = _update(cfg, raw, "")
         except ConfigError as e:

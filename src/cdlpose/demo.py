@@ -67,7 +67,7 @@ def demo_config(out: Path, train_size: int, test_size: int, seed: int, steps_1: 
     # the step budget ends each stage (epochs only bound it); no clock anywhere, so the result is the same on a
     # busy machine as on an idle one
     # no loader process: the images are cached, and on two cores a worker process takes a core from the network's
-    # threads for little work; channels_last is faster on the CPU too for this network (README: the demo's table)
+    # threads for little work; channels_last is faster on the CPU too for this network (docs/demo.md: the measured table)
     t1 = TrainConfig(stage=1, epochs=10**6, lr=2e-3, lr_milestones=(), lr_final_drop=0.2, batch_size=16,
                      workers=0, channels_last_cpu=True, seed=seed, amp="none", max_steps=steps_1, log_every=5,
                      eval_batch_size=64, out_dir=str(out / "stage1"))
@@ -207,10 +207,10 @@ def pretrain_from_stage1(cfg1: Config, scenes: tuple, steps: int, seed: int = 0,
     (:func:`pretrain_lifting`), written to ``<out_dir>/../lifting/pretrained.pt`` (weights only) for stage 2's
     ``init_from``; returns the pre-training log ``[(step, loss)]``."""
     from .checkpoint import save_checkpoint
-    from .engine import _read_checkpoint, build_model
+    from .loading import build_model, read_checkpoint
 
     run = Path(cfg1.train.out_dir)
-    ckpt = _read_checkpoint(run / "last.pt", "stage 1")
+    ckpt = read_checkpoint(run / "last.pt", "stage 1")
     net = build_model(cfg1)
     net.load_state_dict(ckpt["model"])
     torch.manual_seed(seed)
@@ -379,7 +379,7 @@ subjects.</p>
 
 
 #: The demo's fixed amount of work at the default ``steps`` (stage 1's optimiser steps of 16 images); the other
-#: phases scale with it. Chosen so the demo takes ≤ 10 minutes on an idle 2-core CPU (README: measured table).
+#: phases scale with it. Chosen so the demo takes ≤ 10 minutes on an idle 2-core CPU (docs/demo.md: measured table).
 DEMO_STEPS = 1900
 #: Per stage-1 step: the lifting block's pre-training steps (batches of 256 synthetic 2.5D inputs), the synthetic
 #: people they are drawn from, stage 2's steps on the cached estimates (batches of 64) and the end-to-end
@@ -390,7 +390,7 @@ DEMO_STAGE2_LR = 1e-3
 DEMO_FINETUNE_LR = 3e-4
 #: The demo passes when its MPJPE is at least this many times better than the training set's mean pose. 2×: the
 #: default run reaches 2.50× (seeded, the same on any load), so a first run passes with a 25% margin, also on a
-#: machine type whose float rounding moves the result by the ±1 mm seen between schedule variants (README)
+#: machine type whose float rounding moves the result by the ±1 mm seen between schedule variants (docs/demo.md)
 MIN_RATIO = 2.0
 
 
@@ -404,8 +404,8 @@ def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_si
     ``style``: the synthetic images' style (``plain`` by default: a network trained from scratch on two cores for
     minutes learns figures on plain backgrounds; ``full`` adds textures and occluders). ``report["passed"]``: the
     MPJPE is at least ``min_ratio`` times better than the training set's mean pose's."""
-    from .engine import Trainer, evaluate_checkpoint
-    from .evaluation import mean_pose_rows, write_results
+    from .engine import Trainer
+    from .evaluation import evaluate_checkpoint, mean_pose_rows, write_results
     from .metrics import format_table
 
     if steps < 1:

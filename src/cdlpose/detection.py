@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .inference import InputError
+from .errors import InputError
 
 __all__ = ["Detections", "PersonDetector", "read_detections"]
 

@@ -22,7 +22,6 @@ of each epoch; only rank 0 logs, validates and saves.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -32,23 +31,27 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Subset
 
 from . import __version__
-from .checkpoint import CheckpointError, OutputError, load_checkpoint, save_checkpoint
+from .checkpoint import save_checkpoint
 from .codec import BoneSigmaSchedule, TargetEncoder
-from .config import Config, ConfigError, apply_overrides, config_from_dict, config_to_dict
-from .data.check import missing_data_paths
+from .config import Config, config_from_dict, config_to_dict
+from .data.check import check_val_disjoint
 from .data.datasets import build_dataset, collate
 from .data.mixing import MixedBatchSampler
 from .data.pipeline import CropAugment
-from .evaluation import crop_camera, predict_loader, score
+from .data.workers import worker_init
+from .errors import CheckpointError, ConfigError, OutputError
+from .evaluation import crop_camera, evaluate_checkpoint, predict_loader, score
+from .loading import CHECKPOINT_FORMAT, build_model, codec_for, load_model, read_checkpoint
 from .losses import LossWeights, compute_losses
-from .model import CascadedLiftingNet
+from .stages import CachedInputs, StageModel
+from .train_log import TrainLog, epoch_line
 
-__all__ = ["Trainer", "NonFiniteLossError", "build_model", "codec_for", "load_model", "lr_at", "CHECKPOINT_FORMAT"]
-
-CHECKPOINT_FORMAT = "cdlpose-checkpoint/1"
+__all__ = ["Trainer", "NonFiniteLossError", "lr_at", "RUN_FILES",
+           # kept here for code written before they moved (cdlpose.loading, cdlpose.evaluation); same objects
+           "build_model", "codec_for", "load_model", "CHECKPOINT_FORMAT", "evaluate_checkpoint"]
 
 #: What a checkpoint holds only to resume a run; ``best.pt`` and exported weights go without it.
 RESUME_ONLY = ("optimizer", "scaler", "rng")
@@ -56,55 +59,6 @@ RESUME_ONLY = ("optimizer", "scaler", "rng")
 
 class NonFiniteLossError(RuntimeError):
     """A loss term became NaN or infinite; the message names the step, the term and the batch's sample ids."""
-
-
-def codec_for(cfg: Config):
-    """The codec settings of ``cfg`` with the map and input sizes that follow from ``augment.input_size``."""
-    S = cfg.augment.input_size
-    if S % 32:
-        raise ConfigError(f"augment.input_size must be a multiple of 32; got {S}")
-    if cfg.codec.depth_bins != cfg.model.depth_bins:
-        raise ConfigError(f"codec.depth_bins ({cfg.codec.depth_bins}) must equal model.depth_bins "
-                          f"({cfg.model.depth_bins})")
-    return dataclasses.replace(cfg.codec, input_size=(S, S), heatmap_size=(S // 4, S // 4))
-
-
-def build_model(cfg: Config) -> CascadedLiftingNet:
-    S = cfg.augment.input_size
-    return CascadedLiftingNet(cfg.model, (S, S), cfg.codec.depth_range)
-
-
-def _read_checkpoint(path, what: str) -> dict:
-    """A cdlpose checkpoint (``weights_only`` load), or a :class:`CheckpointError` (a ValueError) naming ``what``
-    asked for it."""
-    ckpt = load_checkpoint(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{what}: {path} is not a cdlpose checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-    for key in ("config", "model"):
-        if not isinstance(ckpt.get(key), dict):
-            raise CheckpointError(f"{what}: {path} has no '{key}' (a cdlpose checkpoint holds its config and weights)")
-    return ckpt
-
-
-def _load_weights(net: nn.Module, state: dict, path, what: str = "checkpoint", strict: bool = True):
-    """``net.load_state_dict`` with a one-line :class:`CheckpointError` for weights of another shape or name."""
-    try:
-        return net.load_state_dict(state, strict=strict)
-    except RuntimeError as e:
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else "")
-        raise CheckpointError(f"{what}: the weights in {path} do not fit the network its config describes "
-                              f"({detail[:300]})") from None
-
-
-def load_model(path: str | Path, device="cpu") -> tuple[CascadedLiftingNet, Config, dict]:
-    """A network rebuilt from a checkpoint's own configuration; returns (net in eval mode, config, checkpoint)."""
-    ckpt = _read_checkpoint(path, "checkpoint")
-    cfg = config_from_dict(ckpt["config"], str(path))
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=None))
-    net = build_model(cfg)
-    _load_weights(net, ckpt["model"], path)
-    return net.to(device).eval(), cfg, ckpt
 
 
 #: What a run writes into ``train.out_dir``: a folder holding any of these holds an earlier run.
@@ -130,126 +84,9 @@ def lr_at(cfg, epoch: int) -> float:
     return cfg.lr * 0.1 ** sum(epoch >= m for m in cfg.lr_milestones)
 
 
-class _StageModel(nn.Module):
-    """What one training step runs: stage 1 the volumes, stage 2 the lifting block on the (frozen) volumes."""
-
-    def __init__(self, net: CascadedLiftingNet, stage: int, frozen: bool) -> None:
-        super().__init__()
-        self.net, self.stage, self.frozen = net, stage, frozen
-
-    def forward(self, images: torch.Tensor | None = None, uvz: torch.Tensor | None = None,
-                camera: torch.Tensor | None = None) -> dict:
-        if uvz is not None:  # stage 2 on cached 2.5D estimates of the frozen network
-            return {"uvz": uvz, "pose_3d": self.net.lifting(uvz, camera)}
-        if self.stage == 1:
-            return self.net.volumes(images)
-        if self.frozen:
-            with torch.no_grad():
-                out = {"uvz": self.net.volumes(images)["uvz"]}
-        else:
-            out = self.net.volumes(images)
-        out["pose_3d"] = self.net.lifting(out["uvz"].float(), camera)
-        return out
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.stage == 2 and self.frozen:  # frozen BatchNorm statistics too
-            self.net.eval()
-            self.net.lifting.train(mode)
-        return self
-
-
 def _dist_info() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the system has one)."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
-def _worker_init(_):
-    # one torch thread per worker process. Not cv2.setNumThreads: in a worker forked from a process whose OpenCV
-    # thread pool has run (a warp in the main process, e.g. an earlier workers=0 run), that call never returns
-    torch.set_num_threads(1)
-
-
-TENSORBOARD_ABSENT = ("TensorBoard is not installed: logging to log.jsonl and epochs.jsonl only (pip install -e "
-                      "\".[tb]\" adds it; then tensorboard --logdir runs/)")
-_said: set[str] = set()
-
-
-def _say_once(line: str) -> None:
-    """Print ``line`` the first time this process asks (a demo runs several trainers)."""
-    if line not in _said:
-        _said.add(line)
-        print(line, flush=True)
-
-
-class _Log:
-    """JSON lines (and TensorBoard when installed: ``<out_dir>/tensorboard``), rank 0 only."""
-
-    def __init__(self, out_dir: Path, enabled: bool, resume_step: int | None) -> None:
-        self.enabled = enabled
-        self.path = out_dir / "log.jsonl"
-        self.epochs = out_dir / "epochs.jsonl"
-        self.tb = None
-        if not enabled:
-            return
-        if resume_step is not None:  # drop what was logged after the checkpoint we resume from
-            for p, key in ((self.path, "step"), (self.epochs, "step")):
-                if p.is_file():
-                    keep = [ln for ln in p.read_text().splitlines() if ln and json.loads(ln).get(key, 0) <= resume_step]
-                    p.write_text("".join(ln + "\n" for ln in keep))
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard is an optional extra
-            _say_once(TENSORBOARD_ABSENT)
-            return
-        self.tb = SummaryWriter(str(out_dir / "tensorboard"))
-
-    def write(self, record: dict, epoch_summary: bool = False) -> None:
-        if not self.enabled:
-            return
-        with open(self.epochs if epoch_summary else self.path, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        if self.tb is not None:
-            prefix = "epoch/" if epoch_summary else "train/"
-            for k, v in record.items():
-                if isinstance(v, (int, float)) and k not in ("step", "epoch"):
-                    self.tb.add_scalar(prefix + k, v, record["step"])
-
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
-
-
-class CachedInputs(Dataset):
-    """Stage 2 with a frozen network: its 2.5D estimates (``uvz`` (N, J, 3)) with the targets (``pose_3d``
-    (N, J, 3) normalised mm, ``valid_3d`` (N, J)) and ``sample_id`` (N,), computed once by
-    :meth:`Trainer._cache_inputs`."""
-
-    def __init__(self, uvz: torch.Tensor, pose_3d: torch.Tensor, valid_3d: torch.Tensor, sample_id: list,
-                 camera: torch.Tensor | None = None) -> None:
-        self.uvz, self.pose_3d, self.valid_3d, self.sample_id = uvz, pose_3d, valid_3d, sample_id
-        self.camera = camera  # (N, 4) the crops' (fx, fy, cx, cy): what a lift_input=camera block also sees
-
-    def set_epoch(self, epoch: int) -> None:
-        pass
-
-    def __len__(self) -> int:
-        return len(self.uvz)
-
-    def __getitem__(self, i: int) -> dict:
-        item = {"uvz": self.uvz[i], "pose_3d": self.pose_3d[i], "valid_3d": self.valid_3d[i],
-                "sample_id": self.sample_id[i]}
-        if self.camera is not None:
-            item["camera"] = self.camera[i]
-        return item
 
 
 class Trainer:
@@ -307,7 +144,7 @@ class Trainer:
         self.channels_last = t.channels_last and (self.cuda or t.channels_last_cpu)
         if self.channels_last:
             self.net.to(memory_format=torch.channels_last)
-        self.module = _StageModel(self.net, t.stage, frozen)
+        self.module = StageModel(self.net, t.stage, frozen)
         self.step_fn = self.module
         if self.world > 1:
             self.step_fn = nn.parallel.DistributedDataParallel(
@@ -336,7 +173,7 @@ class Trainer:
             import yaml
 
             (self.out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-        self.log = _Log(self.out, self.is_main, self.step if resume is not None else None)
+        self.log = TrainLog(self.out, self.is_main, self.step if resume is not None else None)
         if resume is None and self.is_main:
             for p in (self.log.path, self.log.epochs):
                 p.unlink(missing_ok=True)
@@ -344,7 +181,7 @@ class Trainer:
     # ----------------------------------------------------------------------------------------------- setup
 
     def _init_weights(self, path) -> None:
-        ckpt = _read_checkpoint(path, "train.init_from")
+        ckpt = read_checkpoint(path, "train.init_from")
         src = config_from_dict(ckpt["config"], str(path)).model
         mine = self.cfg.model
         for k in ("variant", "backbone", "lite", "backbone_stages", "head_width", "skeleton", "depth_bins",
@@ -391,7 +228,7 @@ class Trainer:
             self.train_3d.set_epoch(k)
             # its own generator: the run's RNG stream (dropout) is the same with and without the cache
             loader = DataLoader(self.train_3d, batch_size=t.eval_batch_size, num_workers=t.workers,
-                                collate_fn=collate, worker_init_fn=_worker_init, pin_memory=self.cuda,
+                                collate_fn=collate, worker_init_fn=worker_init, pin_memory=self.cuda,
                                 generator=torch.Generator().manual_seed(t.seed))
             for batch in loader:
                 with torch.no_grad(), self._autocast():
@@ -420,7 +257,7 @@ class Trainer:
         if isinstance(self.train_set, CachedInputs):  # in memory: worker processes would only add latency
             return DataLoader(self.train_set, batch_sampler=batches, num_workers=0, collate_fn=collate, generator=gen)
         return DataLoader(self.train_set, batch_sampler=batches, num_workers=t.workers, collate_fn=collate,
-                          pin_memory=self.cuda, worker_init_fn=_worker_init, generator=gen)
+                          pin_memory=self.cuda, worker_init_fn=worker_init, generator=gen)
 
     # ------------------------------------------------------------------------------------------ checkpoints
 
@@ -445,7 +282,7 @@ class Trainer:
         }
 
     def _load(self, path) -> None:
-        ckpt = _read_checkpoint(path, "--resume")
+        ckpt = read_checkpoint(path, "--resume")
         if any(k not in ckpt for k in RESUME_ONLY):
             raise CheckpointError(f"--resume: {path} holds the weights only (no optimiser state, like best.pt); "
                                   "resume from the run's last.pt")
@@ -538,7 +375,7 @@ class Trainer:
         t = self.cfg.train
         # its own generator: validating (also when a run is stopped) must not draw from the run's torch RNG
         loader = DataLoader(self.val_set, batch_size=t.eval_batch_size, num_workers=t.workers, collate_fn=collate,
-                            worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(t.seed))
+                            worker_init_fn=worker_init, generator=torch.Generator().manual_seed(t.seed))
         pred = predict_loader(self.net, loader, self.device, t.flip_test, self.amp, self.codec.depth_range)
         self.module.train()
         result = score(pred, self.cfg.data.protocol)
@@ -630,117 +467,10 @@ class Trainer:
                 if record.get("best"):
                     self.save("best.pt", weights_only=True)
                 if self.is_main and t.progress:
-                    tqdm.write(_epoch_line(record))
+                    tqdm.write(epoch_line(record))
         if run_bar is not None:
             run_bar.close()
         if self.world > 1:
             dist.barrier()
         self.log.close()
         return self.history
-
-
-def _epoch_line(record: dict) -> str:
-    """The line printed after an epoch (or a stop): train loss and, when there is validation data, its metrics."""
-    where = f"epoch {record['epoch']}" + ("" if record["complete"] else f" (stopped at step {record['step']})")
-    line = f"{where}: train loss {record.get('train_total', float('nan')):.4g}"
-    if record.get("val_mpjpe") is None:
-        return line + "; no validation data"
-    source = "lifted" if record["val_metric_source"] == "lifting" else "2.5D back-projected"
-    return (f"{line}; val MPJPE {record['val_mpjpe']:.1f} mm ({source}), PA-MPJPE {record['val_pa_mpjpe']:.1f} mm, "
-            f"2D error {record['val_error_2d_px']:.2f} px, {record['val_samples']} samples")
-
-
-def check_val_disjoint(data) -> None:
-    """Refuse a ``val`` entry that reads the same data as a ``test`` entry (same format and files, and for
-    Human3.6M or rendered poses an overlapping subject): validation selects ``best.pt``, and selecting on test data
-    is not allowed."""
-    def ident(e):
-        return (e.get("format"),) + tuple(str(e.get(k)) for k in ("root", "annotations", "poses", "split", "seed"))
-
-    entries = [e for e in data.datasets if isinstance(e, dict)]
-    tests = [e for e in entries if e.get("role") == "test"]
-    for v in entries:
-        if v.get("role") != "val":
-            continue
-        for t in tests:
-            if ident(v) != ident(t):
-                continue
-            sv, st = v.get("subjects"), t.get("subjects")
-            if sv is None or st is None or set(map(str, sv)) & set(map(str, st)):
-                raise ConfigError(f"data.datasets: the 'val' entry {v} reads the test data of {t}; validation "
-                                  "selects best.pt and must use data disjoint from the test set (e.g. other "
-                                  "subjects, or a slice of the training subjects' frames)")
-
-
-#: Protocols of the paper's tables: ``cdlpose evaluate`` uses the flip test for them unless told otherwise.
-PAPER_PROTOCOLS = ("h36m-p1", "h36m-p2", "mupots")
-
-
-def evaluate_checkpoint(checkpoint: str | Path, cfg: Config | None = None, protocol: str | None = None,
-                        flip: bool | None = None, out_dir: str | Path | None = None, device=None,
-                        progress: bool = True, stem: str | None = None, workers: int | None = None,
-                        detections: str | Path | None = None, min_score: float = 0.0,
-                        overrides=()) -> tuple[dict, dict]:
-    """Evaluate a checkpoint on the ``test`` entries of ``cfg.data`` (default: the checkpoint's own config).
-    ``workers``: DataLoader worker processes (default: ``train.workers``, at most the CPU cores available).
-
-    ``flip``: the flip test (default: on for the paper's protocols, as the authors' and Moon et al.'s test
-    configurations, off for ``synthetic``). ``detections``: MuPoTS-3D only, a COCO results file of person boxes
-    for the test images (the paper's top-down setting); without it the annotated boxes are used, and the table
-    says so. Writes ``eval-<protocol>[-flip][-det].{json,csv,md}`` into ``out_dir`` (default: the checkpoint's
-    folder). Returns (result of :func:`cdlpose.evaluation.score`, predictions)."""
-    from .data.datasets import dataset_records
-    from .evaluation import attach_mupots_ground_truth, predict_detections, write_results
-    from .inference import Predictor
-
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    net, saved, ckpt = load_model(checkpoint, device)
-    # ``overrides`` (``--set``) change the given config, or the checkpoint's own
-    cfg = apply_overrides(saved if cfg is None else cfg, list(overrides))
-    missing_data_paths(cfg.data, ("test",))
-    # the config gives the test data; the network is the checkpoint's, and the data are read into its joint set
-    # (an 18-joint PoseNet on Human3.6M's 17: the 18th has no ground truth and is not scored)
-    protocol = protocol or cfg.data.protocol
-    flip = protocol in PAPER_PROTOCOLS if flip is None else flip
-    if detections is not None and protocol != "mupots":
-        raise ConfigError(f"--detections: evaluation with detected boxes is the MuPoTS-3D protocol's, not {protocol}'s")
-    aug = CropAugment(saved.model.skeleton, dataclasses.replace(saved.augment, train=False))
-    test = build_dataset(cfg.data, "test", aug)
-    if test is None:
-        raise ConfigError("data.datasets has no entry with role 'test' to evaluate on")
-    t = cfg.train
-    # a recipe's worker count is the training host's (8 on a GPU server); more workers than cores only contend
-    workers = min(t.workers, available_cores()) if workers is None else workers
-    loader = DataLoader(test, batch_size=t.eval_batch_size, num_workers=workers, collate_fn=collate,
-                        worker_init_fn=_worker_init, pin_memory=device.type == "cuda")
-    amp = saved.train.amp if device.type == "cuda" else "none"
-    pred = predict_loader(net, loader, device, flip, amp, codec_for(saved).depth_range, progress)
-    details = {"flip test": "on" if flip else "off"}
-    if cfg.model.skeleton != saved.model.skeleton:
-        details["network joints"] = (f"{saved.model.skeleton} (the checkpoint's; the config's model.skeleton "
-                                     f"{cfg.model.skeleton} is not used)")
-    if net.lifting is None:
-        details["3D"] = ("the 2.5D estimate back-projected with the ground-truth root depth (no lifting block: "
-                         "PoseNet's evaluation)")
-    if protocol == "mupots":
-        records = dataset_records(test)
-        attach_mupots_ground_truth(pred, records)
-        if detections is not None:
-            pred.update(predict_detections(Predictor(net, saved, device, flip), records, detections, min_score,
-                                           progress=progress))
-            details["boxes"] = (f"detections from {detections} (score ≥ {min_score}); "
-                                f"{len(pred['det_images_without_boxes'])} test images had none")
-        else:
-            details["boxes"] = "ground-truth boxes (the annotated people's; not the paper's detected boxes)"
-    origin = ckpt.get("imported_from")
-    result = score(pred, protocol, name=origin["label"] if isinstance(origin, dict) and "label" in origin else "cdlpose",
-                   details=details)
-    result["checkpoint"] = str(checkpoint)
-    result["flip_test"] = flip
-    result["stage"] = saved.train.stage
-    if saved.train.stage == 1 and net.lifting is not None:
-        result["note"] = ("stage-1 checkpoint: its lifting block is untrained; the back-projected row is the "
-                          "meaningful one")
-    out_dir = Path(checkpoint).parent if out_dir is None else Path(out_dir)
-    write_results(result, out_dir, stem or f"eval-{protocol}{'-flip' if flip else ''}{'-det' if detections else ''}")
-    return result, pred

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import OutputError, _output_error, describe_os_error
+from .checkpoint import _output_error, describe_os_error
+from .errors import InputError, OutputError
 
 __all__ = ["export_onnx", "export_weights", "compare_onnx", "OUTPUTS", "onnx_metadata", "outputs_of"]
 
@@ -121,7 +122,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: in
     exporter (``dynamo=True``); the graph has a dynamic batch and the metadata of :func:`onnx_metadata`. ``flip``:
     the flip test inside the graph. With ``check``, run the file in ONNX Runtime on two batch sizes and compare with
     PyTorch. Returns a summary dict (path, input size, inputs, max differences)."""
-    from .engine import load_model
+    from .loading import load_model
 
     out = Path(out) if out is not None else Path(checkpoint).with_suffix(".onnx")
     _check_target(Path(checkpoint), out)
@@ -151,8 +152,6 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: in
 def _check_target(checkpoint: Path, out: Path) -> None:
     """Refuse an ``out`` that is the checkpoint itself, a folder, or an existing file that is not an ONNX model:
     export never replaces a file it did not make."""
-    from .inference import InputError
-
     if out.is_dir():
         raise InputError(f"--out {out} is a folder; give the .onnx file to write")
     if not out.exists():
@@ -176,9 +175,7 @@ def _write_onnx(net, cfg, tmp: Path, opset: int, flip: bool, imported_from: dict
     try:
         import onnxscript  # noqa: F401  (torch's dynamo exporter needs it)
     except ImportError:
-        from .inference import InputError
-
-        raise InputError("ONNX export needs onnx and onnxscript: pip install onnx onnxscript (or cdlpose[export])") \
+            raise InputError("ONNX export needs onnx and onnxscript: pip install onnx onnxscript (or cdlpose[export])") \
             from None
     S = cfg.augment.input_size
     from .skeletons import get_skeleton
@@ -241,24 +238,22 @@ def compare_onnx(path: str | Path, net, size: int, batches=(1, 3), seed: int = 0
 
 def export_weights(checkpoint: str | Path, out: str | Path | None = None, half: bool = False) -> dict:
     """Write the network's weights and config alone (no optimiser, grad-scaler, RNG states or history) as a small
-    cdlpose checkpoint that :func:`cdlpose.engine.load_model`, ``cdlpose predict``, ``cdlpose evaluate`` and
+    cdlpose checkpoint that :func:`cdlpose.loading.load_model`, ``cdlpose predict``, ``cdlpose evaluate`` and
     :class:`cdlpose.inference.Predictor` load like any other. ``half``: floating-point tensors in float16 (half the
     size; loaded back into float32, which changes outputs by float16 rounding, ~1e-3 relative). Default ``out``:
     the checkpoint's name with ``-weights.pt`` (``-weights-fp16.pt``). Returns ``{"path", "bytes", "source_bytes",
     "dtype"}``."""
     from .checkpoint import save_checkpoint
-    from .engine import CHECKPOINT_FORMAT, _read_checkpoint
+    from .loading import CHECKPOINT_FORMAT, read_checkpoint
 
-    ckpt = _read_checkpoint(checkpoint, "--checkpoint")
+    ckpt = read_checkpoint(checkpoint, "--checkpoint")
     src = Path(checkpoint)
     out = Path(out) if out is not None else src.with_name(f"{src.stem}-weights{'-fp16' if half else ''}.pt")
-    from .inference import InputError
-
     if out.resolve() == src.resolve():
         raise InputError(f"--out {out} is the checkpoint itself; export would replace it: give another file name")
     if out.exists():  # replace only an earlier weights export, never another file
         try:
-            earlier = _read_checkpoint(out, "--out").get("weights_only") is True
+            earlier = read_checkpoint(out, "--out").get("weights_only") is True
         except (ValueError, FileNotFoundError):
             earlier = False
         if not earlier:

@@ -17,8 +17,10 @@ import torch
 from .codec import index_to_depth
 from .data.pipeline import IMAGENET_MEAN, IMAGENET_STD
 from .data.readers import load_image
+from .errors import InputError
 from .geometry import (apply_affine, back_project, crop_camera, crop_transform, fix_aspect_ratio, invert_affine,
                        rescale_points)
+from .loading import load_model
 from .model import OUTPUT_STRIDE, nominal_camera
 from .skeletons import get_skeleton
 
@@ -26,10 +28,6 @@ __all__ = ["Predictor", "InputError", "check_box", "root_depth_estimate", "netwo
 
 #: RootNet's assumed real-world area of a person box (2 m × 2 m), mm².
 ROOTNET_AREA_MM2 = 2000.0 * 2000.0
-
-
-class InputError(ValueError):
-    """Bad input for inference (image, box, checkpoint); the message names it."""
 
 
 def check_box(box, image_size, where: str) -> np.ndarray:
@@ -154,8 +152,6 @@ class Predictor:
                         skeleton: str | None = None, lifting: bool = True) -> "Predictor":
         """Rebuild the network from a checkpoint's own config. ``skeleton``: refuse a checkpoint of another one.
         ``lifting=False``: 3D by back-projecting the 2.5D estimate even where the network has a lifting block."""
-        from .engine import load_model
-
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
             net, cfg, ckpt = load_model(path, device)

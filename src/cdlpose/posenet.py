@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from .config import Config, config_to_dict
-from .inference import InputError
+from .errors import InputError
 from .skeletons import get_skeleton
 
 __all__ = ["JOINT_SETS", "PoseNetImportError", "posenet_config", "map_posenet_state", "import_posenet"]
@@ -175,7 +175,7 @@ def import_posenet(snapshot: str | Path, joints: str, out: str | Path, overwrite
     joint set. Returns ``{"path", "skeleton", "epoch", "parameters", "sha256"}``."""
     from . import __version__
     from .checkpoint import save_checkpoint
-    from .engine import CHECKPOINT_FORMAT
+    from .loading import CHECKPOINT_FORMAT
     from .model import CascadedLiftingNet
 
     src, out = Path(snapshot), Path(out)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config_files import read_config_file
+from ..errors import ConfigError
 from . import readers
 from .datasets import RENDERED_FORMATS, read_entry, resolve_entry
 from .sample import DataError
@@ -29,8 +31,6 @@ def check_config(path: str | Path) -> list[dict]:
 
     The file is either a data list (top-level ``datasets``, paths relative to the file) or a training config
     (``data.datasets``, paths relative to ``data.root`` or the working directory)."""
-    from ..config import read_config_file
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data config not found: {path}")
@@ -106,10 +106,8 @@ def _entry_paths(entry: dict) -> list[tuple[str, Path]]:
 
 
 def missing_data_paths(data, roles=("train", "val", "test")) -> None:
-    """Raise one :class:`cdlpose.config.ConfigError` listing every missing file or folder of the ``data`` section's
+    """Raise one :class:`cdlpose.errors.ConfigError` listing every missing file or folder of the ``data`` section's
     entries with one of ``roles`` (before a run starts, not the first one a reader meets)."""
-    from ..config import ConfigError
-
     base = Path(data.root) if data.root else None
     missing = []
     for k, raw in enumerate(data.datasets):
@@ -124,6 +122,28 @@ def missing_data_paths(data, roles=("train", "val", "test")) -> None:
         raise ConfigError(f"{len(missing)} data path{'s' if len(missing) > 1 else ''} not found: {'; '.join(missing)}"
                           + (f" (relative to data.root {data.root})" if data.root else
                              " (relative paths start from the working directory; set data.root)"))
+
+
+def check_val_disjoint(data) -> None:
+    """Refuse a ``val`` entry that reads the same data as a ``test`` entry (same format and files, and for
+    Human3.6M or rendered poses an overlapping subject): validation selects ``best.pt``, and selecting on test data
+    is not allowed."""
+    def ident(e):
+        return (e.get("format"),) + tuple(str(e.get(k)) for k in ("root", "annotations", "poses", "split", "seed"))
+
+    entries = [e for e in data.datasets if isinstance(e, dict)]
+    tests = [e for e in entries if e.get("role") == "test"]
+    for v in entries:
+        if v.get("role") != "val":
+            continue
+        for t in tests:
+            if ident(v) != ident(t):
+                continue
+            sv, st = v.get("subjects"), t.get("subjects")
+            if sv is None or st is None or set(map(str, sv)) & set(map(str, st)):
+                raise ConfigError(f"data.datasets: the 'val' entry {v} reads the test data of {t}; validation "
+                                  "selects best.pt and must use data disjoint from the test set (e.g. other "
+                                  "subjects, or a slice of the training subjects' frames)")
 
 
 def print_reports(reports: list[dict], limit: int = 10) -> bool:

@@ -29,8 +29,9 @@ import numpy as np
 
 from ..geometry import project
 from ..skeletons import H36M17
+from .render_crop import person_crop
 from .sample import DataError
-from .synthetic import (CROP, STYLES, Subject, _crop, _rng, body_parts, cached_render, make_subject, parts_in_camera,
+from .synthetic import (CROP, STYLES, Subject, _rng, body_parts, cached_render, make_subject, parts_in_camera,
                         render_parts)
 
 __all__ = ["Camera", "read_poses", "read_cameras", "action_of", "joint_frames", "RenderedPoses", "CAMERA_FRAMES"]
@@ -290,7 +291,7 @@ class RenderedPoses:
         P = self.poses[key][row]
         X = cam.to_camera(P)
         uv = project(X, cam.f, cam.c)
-        box, M = _crop(uv, self.size)
+        box, M = person_crop(uv, self.size)
         rec = {
             "image": np.zeros((1, 1, 3), np.uint8), "frame_to_image": M, "frame_size": np.array(cam.frame),
             "joints_2d": uv, "joints_3d": X, "valid_2d": np.ones(J, bool), "valid_3d": np.ones(J, bool),

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import DataError
 from ..skeletons import get_skeleton
 
 __all__ = ["DataError", "validate_sample", "RECORD_FIELDS"]
@@ -35,14 +36,6 @@ RECORD_FIELDS = (
     "image", "frame_to_image", "frame_size", "joints_2d", "joints_3d", "valid_2d", "valid_3d", "visible",
     "f", "c", "box", "skeleton", "dataset", "sample_id", "subject", "action",
 )  # fmt: skip
-
-
-class DataError(ValueError):
-    """Bad input data: the message names the file, the record and the field."""
-
-    def __init__(self, source: str, record: str, field: str, problem: str) -> None:
-        self.source, self.record, self.field, self.problem = source, record, field, problem
-        super().__init__(f"{source}: record {record}: field '{field}': {problem}")
 
 
 def _shape(sample, name, shape, source, rid):

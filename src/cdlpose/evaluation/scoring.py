@@ -1,24 +1,5 @@
-"""Evaluation: run a network over a data set, score it by protocol, write tables in the paper's layout.
-
-Protocols (the paper's names; Moon et al.'s code numbers Human3.6M's the other way round):
-
-- ``h36m-p1``: MPJPE (mm, root-aligned on the pelvis) per action over the 17 joints; the paper tests on S9 and
-  S11. "Avg" is the mean over all test frames (pooled), as in the paper, Moon et al. and MMPose.
-- ``h36m-p2``: PA-MPJPE (mm) per action, similarity Procrustes (rotation, translation, scale: VideoPose3D,
-  MMPose); the rigid fit without scale of Moon et al.'s ``rigid_align`` (behind PoseNet's published numbers) is
-  reported next to it. The paper tests on S11.
-- ``mupots``: the official MuPoTS-3D procedure (``mpii_mupots_multiperson_eval.m``): predicted people matched
-  to annotated people in 2D, predicted bones rescaled to the ground truth's lengths, 14 joints, 3DPCK@150 mm
-  (strict ``<``) and AUC pooled within each sequence and averaged over the 20 sequences, for all annotated
-  people (a missed person scores 0) and for matched people only, against the ``univ_annot3`` ground truth when
-  the sequences' ``annot.mat`` files are given.
-- ``synthetic``: MPJPE per activity of the synthetic set (pooled Avg; PA-MPJPE in the summary).
-- ``h36m-actions``: MPJPE and PA-MPJPE rows per Human3.6M action (pooled Avg) for any data with Human3.6M's
-  actions — rendered Human3.6M poses, a held-out training subject: not a paper protocol, so no published row.
-
-The network's 3D pose is in the geodesic-normalised scale of eq. (10); on Human3.6M it is compared with the
-ground truth in its original scale, as in the paper (no scale is known at inference).
-"""
+"""Scoring predictions by protocol and writing tables in the paper's layout (pure numpy; see
+:mod:`cdlpose.evaluation` for the protocols)."""
 
 from __future__ import annotations
 
@@ -27,18 +8,14 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from . import metrics
-from .codec import index_to_depth
-from .geometry import rescale_points
-from .skeletons import H36M17, MUPOTS17, get_skeleton
+from .. import metrics
+from ..skeletons import H36M17, MUPOTS17, get_skeleton
 
-__all__ = ["predict_loader", "score", "write_results", "PAPER_RESULTS", "mean_pose_rows", "mupots_errors",
-           "attach_mupots_ground_truth", "predict_detections"]
+__all__ = ["score", "write_results", "PAPER_RESULTS", "mean_pose_rows", "mupots_errors",
+           "attach_mupots_ground_truth"]
 
 _AVG = metrics.H36M_ACTIONS + ("Avg",)
-_LIST_KEYS = ("sample_id", "subject", "action", "dataset", "image_key")
 
 #: The paper's published numbers (Tables 1–4), for comparison next to ours.
 PAPER_RESULTS = {
@@ -55,92 +32,6 @@ PAPER_RESULTS = {
                "Moon et al. ICCV'19 PoseNet (paper, Table 3)": {"Avg": 81.8}},
     "ablation": {"baseline": 54.1, "jh": 52.0, "bj": 50.8, "full": 48.7},  # Table 4, Protocol 1 MPJPE
 }
-
-
-def _flip_uvz(uvz: torch.Tensor, width: int, flip_index) -> torch.Tensor:
-    """The 2.5D estimate on a mirrored image mapped back to the original: u → W − 1 − u, left ↔ right."""
-    out = uvz[:, flip_index].clone()
-    out[..., 0] = width - 1 - out[..., 0]
-    return out
-
-
-@torch.no_grad()
-def predict_loader(net, loader, device, flip: bool = False, amp: str = "none", depth_range: float = 2000.0,
-                   progress: bool = False) -> dict:
-    """Run ``net`` (a :class:`cdlpose.model.CascadedLiftingNet`) over ``loader`` (batches of
-    :class:`cdlpose.data.datasets.PoseDataset` items, evaluation mode). ``depth_range``: the codec's D (mm).
-
-    Returns numpy arrays (N = samples):
-
-    - ``pred_3d`` (N, J, 3) mm, root-relative: the lifting block's pose (normalised scale, eq. 10); for a
-      network without one (imported PoseNet weights) the back-projected estimate below, as PoseNet is evaluated;
-    - ``pred_3d_backproj`` (N, J, 3) mm: the 2.5D estimate back-projected with the crop camera and the
-      *ground-truth* root depth (PoseNet's evaluation; the lifting-free reference);
-    - ``gt_3d`` (N, J, 3) mm root-relative, original scale; ``valid_3d`` (N, J);
-    - ``pred_uv`` / ``gt_uv`` (N, J, 2) crop pixels; ``valid_2d`` (N, J);
-    - ``uvz`` (N, J, 3) the 2.5D estimate (map pixels, depth index); ``scale`` (N,) the eq. (10) factor;
-    - ``pred_uv_frame`` / ``gt_uv_frame`` (N, J, 2) the same in frame (full image) pixels;
-    - ``sample_id``, ``subject``, ``action``, ``dataset``, ``image_key`` (the frame a person is in) lists;
-    - ``skeleton``: the network's joint set (name).
-    """
-    from tqdm.auto import tqdm
-
-    net.eval()
-    sk = get_skeleton(net.config.skeleton)
-    root = sk.root
-    C = net.config.depth_bins
-    flip_index = torch.as_tensor(sk.flip_index, device=device)
-    cols = {k: [] for k in ("pred_3d", "pred_3d_backproj", "gt_3d", "valid_3d", "pred_uv", "gt_uv", "valid_2d",
-                            "pred_uv_frame", "gt_uv_frame", "uvz", "scale") + _LIST_KEYS}
-    use_amp = device.type == "cuda" and amp != "none"
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
-        images = batch["image"].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=dtype, enabled=use_amp):
-            uvz = net.volumes(images)["uvz"].float()
-            if flip:
-                uvz_f = net.volumes(images.flip(-1))["uvz"].float()
-                uvz = 0.5 * (uvz + _flip_uvz(uvz_f, images.shape[-1] // 4, flip_index))
-        # the crop camera (fx, fy, cx, cy in crop pixels) for a lifting block that sees viewing rays
-        camera = crop_camera(batch).to(device)
-        pose = net.lifting(uvz, camera).float() if net.lifting is not None else None
-        S = images.shape[-1]
-        m = S // 4
-        uv_crop = rescale_points(uvz[..., :2].cpu().numpy().astype(np.float64), (m, m), (S, S))
-        z_mm = index_to_depth(uvz[..., 2], C, depth_range).cpu().numpy().astype(np.float64)
-        X = batch["joints_3d"].numpy().astype(np.float64)
-        f, c = batch["f"].numpy()[:, None], batch["c"].numpy()[:, None]
-        Z = X[:, root : root + 1, 2] + z_mm  # ground-truth root depth + predicted relative depth
-        bp = np.concatenate([(uv_crop - c) / f * Z[..., None], Z[..., None]], -1)
-        cols["pred_3d_backproj"].append(bp - bp[:, root : root + 1])
-        cols["pred_3d"].append(cols["pred_3d_backproj"][-1] if pose is None else pose.cpu().numpy().astype(np.float64))
-        cols["gt_3d"].append(X - X[:, root : root + 1])
-        cols["valid_3d"].append(batch["valid_3d"].numpy())
-        gt_crop = batch["uv_crop"].numpy().astype(np.float64)
-        cols["pred_uv"].append(uv_crop)
-        cols["gt_uv"].append(gt_crop)
-        cols["valid_2d"].append(batch["valid_2d"].numpy())
-        # the frame (full image) pixels of both, for matching people in the frame (MuPoTS-3D): each sample's own
-        # crop → frame affine (N, 2, 3)
-        A = batch["crop_to_frame"].numpy().astype(np.float64)
-        for key, uv in (("pred_uv_frame", uv_crop), ("gt_uv_frame", gt_crop)):
-            cols[key].append(np.einsum("nab,njb->nja", A[:, :, :2], uv) + A[:, None, :, 2])
-        cols["uvz"].append(uvz.cpu().numpy())
-        cols["scale"].append(batch["scale"].numpy())
-        for k in _LIST_KEYS:
-            cols[k].extend(batch[k] if k in batch else batch["sample_id"])
-    if not cols["gt_3d"]:
-        raise ValueError("evaluation data set is empty")
-    out = {k: (np.concatenate(v) if k not in _LIST_KEYS else v) for k, v in cols.items()}
-    out["skeleton"] = sk.name
-    out["pose_3d_source"] = "lifting" if net.lifting is not None else "back-projection"
-    return out
-
-
-def crop_camera(batch: dict) -> torch.Tensor:
-    """The crops' cameras (B, 4) = (fx, fy, cx, cy) in crop pixels, from a batch of the crop pipeline (its ``f``
-    and ``c``: the augmented crop camera; NaN for 2D-only samples)."""
-    return torch.cat([batch["f"], batch["c"]], -1).float()
 
 
 def _error_2d(pred: dict) -> float:
@@ -347,54 +238,6 @@ def attach_mupots_ground_truth(pred: dict, records: list) -> dict:
     if univ and all(u is not None for u in univ):
         pred["gt_3d_univ"] = np.stack(univ).astype(np.float64)
     return pred
-
-
-def predict_detections(predictor, records: list, detections: str | Path, min_score: float = 0.0,
-                       progress: bool = False) -> dict:
-    """Top-down predictions from detected boxes for every image of ``records`` (the annotated test people).
-
-    ``detections``: a COCO results file (``[{"image_id", "bbox": [x, y, w, h], "score", "category_id"?}]``) whose
-    ``image_id`` are the test set's image ids (as RootNet's MuPoTS-3D box files); ``predictor``: a
-    :class:`cdlpose.inference.Predictor`. Returns ``det_pred_3d`` (M, J, 3) mm root-relative, ``det_uv_frame``
-    (M, J, 2) image px, ``det_image_key`` (M,), ``det_score`` (M,), and ``det_images_without_boxes``.
-    """
-    from tqdm.auto import tqdm
-
-    from .data.datasets import image_key
-    from .detection import read_detections
-
-    dets = read_detections(detections, min_score)
-    images: dict = {}
-    for r in records:
-        images.setdefault(image_key(r), (r["image_path"], r.get("image_id"), r.get("f"), r.get("c")))
-    jobs, empty = [], []
-    for key, (path, iid, f, c) in images.items():
-        found = dets.by_id.get(iid, dets.by_id.get(str(iid), [])) if iid is not None else []
-        if not found:
-            found = [(1.0, b) for b in dets.boxes_for(path)]
-        if found:
-            found = sorted(found, key=lambda sb: -sb[0])
-            jobs.append((key, path, [b for _, b in found], [sc for sc, _ in found], f, c))
-        else:
-            empty.append(key)
-    out = {"det_pred_3d": [], "det_uv_frame": [], "det_image_key": [], "det_score": []}
-    for key, path, boxes, scores, f, c in tqdm(jobs, desc="detections", disable=not progress, leave=False):
-        # the test set's own intrinsics: the crop cameras the lifting block sees, as in the ground-truth-box path
-        known = f is not None and c is not None and np.isfinite(f).all() and np.isfinite(c).all()
-        kw = {"focal": tuple(map(float, f)), "centre": tuple(map(float, c))} if known else {}
-        people = predictor.predict([path], [boxes], **kw)
-        for ps in people:
-            for p, sc in zip(ps, scores):
-                out["det_pred_3d"].append(p["keypoints_3d"])
-                out["det_uv_frame"].append(p["keypoints_2d"])
-                out["det_image_key"].append(key)
-                out["det_score"].append(sc)
-    J = predictor.skeleton.num_joints
-    res = {"det_pred_3d": np.asarray(out["det_pred_3d"], np.float64).reshape(-1, J, 3),
-           "det_uv_frame": np.asarray(out["det_uv_frame"], np.float64).reshape(-1, J, 2),
-           "det_image_key": out["det_image_key"], "det_score": np.asarray(out["det_score"], np.float64),
-           "det_images_without_boxes": empty}
-    return res
 
 
 def mean_pose_rows(result: dict, pred: dict, mean_pose: np.ndarray, label: str = "training-set mean pose") -> dict:

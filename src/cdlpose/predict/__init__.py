@@ -1,0 +1,39 @@
+"""``cdlpose predict``: 3D poses for images, folders and videos, written as JSON, pictures, MP4 and HTML viewers.
+
+Per input ``NAME`` (a file's stem, made unique) the output folder gets:
+
+- ``NAME.json`` (schema ``cdlpose-prediction/2``, see :func:`person_record`): per person the box and its detection
+  score, 2D joints in image pixels, per-joint confidences, the 2.5D estimate, the root-relative 3D pose in mm
+  (camera axes) and the estimated camera-space placement; for videos one entry per frame;
+- images: ``NAME_2d.jpg`` (the image with the 2D skeletons) and ``NAME_3d.png`` (the 3D skeletons, two views);
+- videos and cameras: ``NAME.mp4`` (H.264, yuv420p: plays in browsers) with the 2D overlay and the 3D view side by
+  side (optionally One-Euro smoothed);
+- ``NAME.html``: a self-contained viewer (rotate, zoom, scrub frames; a video's frames beside the 3D view).
+
+and, for the whole run, ``predictions.coco.json`` (see :func:`coco_results`): every person in COCO's keypoint
+results form (``image_id``, ``category_id``, ``keypoints`` [x, y, v]…, ``score``, ``bbox``) with the 3D fields
+alongside, merged with the entries of earlier runs into the same folder for other inputs.
+
+Inputs: image and video files, folders of them (recursively), quoted glob patterns (``"shots/*.jpg"``, ``**``
+recursive) and cameras (``PredictOptions.cameras``: OpenCV capture indices, read until the stream ends,
+``max_frames`` or Ctrl-C). URLs are refused: download the file first.
+
+A folder's unreadable images (also truncated JPEG and PNG files, and videos with fewer frames than their
+container lists) are reported and skipped; the rest are processed.
+
+Nothing in the output folder is replaced unless cdlpose wrote it for the same input: before anything is written,
+every output that would replace another file is listed and the run refused (``overwrite`` replaces them). What
+was written for which input is recorded in ``.cdlpose-predict.jsonl`` in the output folder; files listed there are
+not taken as inputs when the output folder is inside an input folder. Every write goes through a temporary file
+and a rename and is checked: a failed one (disk full, permission, a folder of that name) is reported with the
+file and the cause; a full disk stops the run.
+"""
+
+from .inputs import collect_inputs
+from .options import COCO_RESULTS, IMAGE_EXTS, MANIFEST, SCHEMA, VIDEO_EXTS, PredictOptions
+from .records import coco_results, person_record
+from .run import run_predict
+from .tracking import Tracker, match_tracks
+
+__all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "PredictOptions", "collect_inputs", "person_record", "run_predict",
+           "match_tracks", "Tracker", "coco_results", "COCO_RESULTS", "SCHEMA", "MANIFEST"]

@@ -1,0 +1,207 @@
+"""The run: every input predicted into the output folder, with nothing replaced that cdlpose did not write."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import cv2
+
+from ..checkpoint import write_text_atomic
+from ..data.readers import load_image
+from ..errors import InputError, OutputError
+from ..inference import Predictor
+from .drawing import draw_overlay, figure_3d
+from .files import Manifest, Names, RUN, disk_full, input_key, write_failed, write_image
+from .inputs import collect_inputs, frame_count, image_damage
+from .options import COCO_RESULTS, PredictOptions
+from .people import predict_batch
+from .records import coco_entry, coco_results, header, json_text, person_record
+from .video import predict_video
+
+__all__ = ["run_predict", "predict_images"]
+
+
+def predict_images(pred, opts, items, names, bar, checkpoint, manifest):
+    """Images in batches of ``opts.batch_size``; unreadable ones are recorded in ``opts.errors``, outputs that could
+    not be written in ``opts.write_errors`` (a full disk stops the run: :class:`OutputError`)."""
+    done = []
+    for start in range(0, len(items), opts.batch_size):
+        chunk = items[start : start + opts.batch_size]
+        imgs, paths = [], []
+        for path in chunk:
+            try:
+                img = load_image(path)
+                damage = image_damage(path)  # OpenCV decodes what there is of a truncated file, with a warning
+                if damage:
+                    raise InputError(damage)
+                imgs.append(img)
+                paths.append(path)
+            except (OSError, ValueError) as e:
+                opts.errors.append((str(path), str(e)))
+                bar.update(1)
+        if not imgs:
+            continue
+        try:
+            people = predict_batch(pred, opts, paths, imgs, [str(p) for p in paths])
+        except InputError:
+            # a bad box in one image: fall back to one image at a time so that the others still get processed
+            people = []
+            for p, im in zip(paths, imgs):
+                try:
+                    people.append(predict_batch(pred, opts, [p], [im], [str(p)])[0])
+                except InputError as e:
+                    opts.errors.append((str(p), str(e)))
+                    people.append(None)
+        for path, img, ps in zip(paths, imgs, people):
+            bar.update(1)
+            if ps is None:
+                continue
+            name = names[path]
+            data = header(pred, path, "image", img.shape[1::-1], checkpoint)
+            data["people"] = [person_record(p) for p in ps]
+            coco = [coco_entry(r, path) for r in data["people"]]
+            try:
+                text = json_text(data, path)
+            except InputError as e:
+                opts.errors.append((str(path), str(e)))
+                continue
+            target = None
+            try:
+                target = opts.out / f"{name}.json"
+                manifest.record(target, path)
+                write_text_atomic(target, text)
+                overlay = draw_overlay(pred, img, ps, opts) if opts.images or opts.viewer else None
+                if opts.images:
+                    target = opts.out / f"{name}_2d.jpg"
+                    manifest.record(target, path)
+                    write_image(target, overlay, [cv2.IMWRITE_JPEG_QUALITY, 90])
+                    target = opts.out / f"{name}_3d.png"
+                    manifest.record(target, path)
+                    write_image(target, figure_3d(pred, ps))
+                if opts.viewer:
+                    from ..viewer import write_viewer
+
+                    target = opts.out / f"{name}.html"
+                    manifest.record(target, path)
+                    write_viewer(target, data, image=overlay)
+            except OSError as e:
+                err = write_failed(target, e)
+                opts.write_errors.append((str(target), str(err)))
+                if disk_full(err):
+                    raise err from None
+                continue
+            opts.coco += coco
+            done.append(name)
+    return done
+
+
+class _Counter:
+    """Counts images and frames (a disabled tqdm does not) and forwards to the progress bar."""
+
+    def __init__(self, bar):
+        self.bar, self.n = bar, 0
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+        self.bar.update(k)
+
+
+def _write_coco(pred: Predictor, opts: PredictOptions, manifest: Manifest, inputs: list) -> None:
+    """Write ``predictions.coco.json``: this run's people, and an earlier run's entries for inputs not in this run
+    (a re-run of an input replaces its entries)."""
+    target = opts.out / COCO_RESULTS
+    keep = []
+    if target.is_file() and manifest.owner.get(COCO_RESULTS) == RUN:
+        try:
+            old = json.loads(target.read_text())
+            done = {str(p) for p in inputs}
+            keep = [e for e in old.get("annotations", []) if isinstance(e, dict) and e.get("file_name") not in done]
+        except (OSError, ValueError, AttributeError):
+            keep = []  # damaged: this run's entries only
+    if not opts.coco and not keep and not target.exists():
+        return
+    text = json_text(coco_results(pred, keep + opts.coco), target)
+    manifest.record(target, RUN)
+    write_text_atomic(target, text)
+
+
+def run_predict(pred: Predictor, inputs, opts: PredictOptions, checkpoint="") -> dict:
+    """Predict every input (see :func:`collect_inputs`) into ``opts.out``. Returns ``{"outputs": [names],
+    "errors": [(path, message)], "write_errors": [(path, message)], "notes": [text], "frames": n, "seconds": s}``:
+    unreadable inputs are in ``errors`` and outputs that could not be written in ``write_errors``, not raised;
+    ``notes`` report detections that matched no input and images the detections gave no box. Raises
+    :class:`InputError` (nothing written) when outputs would replace files cdlpose did not write for the same input
+    and ``opts.overwrite`` is not set."""
+    from tqdm import tqdm
+
+    items = collect_inputs(inputs, opts.cameras)
+    if opts.out.exists() and not opts.out.is_dir():
+        raise InputError(f"--out {opts.out} is a file, not a folder")
+    manifest = Manifest(opts.out)
+    written = manifest.written(opts.out)
+    items = [(p, k) for p, k in items if input_key(p) not in written]  # an earlier run's outputs are not inputs
+    if not items:
+        raise InputError(f"no inputs left: every image in {', '.join(map(str, inputs))} is an output of an earlier "
+                         f"run into {opts.out}")
+    # names are fixed before anything is written: images first, then videos, as they are processed
+    unique = Names()
+    names = {p: unique(p) for p, k in sorted(items, key=lambda pk: pk[1] != "image")}
+    planned = [(p, k, names[p]) for p, k in items]
+    if not opts.overwrite:
+        clash = manifest.conflicts(opts.out, planned, opts)
+        if clash:
+            shown = ", ".join(str(c) for c in clash[:10]) + (f" and {len(clash) - 10} more" if len(clash) > 10 else "")
+            raise InputError(f"--out {opts.out}: {len(clash)} file{'s' if len(clash) > 1 else ''} there would be "
+                             f"replaced that cdlpose did not write for the same input: {shown}; choose another "
+                             "--out, or give --overwrite to replace them")
+    try:
+        opts.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_failed(opts.out, e) from None
+    total = sum(1 if k == "image" else (opts.max_frames or 0) if k == "camera" else frame_count(p) for p, k in items)
+    t0 = time.perf_counter()
+    outputs = []
+    with tqdm(total=total or None, unit="img", disable=not opts.progress, dynamic_ncols=True) as tq:
+        bar = _Counter(tq)
+        try:
+            images = [p for p, k in items if k == "image"]
+            if images:
+                outputs += predict_images(pred, opts, images, names, bar, checkpoint, manifest)
+            for p, k in ((p, k) for p, k in items if k in ("video", "camera")):
+                try:
+                    outputs.append(predict_video(pred, opts, p, names, bar, checkpoint, manifest, k))
+                except InputError as e:
+                    opts.errors.append((str(p), str(e)))
+                except OSError as e:
+                    err = write_failed(opts.out / f"{names[p]}.mp4", e)
+                    opts.write_errors.append((str(p), str(err)))
+                    if disk_full(err):
+                        break
+        except OutputError as e:  # a full disk: the remaining inputs would fail the same way
+            if not any(str(e) == m for _, m in opts.write_errors):
+                opts.write_errors.append((str(opts.out), str(e)))
+        frames = bar.n
+    notes = []
+    try:
+        _write_coco(pred, opts, manifest, [p for p, _ in items])
+    except OSError as e:
+        err = write_failed(opts.out / COCO_RESULTS, e)
+        opts.write_errors.append((str(opts.out / COCO_RESULTS), str(err)))
+    if opts.whole_image:
+        n = len(set(opts.whole_image))
+        notes.append(f"no person boxes were given (--box, --detections or --detector): {n} input(s) were each taken "
+                     "as one person covering the whole frame; for photos and videos of people give boxes")
+    if opts.detections is not None:
+        src = getattr(opts.detections, "source", "the detections")
+        no_box = list(dict.fromkeys(opts.no_box))  # an image retried alone after a bad box is listed once
+        if no_box:
+            shown = ", ".join(no_box[:10]) + (" …" if len(no_box) > 10 else "")
+            notes.append(f"{len(no_box)} image(s) got no person box from {src}: {shown}")
+        unmatched = opts.detections.unmatched() if hasattr(opts.detections, "unmatched") else []
+        if unmatched:
+            shown = ", ".join(unmatched[:10]) + (" …" if len(unmatched) > 10 else "")
+            notes.append(f"{len(unmatched)} image(s) of {src} match no input: {shown} (COCO ids match file names "
+                         "like 000000000785.jpg; --image-list maps other names)")
+    return {"outputs": outputs, "errors": list(opts.errors), "write_errors": list(opts.write_errors),
+            "notes": notes, "frames": frames, "seconds": time.perf_counter() - t0}
