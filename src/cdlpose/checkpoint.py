@@ -126,18 +126,31 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         raise CheckpointError(f"{path}: not a loadable cdlpose checkpoint ({why})") from None
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write a file through a temporary file and a rename: readers never see half a file, and a failed write
-    (:class:`OutputError` naming the file and the cause) leaves no temporary file and the previous file intact."""
+    (:class:`OutputError` naming the file and the cause) leaves no temporary file and the previous file intact.
+    The temporary file is new (``mkstemp``: ``O_EXCL``, an unpredictable name in the same folder), so a symbolic
+    link planted at a predictable name cannot redirect the write; a link at ``path`` itself is replaced, never
+    written through."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _output_error(path, e) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, path)
     except OSError as e:
         try:
-            tmp.unlink(missing_ok=True)
+            os.unlink(tmp)
         except OSError:
             pass
         raise _output_error(path, e) from None

@@ -4,7 +4,8 @@ An open implementation of Zhang, Zhan and Chang, "Deep Monocular 3D Human Pose E
 Dimension-Lifting" (AAAI 2021): a network lifts an image to 2D joint heatmaps, then to per-joint 2.5D volumes, and a
 lifting block turns the 2.5D estimate into a root-relative 3D pose. Train and evaluate it on Human3.6M and
 MuCo/MuPoTS-3D, or try it on a laptop on the embedded synthetic data set. There are no pretrained weights:
-start with `cdlpose demo`, which trains a small model on your CPU in minutes.
+start with `cdlpose demo`, which trains a small model on your CPU in minutes, on rendered figures (it is not a
+model for photos; for photos, import Moon et al.'s published PoseNet weights, below, or train on real data).
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ from __future__ import annotations
 EXAMPLES = """first run:
   cdlpose demo                                    train and evaluate a small model on synthetic data (CPU,
                                                   minutes); report in cdlpose-demo/index.html
-  cdlpose predict --checkpoint cdlpose-demo/finetune/last.pt photo.jpg --out poses/
-  cdlpose synth --style plain --out synth-sample  look at the synthetic images the demo trains on
+  cdlpose synth --style plain --split test --out synth-test
+                                                  held-out synthetic images in the style the demo trains on
+  cdlpose predict --checkpoint cdlpose-demo/finetune/last.pt synth-test/images --out poses/
+                                                  the demo model on them; it has seen no photo, and its poses
+                                                  on photos are unrelated to the people (predict prints what
+                                                  a model was trained on)
 
 on the real data sets (licensed; see docs/datasets.md for where to get them and the layout):
   cdlpose data check configs/h36m_p1.yaml         read every annotation and image before training
@@ -21,7 +26,9 @@ on the real data sets (licensed; see docs/datasets.md for where to get them and 
   cdlpose evaluate configs/h36m_p1.yaml --checkpoint runs/h36m_p1_stage2/last.pt
   cdlpose export --checkpoint runs/h36m_p1_stage2/last.pt --format weights
 
-published PoseNet weights (Moon et al.; download a snapshot from their repository's README):
+photos: cdlpose ships no model for photos yet; use one trained on real images, e.g. Moon et al.'s published
+PoseNet weights (Human3.6M + MPII; download a snapshot from their repository's README), or one you trained on
+the real data sets above:
   cdlpose import posenet snapshot_24.pth.tar --joints h36m --out posenet_h36m.pt
   cdlpose predict --checkpoint posenet_h36m.pt photo.jpg --box 120 40 200 420 --out poses/
 
@@ -140,9 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("predict", help="3D poses for images, folders and videos: JSON, pictures, MP4, HTML viewers",
-                       description="Writes per input NAME.json, NAME_2d.jpg and NAME_3d.png (images) or NAME.mp4 "
-                       "(H.264 videos and cameras), NAME.html (a viewer), and predictions.coco.json (every person, COCO keypoint "
-                       "results with the 3D fields). Exit status 0 when every input was processed, 3 when "
+                       description="Writes per input NAME.json (with the 3D poses), NAME_2d.jpg and NAME_3d.png "
+                       "(images) or NAME.mp4 (H.264 videos and cameras), NAME.html (a viewer), and "
+                       "predictions.coco.json (every person as COCO keypoint results: a list with integer image ids "
+                       "and COCO's 17 joints, what pycocotools' loadRes and COCOeval read) with "
+                       "predictions.coco.image_ids.json (each input's image_id). First it prints the model it runs "
+                       "and what that was trained on. Exit status 0 when every input was processed, 3 when "
                        "some inputs could not be read (they are listed; the rest are written), 4 when some outputs "
                        "could not be written (disk full, permission), 2 for bad options. Files in --out that cdlpose "
                        "did not write for the same input are never replaced: the run is refused with the list of "
@@ -163,9 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detections", metavar="FILE",
                    help='COCO-format detections: [{"image_id" or "file_name", "bbox": [x, y, w, h], "score"}]; '
                         "a numeric image_id matches COCO's file names (785 ↔ 000000000785.jpg)")
-    p.add_argument("--image-list", metavar="FILE",
-                   help="with --detections: a COCO annotation file (or a JSON list of {id, file_name}) mapping image "
-                        "ids to file names")
+    p.add_argument("--image-list", "--coco-annotations", metavar="FILE",
+                   help="a COCO annotation file (or a JSON list of {id, file_name}): its image ids are the inputs' "
+                        "image_id in predictions.coco.json (matched by file name; without it a COCO-style name's "
+                        "number, else a numbering, see predictions.coco.image_ids.json), and map --detections' "
+                        "image ids to file names")
     p.add_argument("--detector", action="store_true",
                    help="detect people with torchvision's Faster R-CNN (COCO weights, from torchvision's cache)")
     p.add_argument("--min-score", type=float, default=0.5, help="minimum detection score (default 0.5)")
@@ -301,7 +313,7 @@ def _cmd_predict(args) -> int:
 
     from .errors import InputError
     from .inference import Predictor
-    from .predict import PredictOptions, collect_inputs, run_predict
+    from .predict import PredictOptions, collect_inputs, model_line, recorded_training, run_predict
 
     if sum(bool(x) for x in (args.box, args.detections, args.detector)) > 1:
         raise InputError("give at most one of --box, --detections and --detector")
@@ -330,20 +342,27 @@ def _cmd_predict(args) -> int:
                          "root depths)")
     if not all(math.isfinite(v) and v > 0 for v in args.root_depth or ()):
         raise InputError(f"--root-depth: expected depths in mm > 0, got {' '.join(f'{v:g}' for v in args.root_depth)}")
-    if args.image_list and not args.detections:
-        raise InputError("--image-list maps the image ids of --detections: give --detections too")
     collect_inputs(args.inputs, args.camera or ())  # missing inputs fail before the model loads
+    image_ids = None
+    if args.image_list:
+        from .predict import ImageList
+
+        image_ids = ImageList(args.image_list)  # a bad file fails before the model loads
     if args.onnx:
         pred = Predictor.from_onnx(args.onnx, flip=True if args.flip else None, lifting=not args.no_lifting)
     else:
         pred = Predictor.from_checkpoint(args.checkpoint, device=args.device, flip=args.flip,
                                          lifting=not args.no_lifting)
+    model = args.checkpoint or args.onnx
+    trained_on = recorded_training(pred, model)
+    print(model_line(model, pred, trained_on), flush=True)
     opts = PredictOptions(out=Path(args.out), boxes=args.box, focal=tuple(args.focal) if args.focal else None,
                           batch_size=args.batch_size, images=not args.json_only, viewer=not args.no_viewer,
                           smooth=args.smooth, min_cutoff=args.smooth_min_cutoff, beta=args.smooth_beta,
                           progress=not args.no_progress, overwrite=args.overwrite, cameras=list(args.camera or ()),
                           max_frames=args.max_frames, show=args.show, kpt_thr=args.kpt_thr,
-                          thickness=args.thickness, radius=args.radius, root_depths=args.root_depth)
+                          thickness=args.thickness, radius=args.radius, root_depths=args.root_depth,
+                          image_ids=image_ids, trained_on=trained_on)
     if args.detections:
         from .detection import read_detections
 
@@ -352,7 +371,7 @@ def _cmd_predict(args) -> int:
         from .detection import PersonDetector
 
         opts.detector = PersonDetector(pred.device, args.min_score)
-    res = run_predict(pred, args.inputs, opts, args.checkpoint or args.onnx)
+    res = run_predict(pred, args.inputs, opts, model)
     rate = res["frames"] / max(res["seconds"], 1e-9)
     print(f"{len(res['outputs'])} inputs, {res['frames']} images/frames in {res['seconds']:.1f} s "
           f"({rate:.1f}/s) → {opts.out}")
@@ -404,6 +423,8 @@ def _cmd_synth(args) -> int:
     if args.poses is None and (args.subjects or args.every):
         raise InputError("synth: --subjects and --every select poses of --poses")
     style = args.style or ("plain" if args.poses else "full")
+    if args.n < 1:
+        raise InputError(f"synth: -n must be at least 1 (the number of samples to write), got {args.n}")
     try:
         if args.poses:
             out = export_rendered(args.out, args.poses, args.cameras, args.n, args.subjects, args.every, style,
@@ -412,7 +433,9 @@ def _cmd_synth(args) -> int:
             out = export_synthetic(args.out, args.n, args.split, args.seed, args.sheet, style, args.overwrite)
     except FileExistsError as e:  # an earlier export, not replaced unasked
         raise InputError(str(e)) from None
-    n = len(list((out / "images").glob("*.jpg")))
+    import json
+
+    n = len(json.loads((out / "annotations.json").read_text())["images"])  # not a count of the folder's files
     print(f"wrote {n} {style}-style samples to {out}: images/, annotations.json, contact_sheet.png")
     return 0
 

@@ -92,8 +92,8 @@ class Material:
 
 def read_material(path: str | Path) -> Material:
     """A MakeHuman ``.mhmat`` file: ``diffuseColor``, ``diffuseTexture`` and ``aomapTexture`` (relative to the
-    file; a texture the folder lacks is ``None``: the CC0 copy lists such files in ``MISSING.txt``) and
-    ``transparent``."""
+    file and inside its folder — a path leading out raises ``ValueError``; a texture the folder lacks is
+    ``None``: the CC0 copy lists such files in ``MISSING.txt``) and ``transparent``."""
     from PIL import Image
 
     path = Path(path)
@@ -105,9 +105,19 @@ def read_material(path: str | Path) -> Material:
     if colour.shape != (3,):
         raise ValueError(f"{path}: diffuseColor must be three numbers, got {keys.get('diffuseColor')!r}")
 
+    folder = path.parent.resolve()
+
     def image(key, mode):
-        if key in keys and (path.parent / keys[key]).is_file():
-            with Image.open(path.parent / keys[key]) as im:
+        if key not in keys:
+            return None
+        # a texture is the material's own: a path out of its folder (``../../x.png``, absolute, or a link that
+        # leads out) is refused, never read
+        target = (path.parent / keys[key]).resolve()
+        if not target.is_relative_to(folder):
+            raise ValueError(f"{path}: {key} {keys[key]!r} lies outside the material's folder {folder}; "
+                             "a texture must be beside its .mhmat file or below it")
+        if target.is_file():
+            with Image.open(target) as im:
                 return np.asarray(im.convert(mode))
         return None
 

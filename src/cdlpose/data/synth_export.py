@@ -10,7 +10,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..checkpoint import describe_os_error
+from ..errors import OutputError
 from ..geometry import apply_affine
+from ..outputs import OutputFolder
 from ..vis import contact_sheet, draw_skeleton
 from .rendered import RenderedPoses
 from .synthetic import SyntheticHumans
@@ -20,33 +23,58 @@ _UNITS = {"joints_2d": "frame pixels", "joints_3d": "camera mm", "box": "frame p
 
 def _export(ds, indices, out: str | Path, meta: dict, sheet: int, overwrite: bool) -> Path:
     """Items ``indices`` of ``ds`` into ``out``: ``images/NNNNNN.jpg``, ``annotations.json`` (``meta`` and per image
-    every field of the record but the image) and ``contact_sheet.png``. An earlier export there is not replaced
-    unless ``overwrite``."""
-    out = Path(out)
-    if (out / "annotations.json").exists() and not overwrite:
-        raise FileExistsError(f"{out} already holds an export (annotations.json); choose another --out or pass "
-                              "--overwrite")
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    records, tiles, labels = [], [], []
-    for k, i in enumerate(tqdm(indices, desc="synth", unit="img")):
-        s = ds[int(i)]
-        name = f"images/{k:06d}.jpg"
-        cv2.imwrite(str(out / name), cv2.cvtColor(s["image"], cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-        rec = {"file_name": name}
-        for key, v in s.items():
-            if key != "image":
-                rec[key] = v.tolist() if isinstance(v, np.ndarray) else v
-        records.append(rec)
-        if k < sheet:
-            uv = apply_affine(s["frame_to_image"], s["joints_2d"])
-            tiles.append(draw_skeleton(s["image"], uv, s["skeleton"]))
-            labels.append(s["action"] if "camera" not in s else f"{s['subject']} {s['action']} {s['camera'][-4:]}")
-    tmp = out / "annotations.json.tmp"
-    tmp.write_text(json.dumps({**meta, "skeleton": "h36m17", "units": _UNITS, "images": records}))
-    tmp.replace(out / "annotations.json")
-    if tiles:
-        img = contact_sheet(tiles, columns=8, tile=128, labels=labels)
-        cv2.imwrite(str(out / "contact_sheet.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    every field of the record but the image) and ``contact_sheet.png``, under the output-folder policy of
+    :mod:`cdlpose.outputs`: the folder is locked for the run; an earlier export there, or any file in the way that
+    cdlpose did not write, is not replaced unless ``overwrite``; ``annotations.json`` (and the folder's complete
+    marker) is removed before the first image is written and written after the last, so a killed run never looks
+    complete; images an earlier, larger export of cdlpose's left behind are removed. A write that fails raises
+    :class:`~cdlpose.errors.OutputError` naming the file."""
+    if len(indices) < 1:
+        raise ValueError(f"synth: the number of samples must be at least 1, got {len(indices)}")
+    names = [f"images/{k:06d}.jpg" for k in range(len(indices))]
+    with OutputFolder(out, "synth") as folder:
+        out = folder.path
+        if not overwrite:
+            if (out / "annotations.json").exists() or (out / "annotations.json").is_symlink():
+                raise FileExistsError(f"{out} already holds an export (annotations.json); choose another --out or "
+                                      "pass --overwrite")
+            folder.refuse_foreign(names + ["contact_sheet.png"], overwrite, "synth --out")
+        folder.start()
+        try:
+            (out / "annotations.json").unlink()  # the old annotations must not describe the new images
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise OutputError(f"cannot remove {out / 'annotations.json'}: {describe_os_error(e)}") from None
+        # a smaller export over a larger one of cdlpose's: its extra images go (a user's files stay)
+        planned = set(names)
+        for old in sorted(n for n in folder.ledger if n.startswith("images/") and n not in planned):
+            folder.remove_own(old)
+        records, tiles, labels = [], [], []
+        for k, i in enumerate(tqdm(indices, desc="synth", unit="img")):
+            s = ds[int(i)]
+            name = names[k]
+            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(s["image"], cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+            if not ok:
+                raise OutputError(f"cannot write {out / name}: OpenCV could not encode the image")
+            folder.write_bytes(name, buf.tobytes(), save=(k + 1) % 64 == 0)
+            rec = {"file_name": name}
+            for key, v in s.items():
+                if key != "image":
+                    rec[key] = v.tolist() if isinstance(v, np.ndarray) else v
+            records.append(rec)
+            if k < sheet:
+                uv = apply_affine(s["frame_to_image"], s["joints_2d"])
+                tiles.append(draw_skeleton(s["image"], uv, s["skeleton"]))
+                labels.append(s["action"] if "camera" not in s else f"{s['subject']} {s['action']} {s['camera'][-4:]}")
+        if tiles:
+            img = contact_sheet(tiles, columns=8, tile=128, labels=labels)
+            ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+            if ok:
+                folder.write_bytes("contact_sheet.png", buf.tobytes())
+        folder.write_text("annotations.json", json.dumps({**meta, "skeleton": "h36m17", "units": _UNITS,
+                                                          "images": records}))
+        folder.finish({"images": len(records)})
     return out
 
 
