@@ -222,3 +222,76 @@ def test_a_material_texture_beside_it_is_read(tmp_path):
     cv2.imwrite(str(tmp_path / "textures" / "t.png"), np.full((4, 4, 3), 200, np.uint8))
     (tmp_path / "skin.mhmat").write_text("name skin\ndiffuseTexture textures/t.png\n")
     assert read_material(tmp_path / "skin.mhmat").texture.shape == (4, 4, 3)
+
+
+# --- inputs that used to end in a traceback ------------------------------------------------------------------
+
+def _bomb_png(path, side=20000):
+    """A tiny PNG whose header claims side × side pixels (all zero: it compresses to almost nothing)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = zlib.compress(b"\0" * (side + 1) * 64, 9)  # a few rows: the header is what matters
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+
+
+def test_a_decompression_bomb_is_refused_by_name_before_decoding(tmp_path):
+    from cdlpose.data.readers import load_image
+
+    _bomb_png(tmp_path / "bomb.png")
+    with pytest.raises(ValueError, match=r"bomb.png claims 400 megapixels"):
+        load_image(tmp_path / "bomb.png")
+
+
+def test_a_truncated_npz_and_a_camera_pickle_holding_a_list_are_named(tmp_path):
+    import pickle
+
+    from cdlpose.data.readers import load_cameras_pkl, read_h36m_mmpose
+    from cdlpose.errors import DataError
+
+    good = tmp_path / "good.npz"
+    np.savez(good, imgname=np.array(["S1_Walking.54138969_000001.jpg"]), center=np.zeros((1, 2)),
+             scale=np.ones(1), part=np.zeros((1, 17, 3)), S=np.zeros((1, 17, 4)))
+    (tmp_path / "cut.npz").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (tmp_path / "cameras.pkl").write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(DataError, match=r"cut.npz.*truncated or damaged"):
+        read_h36m_mmpose(tmp_path / "cut.npz", tmp_path / "cameras.pkl")
+    with pytest.raises(DataError, match=r"cameras.pkl.*expected a mapping .*got a list"):
+        load_cameras_pkl(tmp_path / "cameras.pkl")
+
+
+def test_data_check_reports_a_camera_list_instead_of_a_traceback(tmp_path, capsys):
+    import pickle
+
+    from cdlpose.cli import main
+
+    np.savez(tmp_path / "train.npz", imgname=np.array(["S1_Walking.54138969_000001.jpg"]), center=np.zeros((1, 2)),
+             scale=np.ones(1), part=np.zeros((1, 17, 3)), S=np.zeros((1, 17, 4)))
+    (tmp_path / "cameras.pkl").write_bytes(pickle.dumps([1, 2, 3]))
+    (tmp_path / "data.yaml").write_text("datasets:\n  - {format: h36m-mmpose, annotations: train.npz, "
+                                        "cameras: cameras.pkl}\n")
+    code = main(["data", "check", str(tmp_path / "data.yaml")])
+    out = capsys.readouterr()
+    assert code != 0 and "expected a mapping" in out.out + out.err
+
+
+def test_a_detections_file_nested_100000_deep_is_an_input_error(tmp_path):
+    from cdlpose.detection import read_detections
+    from cdlpose.errors import InputError
+
+    (tmp_path / "det.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match="nested too deeply"):
+        read_detections(tmp_path / "det.json")
+
+
+def test_an_input_size_beyond_any_network_is_refused_before_allocating():
+    from cdlpose.config import load_config
+    from cdlpose.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="augment.input_size"):
+        load_config(None, ["augment.input_size=100000"])
+    assert load_config(None, ["augment.input_size=512"]).augment.input_size == 512

@@ -113,7 +113,7 @@ _RANGES = {
     "codec.sigma": (0.0, None, False, True), "codec.bone_sigma_start": (0.0, None, False, True),
     "codec.bone_sigma_end": (0.0, None, False, True), "codec.depth_bins": (1, None, True, True),
     "codec.depth_range": (0.0, None, False, True), "codec.ordinal_threshold": (0.0, 1.0, True, True),
-    "augment.input_size": (32, None, True, True), "augment.box_enlarge": (0.0, None, False, True),
+    "augment.input_size": (32, 1024, True, True), "augment.box_enlarge": (0.0, None, False, True),
     "augment.scale": (0.0, 1.0, True, False), "augment.rotation": (0.0, 180.0, True, True),
     "augment.rotation_prob": (0.0, 1.0, True, True), "augment.flip_prob": (0.0, 1.0, True, True),
     "augment.color_jitter": (0.0, 1.0, True, True), "augment.occlusion_prob": (0.0, 1.0, True, True),

@@ -75,6 +75,9 @@ def _load_json(path: Path, what: str):
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not a JSON {what} ({e})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a {what}: its JSON is nested too deeply (a list of boxes is 2 levels "
+                         "deep)") from None
 
 
 def _image_names(path: str | Path) -> dict:

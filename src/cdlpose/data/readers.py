@@ -32,12 +32,40 @@ H36M_PROTOCOLS = {
 }
 
 
+#: The most pixels an input image may have (Pillow's decompression-bomb limit, about 179 megapixels: a
+#: 13,000 × 13,000 photo): a small file claiming more (a "decompression bomb") is refused before it is decoded.
+MAX_IMAGE_PIXELS = 2 * 89_478_485
+
+
+def _image_pixels(path: Path) -> int | None:
+    """Width × height from the file's header (nothing decoded), or ``None`` when Pillow cannot tell."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Image.DecompressionBombError as e:  # Pillow's own check fired on the header: far over the limit
+        sizes = [int(v) for v in re.findall(r"\d+", str(e))]
+        return sizes[0] if sizes and sizes[0] > MAX_IMAGE_PIXELS else MAX_IMAGE_PIXELS + 1
+    except Exception:  # Pillow does not know the format: OpenCV decides below
+        return None
+    return int(w) * int(h)
+
+
 def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB; a clear error for a missing or unreadable file."""
+    """Read an image file as (H, W, 3) uint8 RGB; a clear error (``ValueError`` naming the file) for a missing,
+    unreadable or oversized file (more than :data:`MAX_IMAGE_PIXELS`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    n = _image_pixels(path)
+    if n is not None and n > MAX_IMAGE_PIXELS:
+        raise ValueError(f"image file {path} claims {n / 1e6:.0f} megapixels, more than cdlpose decodes "
+                         f"({MAX_IMAGE_PIXELS / 1e6:.0f}): a decompression bomb or a scan far beyond a photo")
+    try:
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error as e:
+        raise ValueError(f"cannot decode image file {path} ({str(e).strip().splitlines()[-1]})") from None
     if img is None:
         raise ValueError(f"cannot decode image file {path} (corrupt or not an image)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
@@ -64,6 +92,27 @@ def load_numpy_pickle(path: str | Path):
             raise DataError(str(path), "-", "-", f"not a pickle of numpy arrays: {e}") from None
 
 
+def _read_npz(path: Path, fields) -> dict:
+    """The arrays ``fields`` of an ``.npz`` file (no pickles), or a :class:`DataError` naming the file and the
+    array for a missing array or a truncated or damaged file."""
+    import zipfile
+    import zlib
+
+    out = {}
+    field = "-"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            for field in fields:
+                if field not in z.files:
+                    raise DataError(str(path), "-", field, "missing array")
+                out[field] = z[field]
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as e:
+        raise DataError(str(path), "-", field, f"cannot read the .npz file (truncated or damaged: {e})") from None
+    return out
+
+
 def load_cameras_pkl(path: str | Path) -> dict:
     """MMPose's ``cameras.pkl``: ``{(subject, camera_id): Camera}`` (stored R, T with X_cam = R^T (X - T)).
     The distortion coefficients are kept as ``camera.k`` (3,) and ``camera.p`` (2,) attributes when present."""
@@ -75,8 +124,14 @@ def load_cameras_pkl(path: str | Path) -> dict:
             raw = _NumpyOnlyUnpickler(fh).load()
         except (pickle.UnpicklingError, EOFError) as e:
             raise DataError(str(path), "-", "-", f"not a camera pickle: {e}") from None
+    if not isinstance(raw, dict):
+        raise DataError(str(path), "-", "-", f"expected a mapping {{(subject, camera id): {{R, T, f, c, …}}}}, "
+                        f"got a {type(raw).__name__}")
     cams = {}
     for key, p in raw.items():
+        if not isinstance(p, dict) or not isinstance(key, tuple):
+            raise DataError(str(path), str(key), "-", "expected (subject, camera id) → {R, T, f, c, …}, got "
+                            f"{type(key).__name__} → {type(p).__name__}")
         for field in ("R", "T", "f", "c"):
             if field not in p:
                 raise DataError(str(path), str(key), field, "missing")
@@ -104,10 +159,7 @@ def read_h36m_mmpose(npz: str | Path, cameras: str | Path, image_root: str | Pat
     image_root = npz.parent if image_root is None else Path(image_root)
     if not npz.is_file():
         raise FileNotFoundError(f"annotation file not found: {npz}")
-    z = np.load(npz)
-    for field in ("imgname", "center", "scale", "part", "S"):
-        if field not in z.files:
-            raise DataError(str(npz), "-", field, "missing array")
+    z = _read_npz(npz, ("imgname", "center", "scale", "part", "S"))
     cams = load_cameras_pkl(cameras)
     if every > 1:
         # `every` counts the original 50 Hz video frames (frame index % every == 0, as Moon et al.); a file that
