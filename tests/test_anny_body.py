@@ -63,8 +63,9 @@ def test_joints_sit_where_human36m_puts_them(body):
 
 
 def test_render_projects_like_cdlpose(body):
-    """A small square at a known camera position appears at its pinhole projection (catches flipped axes,
-    a principal point taken from the bottom, or half-pixel shifts)."""
+    """A small square at a known camera position appears at its pinhole projection (catches flipped axes or a
+    principal point taken from the bottom; the centroid of a few pixels cannot pin half a pixel: that is
+    tests/test_realistic.py::test_the_renderer_draws_where_cdlpose_projects, from silhouette edges)."""
     x, y, zc, h = 200.0, -100.0, 2000.0, 10.0
     v = np.array([[x - h, y - h, zc], [x + h, y - h, zc], [x + h, y + h, zc], [x - h, y + h, zc]])
     faces = np.array([[0, 1, 2], [0, 2, 3], [0, 2, 1], [0, 3, 2]])  # both windings: visible from either side

@@ -28,8 +28,6 @@ def test_gaussian_soft_argmax_round_trip_within_0_05_px():
     # peak is 1 at integer keypoints, sigma sets the width
     hm1 = c.gaussian_heatmaps(torch.tensor([[[10.0, 20.0]]]), None, (64, 64), sigma=2.0)
     assert hm1[0, 0, 20, 10] == 1.0 and math.isclose(hm1[0, 0, 20, 12].item(), math.exp(-0.5), rel_tol=1e-6)
-    uv, val = c.argmax_2d(hm1)
-    assert uv.tolist() == [[[10.0, 20.0]]] and val.item() == 1.0
 
 
 def test_invalid_joints_give_empty_maps():
@@ -117,13 +115,10 @@ def test_soft_argmax_3d_of_an_encoded_volume():
     gz = torch.exp(-((zs - zi[..., None]) ** 2) / (2 * 2.0**2))
     vol = gz[..., :, None, None] * hm[..., None, :, :]  # (B, J, D, H, W)
     inner = (zi > 8) & (zi < 55)
-    off_tie = inner & ((zi - zi.round()).abs() < 0.4)  # the root sits exactly between two bins
     est = c.soft_argmax_3d(vol, normalize="sum")
     assert (est[..., :2] - uvz[..., :2]).abs().max() < 0.05
     assert (est[..., 2] - zi)[inner].abs().max() < 0.05
     assert (c.index_to_depth(est[..., 2]) - uvz[..., 2])[inner].abs().max() < 2.0  # mm
-    uvz_i, _ = c.argmax_3d(vol)
-    assert torch.equal(uvz_i[..., 2][off_tie], zi.round()[off_tie])
 
 
 def test_ordinal_labels_follow_the_dominant_joint():

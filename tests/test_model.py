@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -329,3 +330,83 @@ def test_old_checkpoint_configs_keep_the_crop_lifting_input():
     del old["model"]["lift_input"]
     assert config_from_dict(old).model.lift_input == "crop"
     assert Config().model.lift_input == "crop"
+
+
+# ------------------------------------------------------------------------ imported PoseNet weights' conventions
+# ModelConfig.input_range = "byte" and output_convention = "posenet" make a network with Moon et al.'s weights read
+# cdlpose's input and answer in cdlpose's coordinates. Each is checked on a network small enough to run in a blink,
+# against the same weights under cdlpose's own conventions, through what the convention means in pixels and mm.
+
+
+def _convention_pair(**theirs_kw):
+    """(cdlpose-convention network, same weights with ``theirs_kw``): ResNet-18 stages 1–2, 16-channel heads, 8 depth
+    bins, 64² input, no lifting block."""
+    kw = dict(variant="baseline", backbone="resnet18", lite=True, backbone_stages=2, head_width=16, depth_bins=8,
+              lifting=False)
+    torch.manual_seed(0)
+    ours = CascadedLiftingNet(ModelConfig(**kw), (64, 64)).eval()
+    theirs = CascadedLiftingNet(ModelConfig(**kw, **theirs_kw), (64, 64)).eval()
+    theirs.load_state_dict(ours.state_dict())
+    return ours, theirs
+
+
+def _normalised(x):
+    from cdlpose.data.pipeline import IMAGENET_MEAN, IMAGENET_STD
+
+    m, s = (torch.tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+    return (x - m) / s, m, s
+
+
+def test_byte_input_range_feeds_the_trunk_what_posenet_was_trained_on():
+    """PoseNet was trained on (255·x − mean)/std (ImageNet's mean and std applied to 0–255 pixels x); a
+    ``input_range: byte`` network given cdlpose's (x − mean)/std must feed its trunk exactly that."""
+    ours, theirs = _convention_pair(input_range="byte")
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))  # pixels in [0, 1]
+    n, m, s = _normalised(x)
+    with torch.no_grad():
+        got = theirs.volumes(n)["volume_logits"]
+        want = ours.volumes((255 * x - m) / s)["volume_logits"]
+    # tolerance 1e-5 of the logits' range (float32 rounding measured at 6e-7 of it; an input shift off by one
+    # mean/std, 255·m/s for 254·m/s, moves them by 2e-3 of it)
+    scale = want.abs().max().item()
+    assert scale > 1.0
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0, atol=1e-5 * scale)
+
+
+def test_posenet_output_convention_maps_index_i_to_crop_pixel_4i():
+    """PoseNet's map index i means crop pixel 4·i (its targets are u/4); cdlpose's map pixel i' means crop pixel
+    (i' + 0.5)·4 − 0.5 (pixel centres at integers). A ``output_convention: posenet`` network's u, v must name the
+    crop pixel PoseNet's index names, and its joint confidence must be the cdlpose network's on the same volumes."""
+    from cdlpose.codec import soft_argmax_3d
+    from cdlpose.geometry import rescale_points
+
+    ours, theirs = _convention_pair(output_convention="posenet")
+    n = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        out = theirs.predict(n)
+        index = soft_argmax_3d(theirs.volumes(n)["volume_logits"].float())  # the volumes' own soft-argmax
+        conf = ours.predict(n)["confidence"]
+    crop_px = rescale_points(out["uvz"][..., :2].double(), (16, 16), (64, 64))
+    # tolerance 1e-4 crop px: float32 rounding of coordinates below 64 is ~1e-5; a wrong offset moves them by
+    # 0.5 px (index taken as a pixel centre) or 1.5 px (no offset)
+    np.testing.assert_allclose(crop_px.numpy(), 4 * index[..., :2].double().numpy(), rtol=0, atol=1e-4)
+    # the confidence window sits around the soft-argmax in the volume's own index grid: identical to ours
+    np.testing.assert_allclose(out["confidence"].numpy(), conf.numpy(), rtol=0, atol=1e-6)
+
+
+def test_posenet_output_convention_maps_depth_index_k_to_posenets_depth():
+    """PoseNet's depth index k means root-relative depth (k − C/2)·D/C (its targets are (z/D + 1/2)·C); cdlpose's
+    index k' means (k' − C/2 + 0.5)·D/C, the bin centre. A ``output_convention: posenet`` network's z must give,
+    through cdlpose's :func:`~cdlpose.codec.index_to_depth`, the depth PoseNet's index means."""
+    from cdlpose.codec import index_to_depth, soft_argmax_3d
+
+    _, theirs = _convention_pair(output_convention="posenet")
+    n = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    C, D = 8, 2000.0
+    with torch.no_grad():
+        z = theirs.volumes(n)["uvz"][..., 2]
+        k = soft_argmax_3d(theirs.volumes(n)["volume_logits"].float())[..., 2]
+    # tolerance 0.01 mm: float32 rounding of depths below 1000 mm is ~1e-4 mm; a missing half-bin offset moves
+    # every depth by D/(2C) = 125 mm here
+    np.testing.assert_allclose(index_to_depth(z.double(), C, D).numpy(), ((k.double() - C / 2) * D / C).numpy(),
+                               rtol=0, atol=1e-2)

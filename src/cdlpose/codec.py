@@ -1,5 +1,5 @@
 """Target encoding and decoding: joint heatmaps, bone heatmaps, the depth-centric cube, ordinal labels,
-argmax and soft-argmax.
+soft-argmax.
 
 Everything is batched torch, runs on the device of its inputs, and is built from keypoints; no Python loop
 runs over pixels or samples. Coordinates are output-map pixels with pixel centres at integers (see
@@ -32,8 +32,6 @@ __all__ = [
     "index_to_depth",
     "depth_cube",
     "ordinal_labels",
-    "argmax_2d",
-    "argmax_3d",
     "soft_argmax_2d",
     "soft_argmax_3d",
     "joint_confidence",
@@ -298,24 +296,6 @@ class TargetEncoder:
 
 
 # --------------------------------------------------------------------------------------------- decoding
-
-
-def argmax_2d(heatmaps: torch.Tensor):
-    """Integer argmax of (B, J, H, W) maps. Returns ``(uv (B, J, 2) float, maxval (B, J))``."""
-    B, J, H, W = heatmaps.shape
-    val, idx = heatmaps.flatten(2).max(-1)
-    uv = torch.stack([idx % W, torch.div(idx, W, rounding_mode="floor")], dim=-1).to(heatmaps.dtype)
-    return uv, val
-
-
-def argmax_3d(volumes: torch.Tensor):
-    """Integer argmax of (B, J, D, H, W) volumes. Returns ``(uvz (B, J, 3) float, maxval (B, J))``, z as index."""
-    B, J, D, H, W = volumes.shape
-    val, idx = volumes.flatten(2).max(-1)
-    u = idx % W
-    v = torch.div(idx, W, rounding_mode="floor") % H
-    z = torch.div(idx, W * H, rounding_mode="floor")
-    return torch.stack([u, v, z], dim=-1).to(volumes.dtype), val
 
 
 def _normalise(x: torch.Tensor, mode: str, beta: float) -> torch.Tensor:

@@ -10,7 +10,7 @@ Conventions (used everywhere in cdlpose):
   convention for ``warpAffine``), so an image of width W spans u in [-0.5, W - 0.5].
 - Boxes: ``(x, y, w, h)`` with ``(x, y)`` the top-left corner in the same continuous pixel coordinates.
 
-Functions accept numpy arrays; projection and Procrustes also accept torch tensors where noted.
+Functions accept numpy arrays; projection, back-projection and rescaling also accept torch tensors where noted.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ __all__ = [
     "warp_crop",
     "rescale_points",
     "procrustes_align",
-    "procrustes_align_torch",
 ]
 
 
@@ -291,27 +290,3 @@ def procrustes_align(pred, gt, mask=None, return_transform: bool = False, scale:
         return aligned, (s, R, t)
     return aligned
 
-
-def procrustes_align_torch(pred, gt, mask=None):
-    """Batched, differentiable torch version of :func:`procrustes_align`.
-
-    Args:
-        pred, gt: (N, J, 3) tensors; mask: optional (N, J). Returns the aligned pred (N, J, 3).
-    """
-    import torch
-
-    m = torch.ones(pred.shape[:2], dtype=pred.dtype, device=pred.device) if mask is None else mask.to(pred.dtype)
-    w = m / m.sum(1, keepdim=True).clamp_min(1e-12)
-    mu_p = (w[..., None] * pred).sum(1, keepdim=True)
-    mu_g = (w[..., None] * gt).sum(1, keepdim=True)
-    p0, g0 = pred - mu_p, gt - mu_g
-    cov = torch.einsum("nj,nja,njb->nab", w, g0, p0)
-    U, S, Vh = torch.linalg.svd(cov)
-    d = torch.sign(torch.linalg.det(U @ Vh))
-    D = torch.ones_like(S)
-    D = torch.cat([D[:, :2], d[:, None]], dim=1)
-    R = U @ (D[..., None] * Vh)
-    var_p = (w * (p0**2).sum(-1)).sum(1)
-    s = (S * D).sum(1) / var_p.clamp_min(1e-12)
-    t = mu_g[:, 0] - s[:, None] * torch.einsum("nab,nb->na", R, mu_p[:, 0])
-    return s[:, None, None] * torch.einsum("nab,njb->nja", R, pred) + t[:, None]
