@@ -181,14 +181,122 @@ def test_h36m_avg_is_pooled_over_frames():
     assert "pooled" in r["details"]["Avg"]
 
 
+SIMILARITY = " · similarity PA, with scale (VideoPose3D, MMPose)"
+
+
 def test_h36m_p2_reports_both_procrustes_conventions():
+    """The paper's 31.8 mm and PoseNet's 35.2 mm were fitted rigidly (Moon et al.'s rigid_align, no scale: their
+    evaluation and the authors' release): the row without a suffix, the one beside them, is the rigid fit; the
+    similarity fit (with scale) is the labelled one."""
     pred = _h36m_preds([2] * 15, [20.0] * 15)
     pred["pred_3d"] = 1.3 * pred["gt_3d"]  # right shape, wrong size
     r = score(pred, "h36m-p2")
-    assert r["rows"]["cdlpose"]["Avg"] == pytest.approx(0.0, abs=1e-6)
-    rigid = r["rows"]["cdlpose · rigid PA, no scale (Moon et al.)"]["Avg"]
+    assert r["rows"]["cdlpose" + SIMILARITY]["Avg"] == pytest.approx(0.0, abs=1e-6)
+    rigid = r["rows"]["cdlpose"]["Avg"]
     assert rigid > 10.0 and r["summary"]["cdlpose"]["PA-MPJPE rigid"] == pytest.approx(rigid)
-    assert "rigid_align" in r["details"]["PA"]
+    assert r["summary"]["cdlpose"]["PA-MPJPE"] == pytest.approx(0.0, abs=1e-6)
+    assert "rigid_align" in r["details"]["PA"] and "the 17 scored joints" in r["details"]["PA"]
+    assert "rigid PA" in r["details"]["row cdlpose"] and "similarity PA" in r["details"]["row cdlpose" + SIMILARITY]
+    # each published row right after our row computed the same way (rigid, no root depth / GT root depth); Moon
+    # et al.'s detected-box, RootNet-root row matches none of ours and comes last
+    assert list(r["rows"]) == ["cdlpose", "Zhang et al. AAAI'21 (paper, Table 2)", "cdlpose" + SIMILARITY,
+                               "cdlpose 2.5D back-projected (GT root depth)",
+                               "cdlpose 2.5D back-projected (GT root depth)" + SIMILARITY,
+                               ("Moon et al. ICCV'19 PoseNet · detected boxes, RootNet root depth, rigid PA (paper, "
+                                "Table 2)")]
+
+
+def _moon_18(rng, n):
+    """n Human3.6M poses in Moon et al.'s 18-joint order (root-relative mm), the 18th the shoulders' mid-point."""
+    gt = rng.normal(0, 300, (n, 17, 3))
+    gt -= gt[:, :1]
+    return np.concatenate([gt, 0.5 * (gt[:, 11:12] + gt[:, 14:15])], 1)  # L_Shoulder 11, R_Shoulder 14
+
+
+def test_rigid_pa_of_an_18_joint_network_is_fitted_on_its_18_joints():
+    """Moon et al.'s evaluation (and the authors' release) adds the 18th joint to the ground truth as the
+    shoulders' mid-point, fits rigid_align on all 18 and then drops it: the scorer does the same for an 18-joint
+    network (the data give no ground truth for the 18th), which differs from a fit on the 17 scored joints."""
+    from .test_metrics import ref_moon_rigid_align
+
+    def rotation(rng):
+        q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+        q = q * np.sign(np.diag(r))
+        return q if np.linalg.det(q) > 0 else -q
+
+    rng = np.random.default_rng(7)
+    n = 12
+    gt18 = _moon_18(rng, n)
+    pred = np.stack([g @ rotation(rng).T for g in gt18]) + rng.normal(0, 25, (n, 18, 3))
+    pred[:, 17] += [90.0, -60.0, 40.0]  # the network's 18th joint is off: the 18-joint fit feels it
+    pred -= pred[:, :1]
+    gt_data = gt18.copy()
+    gt_data[:, 17] = 0.0  # what the reader gives: no ground truth for Moon et al.'s 18th joint
+    valid = np.ones((n, 18), bool)
+    valid[:, 17] = False
+    base = {"skeleton": "h36m18", "gt_3d": gt_data, "pred_3d": pred, "valid_3d": valid,
+            "pred_uv": np.zeros((n, 18, 2)), "gt_uv": np.zeros((n, 18, 2)), "valid_2d": np.ones((n, 18), bool),
+            "action": ["Walking"] * n, "subject": ["S11"] * n, "sample_id": [str(i) for i in range(n)]}
+    r = score(base, "h36m-p2")
+    # their procedure, written out: rigid_align on 18 joints, then the 17
+    on18 = np.mean([np.linalg.norm(ref_moon_rigid_align(p, g)[:17] - g[:17], axis=-1).mean()
+                    for p, g in zip(pred, gt18)])
+    on17 = np.mean([np.linalg.norm(ref_moon_rigid_align(p[:17], g[:17]) - g[:17], axis=-1).mean()
+                    for p, g in zip(pred, gt18)])
+    assert abs(on18 - on17) > 0.5  # mm: the two fits differ here
+    assert r["rows"]["cdlpose"]["Avg"] == pytest.approx(on18, abs=1e-9)
+    assert r["summary"]["cdlpose"]["PA-MPJPE rigid"] == pytest.approx(on18, abs=1e-9)
+    assert "18 joints (h36m18" in r["details"]["PA"] and r["details"]["joints"].startswith("17")
+    # Protocol 1's summary reports the same fit
+    assert score(base, "h36m-p1")["summary"]["cdlpose"]["PA-MPJPE rigid"] == pytest.approx(on18, abs=1e-9)
+    # a 17-joint network is fitted on its 17
+    r17 = score(dict(base, skeleton="h36m17", gt_3d=gt18[:, :17], pred_3d=pred[:, :17], valid_3d=valid[:, :17],
+                     pred_uv=np.zeros((n, 17, 2)), gt_uv=np.zeros((n, 17, 2)), valid_2d=valid[:, :17] | True),
+                "h36m-p2")
+    assert r17["rows"]["cdlpose"]["Avg"] == pytest.approx(on17, abs=1e-9)
+
+
+def test_every_row_says_its_boxes_and_root_depth():
+    """The caption has one line per row: the boxes, how the 3D pose got its root depth (none for the lifting
+    block's root-relative pose; the ground truth for the back-projected reference), and for each published row how
+    it was made and which of our rows, if any, was computed the same way — placed right after it."""
+    r = score(_h36m_preds([2] * 15, [20.0] * 15), "h36m-p1")
+    labels = list(r["rows"])
+    assert labels == ["cdlpose", "Zhang et al. AAAI'21 (paper, Table 1)", "cdlpose 2.5D back-projected (GT root depth)",
+                      "Moon et al. ICCV'19 PoseNet · ground-truth boxes and root depth (their paper)",
+                      "Moon et al. ICCV'19 PoseNet · detected boxes, RootNet root depth (paper, Table 1)"]
+    caption = {k[4:]: v for k, v in r["details"].items() if k.startswith("row ")}
+    assert list(caption) == labels
+    assert caption["cdlpose"].startswith("ground-truth boxes; root-relative 3D from the lifting block: no root depth")
+    assert caption["cdlpose 2.5D back-projected (GT root depth)"].startswith(
+        "ground-truth boxes; the 2.5D estimate back-projected at the ground-truth root depth")
+    zhang, moon_gt, moon_det = (caption[k] for k in (labels[1], labels[3], labels[4]))
+    assert "computed as our row 'cdlpose', except the boxes (detected there, ground truth here)" in zhang
+    assert "ground-truth boxes" in moon_gt and "computed as our row 'cdlpose 2.5D back-projected" in moon_gt
+    assert r["rows"][labels[3]] == {"Avg": 53.3}
+    assert "DetectNet" in moon_det and "RootNet" in moon_det and "no row of this table" in moon_det
+    assert "ground-truth boxes for every cdlpose row" == r["details"]["boxes"]
+
+
+def test_detected_boxes_of_a_back_projecting_network_say_the_k_value_root_depth():
+    """MuPoTS-3D from detected boxes with a network without a lifting block: its 3D pose was back-projected at
+    RootNet's k-value estimate (no ground truth at inference), and the row and its caption say so."""
+    gt = [mupots_pose(), mupots_pose(0.9)]
+    pred = mupots_preds(gt, det=True, pred_people=[(0, gt[0], 0.0), (1, gt[1], 0.0)])
+    pred.update(pose_3d_source="back-projection", det_pose_3d_source="back-projection")
+    r = score(pred, "mupots", name="PoseNet")
+    label = "PoseNet 2.5D back-projected (RootNet k-value root depth) · all annotated people"
+    assert r["rows"][label]["Avg"] == 100.0
+    assert r["details"][f"row {label}"].startswith("detected boxes; the 2.5D estimate back-projected at RootNet's "
+                                                   "k-value root depth estimate")
+    ours = [v for k, v in r["details"].items() if k.startswith("row PoseNet")]
+    assert len(ours) == 2 and not any("ground-truth root depth" in v for v in ours)
+    # Moon et al.'s row: RootNet's network estimate, not the k-value alone: not computed as ours
+    moon = r["details"]["row Moon et al. ICCV'19 PoseNet · detected boxes, RootNet roots, all people (paper, Table 3)"]
+    assert "no row of this table" in moon
+    # a lifting network's detected-box row needs no root depth
+    lifted = score(dict(pred, pose_3d_source="lifting", det_pose_3d_source="lifting"), "mupots")
+    assert "no root depth needed" in lifted["details"]["row cdlpose · all annotated people"]
 
 
 # --- predict_loader against a network that knows the answer ---------------------------------------------------
@@ -384,3 +492,48 @@ def test_evaluate_command_on_mupots_with_detections(tmp_path, capsys):
     res = json.loads((tmp_path / "out" / "eval-mupots.json").read_text())
     assert res["details"]["boxes"].startswith("ground-truth boxes") and res["details"]["flip test"] == "off"
     assert "(matched" not in " ".join(res["rows"])
+    assert res["details"]["row cdlpose · all annotated people"].startswith(
+        "ground-truth boxes; root-relative 3D from the lifting block: no root depth needed")
+    assert "ground-truth root depth" in res["details"]["row cdlpose 2.5D back-projected (GT root depth) · all "
+                                                      "annotated people"]
+
+
+def test_evaluate_a_network_without_lifting_on_detections_says_the_root_depth_was_estimated(tmp_path):
+    """`cdlpose evaluate … --detections` with an imported-style PoseNet (no lifting block): the 3D pose is the 2.5D
+    estimate back-projected at RootNet's k-value estimate from each detected box — the caption used to say the
+    ground-truth root depth; with the annotated boxes it is the ground-truth root depth, and says so."""
+    import json
+
+    import yaml
+
+    from cdlpose.evaluation import evaluate_checkpoint
+
+    from .test_posenet import _small_posenet_checkpoint
+
+    anns = _mupots_test_set(tmp_path)
+    ckpt = _small_posenet_checkpoint(tmp_path / "posenet.pt", "muco", "PoseNet (test)")
+    data = {"train": {"workers": 0, "eval_batch_size": 4}, "data": {
+        "root": str(tmp_path), "protocol": "mupots",
+        "datasets": [{"format": "mupots", "annotations": "MuPoTS-3D.json", "images": ".", "role": "test"}]}}
+    (tmp_path / "eval.yaml").write_text(yaml.safe_dump(data))
+    (tmp_path / "det.json").write_text(json.dumps(
+        [{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 0.9} for a in anns]))
+    from cdlpose.config import load_config
+
+    cfg = load_config(tmp_path / "eval.yaml")
+    res, pred = evaluate_checkpoint(ckpt, cfg, flip=False, device="cpu", progress=False, out_dir=tmp_path / "o",
+                                    detections=tmp_path / "det.json")
+    assert pred["det_pose_3d_source"] == "back-projection"
+    label = "PoseNet (test) 2.5D back-projected (RootNet k-value root depth) · all annotated people"
+    assert label in res["rows"]
+    assert "k-value" in res["details"]["3D"] and "ground-truth root depth" not in res["details"]["3D"]
+    assert res["details"][f"row {label}"].startswith("detected boxes; the 2.5D estimate back-projected at RootNet's "
+                                                     "k-value root depth")
+    assert not any("ground-truth root depth" in v for k, v in res["details"].items() if k.startswith("row PoseNet"))
+    md = (tmp_path / "o" / "eval-mupots-det.md").read_text()
+    assert "k-value" in md and "with the ground-truth root depth" not in md
+    res, _ = evaluate_checkpoint(ckpt, cfg, flip=False, device="cpu", progress=False, out_dir=tmp_path / "o")
+    label = "PoseNet (test) 2.5D back-projected (GT root depth) · all annotated people"
+    assert "ground-truth root depth" in res["details"]["3D"]
+    assert res["details"][f"row {label}"].startswith("ground-truth boxes; the 2.5D estimate back-projected at the "
+                                                     "ground-truth root depth")

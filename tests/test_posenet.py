@@ -97,6 +97,18 @@ def their_forward(net: MoonPoseNet, crop_rgb: np.ndarray) -> np.ndarray:
     return their_soft_argmax(net(x), net.joints)[0].double().numpy()
 
 
+def their_k_value(box, width: int, height: int, f) -> float:
+    """RootNet's k-value as their demo.py computes it, restated: process_bbox (sanitise to the image: near
+    corner ≥ 0, far corner near + max(0, w − 1) ≤ size − 1; grow the shorter side to the 256×256 input's aspect
+    ratio; ×1.25 about the centre), then sqrt(bbox_real² · fx · fy / (w · h)) with bbox_real = 2000 mm."""
+    x, y, w, h = box
+    x1, y1 = max(0, x), max(0, y)
+    x2, y2 = min(width - 1, x1 + max(0, w - 1)), min(height - 1, y1 + max(0, h - 1))
+    w, h = x2 - x1, y2 - y1
+    side = max(w, h) * 1.25  # aspect ratio 256 / 256 = 1
+    return float(np.sqrt(2000 * 2000 * f[0] * f[1] / (side * side)))
+
+
 def their_camera_pose(coord: np.ndarray, M: np.ndarray, root_depth: float, f, c) -> np.ndarray:
     """demo.py's back-projection: crop px = coord/64·256, through the inverse affine, depth (z/64·2 − 1)·1000 +
     root depth, pixel2cam. (J, 3) camera-space mm."""
@@ -161,6 +173,7 @@ def test_imported_posenet_reproduces_their_forward_and_back_projection(h36m):
     # without a given depth: RootNet's k-value from the box, labelled as an estimate
     q = pred.predict([img], [[box]], focal=f, centre=c)[0][0]
     assert q["root_depth_source"] == "estimate" and q["root_depth_mm"] == pytest.approx(q["root_depth_mm_estimate"])
+    assert q["root_depth_mm"] == pytest.approx(their_k_value(box, img.shape[1], img.shape[0], f), rel=1e-12)
     cam_k = their_camera_pose(coord, M, q["root_depth_mm"], f, c)
     np.testing.assert_allclose(q["keypoints_3d"], cam_k - cam_k[0], atol=1e-3)
 

@@ -24,10 +24,18 @@ from .loading import load_model
 from .model import OUTPUT_STRIDE, nominal_camera
 from .skeletons import get_skeleton
 
-__all__ = ["Predictor", "InputError", "check_box", "root_depth_estimate", "network_outputs"]
+__all__ = ["Predictor", "InputError", "check_box", "rootnet_box", "root_depth_estimate", "network_outputs"]
 
-#: RootNet's assumed real-world area of a person box (2 m × 2 m), mm².
-ROOTNET_AREA_MM2 = 2000.0 * 2000.0
+#: RootNet's assumed real-world size of the box it crops (their ``bbox_real``: 2 m × 2 m for Human3.6M, MuCo-3DHP
+#: and MuPoTS-3D), mm, and its area, mm².
+ROOTNET_BOX_MM = (2000.0, 2000.0)
+ROOTNET_AREA_MM2 = ROOTNET_BOX_MM[0] * ROOTNET_BOX_MM[1]
+#: The aspect ratio (width / height) of RootNet's network input, 256 × 256 px: before the k-value is computed the
+#: box's shorter side is grown to it about the centre. It is RootNet's, not the loaded network's — the k-value is
+#: defined on the box RootNet crops, whatever crop the pose network takes.
+ROOTNET_INPUT_ASPECT = 1.0
+#: RootNet's enlargement of the aspect-fixed box, both sides about the centre: the box it crops.
+ROOTNET_ENLARGE = 1.25
 
 
 def check_box(box, image_size, where: str) -> np.ndarray:
@@ -49,11 +57,47 @@ def check_box(box, image_size, where: str) -> np.ndarray:
     return b
 
 
-def root_depth_estimate(box, focal) -> float:
-    """RootNet's k-value (Moon et al. 2019): the root depth (mm) at which a 2 m × 2 m person fills the box,
-    ``k = sqrt(fx · fy · A_real / A_box)``. An estimate: it ignores the person's real size and pose."""
-    fx, fy = focal
-    return float(np.sqrt(fx * fy * ROOTNET_AREA_MM2 / (box[2] * box[3])))
+def rootnet_box(box, image_size) -> np.ndarray:
+    """The box RootNet crops, and computes its k-value on, for a person box ``[x, y, w, h]`` (px, COCO's
+    convention) in a ``(width, height)`` image: their ``process_bbox`` (``data/dataset.py``, ``demo/demo.py`` of
+    Moon et al.'s 3DMPPE_ROOTNET_RELEASE), step by step —
+
+    1. sanitised to the image: the near corner clamped to ``(0, 0)``, the far corner at the near one plus
+       ``max(0, w − 1)``, ``max(0, h − 1)`` clamped to ``(W − 1, H − 1)``. As in their code the far corner is
+       measured from the *clamped* near corner, so a box hanging off the left or top edge is moved in (keeping its
+       size less a pixel), and one hanging off the right or bottom edge is cut at the image;
+    2. its aspect ratio fixed to :data:`ROOTNET_INPUT_ASPECT` about its centre, the shorter side grown;
+    3. enlarged ×:data:`ROOTNET_ENLARGE` on both sides about its centre.
+
+    Returns (4,) float64 ``[x, y, w, h]``; :class:`InputError` where the box keeps no area (RootNet skips such a
+    box)."""
+    given = [float(v) for v in np.asarray(box, np.float64).reshape(4)]
+    x, y, w, h = given
+    W, H = (float(v) for v in image_size)
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2, y2 = min(W - 1, x1 + max(0.0, w - 1)), min(H - 1, y1 + max(0.0, h - 1))
+    if not (w * h > 0 and x2 >= x1 and y2 >= y1):
+        raise InputError(f"box {given} keeps nothing of the {W:g}×{H:g} image after RootNet's sanitising")
+    w, h = x2 - x1, y2 - y1
+    cx, cy = x1 + w / 2, y1 + h / 2
+    if w > ROOTNET_INPUT_ASPECT * h:
+        h = w / ROOTNET_INPUT_ASPECT
+    elif w < ROOTNET_INPUT_ASPECT * h:
+        w = h * ROOTNET_INPUT_ASPECT
+    w, h = w * ROOTNET_ENLARGE, h * ROOTNET_ENLARGE
+    if not (w > 0 and h > 0):
+        raise InputError(f"box {given} is under a pixel wide and high after RootNet's sanitising: no k-value")
+    return np.array([cx - w / 2, cy - h / 2, w, h])
+
+
+def root_depth_estimate(box, focal, image_size) -> float:
+    """RootNet's k-value (Moon et al. 2019), as their code computes it: the root depth (mm) at which a
+    2 m × 2 m person fills the box RootNet crops (:func:`rootnet_box`: ``box`` sanitised to the ``(width,
+    height)`` image, its aspect ratio fixed, ×1.25), ``k = sqrt(fx · fy · A_real / A_crop)``. An estimate: it
+    ignores the person's real size and pose."""
+    fx, fy = (float(v) for v in focal)
+    crop = rootnet_box(box, image_size)
+    return float(np.sqrt(fx * fy * ROOTNET_AREA_MM2 / (crop[2] * crop[3])))
 
 
 def _positive_mm(value, where: str) -> float:
@@ -239,7 +283,8 @@ class Predictor:
           paper's eq. (10); with ``"back-projection"`` (a network without a lifting block, or ``lifting=False``)
           the 2.5D estimate back-projected through the image camera at depths ``root_depth_mm`` + z, as PoseNet's
           demo does (its scale follows the root depth);
-        - ``root_depth_mm_estimate`` RootNet's k-value estimate from the box area and ``focal`` (default: 1.2 × the
+        - ``root_depth_mm_estimate`` RootNet's k-value estimate (:func:`root_depth_estimate`: from the area of the
+          box RootNet would crop — sanitised to the image, squared, ×1.25 — and ``focal``, default 1.2 × the
           image's larger side, a typical field of view); ``root_depth_mm`` the root depth used — the given one
           (``root_depths``) or that estimate — and ``root_depth_source`` (``"given"`` or ``"estimate"``);
           ``keypoints_3d_camera_estimate`` (J, 3) the pose placed at that root depth, for a shared 3D view of
@@ -262,7 +307,7 @@ class Predictor:
             raise InputError(f"got {n} images but {len(boxes)} box lists, {len(scores)} score lists and "
                              f"{len(depths)} root depth lists")
         names = names or [str(im) if isinstance(im, (str, Path)) else f"image {i}" for i, im in enumerate(images)]
-        jobs = []  # (image index, box, score, crop tensor, M, crop camera)
+        jobs = []  # (image index, box, score, crop tensor, M, crop camera, f, c, given depth, k-value)
         loaded = []
         for i, im in enumerate(images):
             img = load_image(im) if isinstance(im, (str, Path)) else im
@@ -282,19 +327,22 @@ class Predictor:
                 b = check_box(b, (W, H), f"{names[i]} box {k}")
                 if d is not None:
                     d = _positive_mm(d, f"{names[i]} box {k}: root depth")
+                try:  # RootNet's k-value needs this image's size (it sanitises the box to the image)
+                    k_depth = root_depth_estimate(b, f, (W, H))
+                except InputError as e:
+                    raise InputError(f"{names[i]} box {k}: {e}") from None
                 crop, M, _ = self._crop(img, b)
-                jobs.append((i, b, sc, crop, M, self.crop_camera(M, f, c), f, c, d))
+                jobs.append((i, b, sc, crop, M, self.crop_camera(M, f, c), f, c, d, k_depth))
         results: list[list[dict]] = [[] for _ in range(n)]
         S, m = self.size, self.size // OUTPUT_STRIDE
         for start in range(0, len(jobs), batch_size):
             chunk = jobs[start : start + batch_size]
             out = self._run(torch.stack([j[3] for j in chunk]), torch.from_numpy(np.stack([j[5] for j in chunk])))
-            for k, (i, b, sc, _, M, _, f, c, d) in enumerate(chunk):
+            for k, (i, b, sc, _, M, _, f, c, d, k_depth) in enumerate(chunk):
                 uv_img = apply_affine(invert_affine(M), rescale_points(out["uvz"][k, :, :2].astype(np.float64),
                                                                        (m, m), (S, S)))
                 z_mm = index_to_depth(torch.from_numpy(out["uvz"][k, :, 2]), self.depth_bins, self.depth_range).numpy()
                 conf = out["confidence"][k].astype(np.float64)
-                k_depth = root_depth_estimate(b, f)
                 depth = k_depth if d is None else d
                 r = self.skeleton.root
                 if self.pose_3d_source == "lifting":

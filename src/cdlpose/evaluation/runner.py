@@ -121,7 +121,10 @@ def predict_detections(predictor, records: list, detections: str | Path, min_sco
     ``detections``: a COCO results file (``[{"image_id", "bbox": [x, y, w, h], "score", "category_id"?}]``) whose
     ``image_id`` are the test set's image ids (as RootNet's MuPoTS-3D box files); ``predictor``: a
     :class:`cdlpose.inference.Predictor`. Returns ``det_pred_3d`` (M, J, 3) mm root-relative, ``det_uv_frame``
-    (M, J, 2) image px, ``det_image_key`` (M,), ``det_score`` (M,), and ``det_images_without_boxes``.
+    (M, J, 2) image px, ``det_image_key`` (M,), ``det_score`` (M,), ``det_images_without_boxes``, and
+    ``det_pose_3d_source``: the predictor's ``pose_3d_source`` — ``"lifting"`` (root-relative, no root depth) or
+    ``"back-projection"`` (the 2.5D estimate back-projected at RootNet's k-value root depth from each box: no
+    ground truth is given to the predictor).
     """
     from tqdm.auto import tqdm
 
@@ -158,7 +161,7 @@ def predict_detections(predictor, records: list, detections: str | Path, min_sco
     res = {"det_pred_3d": np.asarray(out["det_pred_3d"], np.float64).reshape(-1, J, 3),
            "det_uv_frame": np.asarray(out["det_uv_frame"], np.float64).reshape(-1, J, 2),
            "det_image_key": out["det_image_key"], "det_score": np.asarray(out["det_score"], np.float64),
-           "det_images_without_boxes": empty}
+           "det_images_without_boxes": empty, "det_pose_3d_source": getattr(predictor, "pose_3d_source", None)}
     return res
 
 
@@ -208,9 +211,16 @@ def evaluate_checkpoint(checkpoint: str | Path, cfg: Config | None = None, proto
     if cfg.model.skeleton != saved.model.skeleton:
         details["network joints"] = (f"{saved.model.skeleton} (the checkpoint's; the config's model.skeleton "
                                      f"{cfg.model.skeleton} is not used)")
-    if net.lifting is None:
+    if net.lifting is None and detections is not None:
+        details["3D"] = ("the 2.5D estimate back-projected at RootNet's k-value root depth estimate from each "
+                         "detected box (no lifting block; no ground truth at inference)")
+    elif net.lifting is None:
         details["3D"] = ("the 2.5D estimate back-projected with the ground-truth root depth (no lifting block: "
-                         "PoseNet's evaluation)")
+                         "PoseNet's evaluation with ground-truth boxes and root)")
+    else:
+        details["3D"] = ("the lifting block's root-relative pose (no root depth needed)" +
+                         ("" if detections is not None else "; the back-projected rows use the ground-truth root "
+                                                            "depth"))
     if protocol == "mupots":
         records = dataset_records(test)
         attach_mupots_ground_truth(pred, records)
