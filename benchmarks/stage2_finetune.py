@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from cdlpose.demo import DEMO_STEPS, DEMO_TRAIN_SIZE, demo_config
+from cdlpose.demo import DEMO_STEPS, demo_config
 from cdlpose.engine import Trainer
 from cdlpose.evaluation import evaluate_checkpoint
 

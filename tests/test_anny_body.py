@@ -34,6 +34,106 @@ def body():
     return anny_body.AnnyBody()
 
 
+class _Stop(Exception):
+    """Raised in place of building Anny's model: what AnnyBody says before it is what these tests read."""
+
+
+def _no_model(*a, **k):
+    raise _Stop
+
+
+def test_the_cache_build_is_announced_where_how_big_and_how_long(monkeypatch, tmp_path, capfd):
+    """The first body on a machine builds Anny's cache (minutes, ~790 MB): one line says so before, naming the
+    folder (catches the silent first run, and a line naming another folder than the one Anny fills); the folder
+    asked for is this construction's only (catches Anny's process-wide setting left pointing at it)."""
+    anny = pytest.importorskip("anny")
+    pytest.importorskip("pyrender")
+    import anny.paths
+
+    before = anny.paths.get_anny_cache_path()
+    where = tmp_path / "anny-cache"
+    assert not anny_body.anny_cache_built(where)
+    monkeypatch.setattr(anny, "Anny", _no_model)
+    with pytest.raises(_Stop):
+        anny_body.AnnyBody(cache_dir=where)
+    lines = [ln for ln in capfd.readouterr().err.splitlines() if "cache" in ln]
+    assert len(lines) == 1, lines
+    assert f"building the Anny body model's cache in {where} " in lines[0]
+    assert "790 MB" in lines[0] and "min" in lines[0] and "ANNY_CACHE_DIR" in lines[0]
+    assert anny.paths.get_anny_cache_path() == before
+
+
+def test_no_cache_line_once_the_cache_is_built(body, monkeypatch, capfd):
+    """With Anny's cache in place (the ``body`` fixture built it) nothing is said: catches a check that never
+    recognises the cache Anny wrote (the line on every run) — it computes Anny's own file name."""
+    import anny
+
+    assert anny_body.anny_cache_built()
+    capfd.readouterr()
+    monkeypatch.setattr(anny, "Anny", _no_model)
+    with pytest.raises(_Stop):
+        anny_body.AnnyBody()
+    assert "cache" not in capfd.readouterr().err
+
+
+def test_warps_no_driver_warning_is_dropped_and_nothing_else(monkeypatch, capfd):
+    """Warp's native library writes its no-CUDA-driver warning to file descriptor 2 when it starts: dropped (a
+    CPU-only machine sees no GPU warning); anything else it writes there still shows; its log level is raised."""
+    import os
+    import sys
+    import types
+
+    said = (b"Warp CUDA warning: Could not find or load the NVIDIA CUDA driver. GPU execution will not be "
+            b"available.\nWarp CUDA error: something else\n")
+    fake = types.SimpleNamespace(config=types.SimpleNamespace(log_level=20), LOG_WARNING=30,
+                                 init=lambda: os.write(2, said))
+    monkeypatch.setitem(sys.modules, "warp", fake)
+    anny_body._quiet_warp()
+    err = capfd.readouterr().err
+    assert "Could not find or load the NVIDIA CUDA driver" not in err
+    assert "Warp CUDA error: something else" in err
+    assert fake.config.log_level == 30
+
+
+def test_a_body_built_on_this_machine_prints_no_gpu_warning(body):
+    """A fresh process builds the body as ``synth --style realistic`` does: no CUDA or GPU text on its output
+    (on a CPU-only machine Warp warned "Warp CUDA warning: Could not find or load the NVIDIA CUDA driver"; on a
+    machine with a driver there is nothing to warn about and this passes either way)."""
+    import subprocess
+    import sys
+
+    code = "from cdlpose.data.anny_body import AnnyBody; AnnyBody(); print('built')"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "built"
+    assert "CUDA" not in run.stderr and "GPU" not in run.stderr, run.stderr
+
+
+def test_synth_builds_the_body_before_its_progress_bar(monkeypatch, tmp_path):
+    """``synth --style realistic``: the body (and, the first time, Anny's cache) is built before the progress bar
+    starts, so that its rate and ETA count images only (it showed 21:56 for 8 images while the cache was built)."""
+    from cdlpose.data import synth_export
+
+    events = []
+    monkeypatch.setattr(realistic, "person_state", lambda *a, **k: events.append("body"))
+
+    def bar(items, **k):
+        events.append("bar")
+        return iter(items)
+
+    monkeypatch.setattr(synth_export, "tqdm", bar)
+
+    class Realistic:
+        style = "realistic"
+
+        def __getitem__(self, i):
+            events.append("image")
+            return {"image": np.zeros((8, 8, 3), np.uint8), "joints_2d": np.zeros((17, 2))}
+
+    synth_export._export(Realistic(), range(2), tmp_path / "out", {}, 0, False)
+    assert events == ["body", "bar", "image", "image"]
+
+
 def test_joint_definitions_cover_the_skeleton():
     assert set(anny_body.JOINT_DEFINITIONS) == set(SK.joints)
 

@@ -7,6 +7,7 @@ that escaped the one error path would fail the test itself.
 
 import errno
 import json
+import os
 import shutil
 
 import cv2
@@ -174,6 +175,15 @@ def test_4_a_full_disk_stops_predict_with_exit_status_4(run, tmp_path, capsys, m
         _img(tmp_path / f"p{k}.jpg", k)
     out = tmp_path / "out"
     monkeypatch.setattr(ckpt_mod, "open", _disk_full_open(open, out), raising=False)
+    # atomic writes go through a new temporary file (mkstemp) opened with os.fdopen: those under out/ fail too
+    real_fdopen = os.fdopen
+
+    def fdopen(fd, mode="r", *a, **k):
+        fh = real_fdopen(fd, mode, *a, **k)
+        where = os.readlink(f"/proc/self/fd/{fd}") if os.path.exists(f"/proc/self/fd/{fd}") else ""
+        return _disk_full_open(lambda *_a, **_k: fh, out)(where, mode) if "w" in mode else fh
+
+    monkeypatch.setattr(ckpt_mod.os, "fdopen", fdopen)
     code, err = _cli(capsys, "predict", "--checkpoint", run["ckpt"], tmp_path / "p0.jpg", tmp_path / "p1.jpg",
                      "--out", out, "--no-progress")
     assert code == 4, err
@@ -221,7 +231,7 @@ def test_5_real_coco_detections_with_and_without_the_image_list(run, shared_dir,
         out = tmp_path / f"out{len(extra)}"
         code, err = _cli(capsys, "predict", "--checkpoint", run["ckpt"], tmp_path / "000000000785.jpg",
                          tmp_path / "000000040083.jpg", "--out", out, "--detections", det, "--json-only",
-                         "--no-viewer", "--no-progress")
+                         "--no-viewer", "--no-progress", *extra)
         assert code == 0, err
         for i, n in expected.items():
             assert len(json.loads((out / f"{i:012d}.json").read_text())["people"]) == n
@@ -248,10 +258,11 @@ def test_6_truncated_jpeg_and_video_are_reported(run, tmp_path, capsys):
     assert "skipped" in err and "cut.jpg" in err and "truncated" in err
     assert "cut.avi" in err and "truncated or damaged" in err and "of the 8 frames" in err
     # the readable image's outputs and the run's combined COCO results; nothing for the damaged inputs
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["predictions.coco.json",
-                                                                                   "trailer.json"]
-    assert [a["file_name"] for a in json.loads((out / "predictions.coco.json").read_text())["annotations"]] == [
-        str(tmp_path / "trailer.jpg")]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "predictions.coco.image_ids.json", "predictions.coco.json", "trailer.json"]
+    ids = json.loads((out / "predictions.coco.image_ids.json").read_text())["images"]
+    assert [a["image_id"] for a in json.loads((out / "predictions.coco.json").read_text())] == [
+        ids[str(tmp_path / "trailer.jpg")]]
 
 
 def _strict_json(path):

@@ -222,3 +222,78 @@ def test_cpu_sized_synthetic_recipes_are_the_demo_network_with_a_step_budget():
     assert s2.train.stage == 2 and s2.train.cache_passes == 2 and s2.train.max_steps > 0
     assert s2.model == s1.model and s2.data.val_size == 64  # the base file's sections
     assert any(e["role"] == "val" for e in s1.data.datasets)
+
+
+# ------------------------------------------------------------------------- issue 27, item 5: what a model saw
+
+
+FULL, PLAIN = {"format": "synthetic", "style": "full"}, {"format": "synthetic", "style": "plain"}
+
+
+def test_checkpoints_record_what_they_were_trained_on(run, tmp_path):
+    from cdlpose.engine import training_data
+
+    for name in ("last.pt", "best.pt"):  # tiny()'s data: synthetic, the default (full) style
+        assert torch.load(run / name, weights_only=True)["trained_on"] == [FULL]
+    # stage 2 from it on plain figures: what the stage-1 weights saw comes first, then its own data; a resumed run
+    # keeps the record
+    cache = tmp_path / "cache"
+    cfg = tiny(tmp_path, "s2", epochs=1, extra=[
+        "train.stage=2", f"train.init_from={run / 'last.pt'}",
+        f"data.datasets=[{{format: synthetic, style: plain, size: 4, cache_dir: {cache}, role: train}}]"])
+    Trainer(cfg, max_steps=1, device="cpu").fit()
+    assert torch.load(tmp_path / "s2" / "last.pt", weights_only=True)["trained_on"] == [FULL, PLAIN]
+    assert Trainer(cfg, resume=tmp_path / "s2" / "last.pt", device="cpu").trained_on == [FULL, PLAIN]
+    # an init_from checkpoint that recorded nothing is said so; roles other than train are not training data
+    assert training_data(cfg, None, "old.pt") == [{"format": "not recorded", "via": "train.init_from old.pt"},
+                                                  PLAIN]
+    assert training_data(tiny(tmp_path)) == [FULL]
+    # exported weights carry it
+    assert cli_main(["export", "--checkpoint", str(run / "last.pt"), "--format", "weights",
+                     "--out", str(tmp_path / "w.pt")]) == 0
+    assert torch.load(tmp_path / "w.pt", weights_only=True)["trained_on"] == [FULL]
+
+
+def _predict_line(capsys, ckpt, img, out) -> str:
+    assert cli_main(["predict", "--checkpoint", str(ckpt), str(img), "--out", str(out), "--json-only",
+                     "--no-viewer", "--no-progress"]) == 0
+    return capsys.readouterr().out.splitlines()[0]
+
+
+def test_predict_names_the_model_and_what_it_was_trained_on(run, tmp_path, capsys):
+    import cv2
+
+    from cdlpose.data.synthetic import render_sample
+    from cdlpose.posenet import LABEL
+
+    img = tmp_path / "person.png"
+    cv2.imwrite(str(img), render_sample(0, "test")["image"][..., ::-1])
+    line = _predict_line(capsys, run / "last.pt", img, tmp_path / "a")
+    assert line.startswith(f"model: {run / 'last.pt'} (h36m17, 17 joints); trained on synthetic (full) — ")
+    assert "only rendered figures (full), which are not meant for photos" in line
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    # a checkpoint from before the record
+    old = {k: v for k, v in ckpt.items() if k != "trained_on"}
+    torch.save(old, tmp_path / "old.pt")
+    line = _predict_line(capsys, tmp_path / "old.pt", img, tmp_path / "b")
+    assert line.endswith("(h36m17, 17 joints); training data not recorded (a checkpoint from before cdlpose "
+                         "recorded it)")
+    # real data: no warning
+    torch.save(dict(ckpt, trained_on=[{"format": "h36m-moon", "subjects": ["S1", "S5"]}, {"format": "mpii"},
+                                      FULL]), tmp_path / "real.pt")
+    line = _predict_line(capsys, tmp_path / "real.pt", img, tmp_path / "c")
+    assert line.endswith("trained on h36m-moon S1 S5; mpii; synthetic (full)") and "photos" not in line
+    # imported PoseNet weights written before the record: Moon et al.'s data, from the import's record
+    torch.save(dict(old, imported_from={"kind": "posenet", "label": LABEL, "joints": "h36m"}), tmp_path / "pn.pt")
+    line = _predict_line(capsys, tmp_path / "pn.pt", img, tmp_path / "d")
+    assert line.endswith(f"(h36m17, 17 joints, {LABEL}); trained on h36m-moon, Moon et al.; mpii, Moon et al.")
+
+
+def test_the_help_suggests_no_figure_model_for_photos():
+    text = build_parser().format_help()
+    examples = text[text.index("first run:"):]
+    for ln in examples.splitlines():
+        if "photo.jpg" in ln:
+            assert "cdlpose-demo" not in ln, ln
+    assert "predict --checkpoint posenet_h36m.pt photo.jpg" in examples
+    assert "seen no photo" in examples

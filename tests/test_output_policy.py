@@ -295,3 +295,17 @@ def test_an_input_size_beyond_any_network_is_refused_before_allocating():
     with pytest.raises(ConfigError, match="augment.input_size"):
         load_config(None, ["augment.input_size=100000"])
     assert load_config(None, ["augment.input_size=512"]).augment.input_size == 512
+
+
+def test_detections_keyed_by_path_give_each_camera_only_its_own_boxes(tmp_path):
+    from cdlpose.detection import read_detections
+
+    (tmp_path / "det.json").write_text(json.dumps([
+        {"file_name": "cam1/0001.jpg", "bbox": [1, 2, 30, 40], "score": 0.9},
+        {"file_name": "cam2/0001.jpg", "bbox": [5, 6, 70, 80], "score": 0.8},
+        {"file_name": "solo.jpg", "bbox": [0, 0, 9, 9], "score": 0.7}]))
+    d = read_detections(tmp_path / "det.json")
+    assert d.boxes_for("/data/shoot/cam1/0001.jpg") == [[1, 2, 30, 40]]
+    assert d.boxes_for("cam2/0001.jpg") == [[5, 6, 70, 80]]
+    assert d.boxes_for("/elsewhere/0001.jpg") == []  # which camera's? neither: ambiguous
+    assert d.boxes_for("/any/folder/solo.jpg") == [[0, 0, 9, 9]]  # a unique name still matches by name

@@ -56,6 +56,11 @@ def _write_video(path, frames, fps=10):
 
 
 def test_coco_results_file_with_scores_and_3d_fields(ckpt, pred, tmp_path, capsys):
+    """predictions.coco.json is COCO's keypoint results (tests/test_coco_results.py scores it with pycocotools):
+    a list, integer ids, COCO-17 joints; the 3D fields and the detection score are in each input's JSON."""
+    from cdlpose.predict import COCO_IMAGE_IDS
+    from cdlpose.skeletons import coco17_index
+
     _img(tmp_path / "000000000785.jpg")
     _img(tmp_path / "walk.jpg", 1)
     (tmp_path / "d.json").write_text(json.dumps([
@@ -63,38 +68,52 @@ def test_coco_results_file_with_scores_and_3d_fields(ckpt, pred, tmp_path, capsy
         {"image_id": 785, "bbox": [120, 10, 100, 220], "score": 0.6},
         {"file_name": "walk.jpg", "bbox": [30, 30, 150, 200], "score": 0.8}]))
     out = tmp_path / "out"
-    code, _, err = _cli(capsys, "predict", "--checkpoint", ckpt, tmp_path / "000000000785.jpg", tmp_path / "walk.jpg",
-                        "--detections", tmp_path / "d.json", "--out", out, "--json-only", "--no-viewer", "--no-progress")
+    code, printed, err = _cli(capsys, "predict", "--checkpoint", ckpt, tmp_path / "000000000785.jpg",
+                              tmp_path / "walk.jpg", "--detections", tmp_path / "d.json", "--out", out, "--json-only",
+                              "--no-viewer", "--no-progress")
     assert code == 0, err
-    res = json.loads((out / COCO_RESULTS).read_text())
-    J = len(pred.skeleton.joints)
-    assert res["info"]["joint_names"] == list(pred.skeleton.joints) and "mm" in res["info"]["units"]["keypoints_3d"]
-    assert res["categories"][0]["keypoints"] == list(pred.skeleton.joints)
-    anns = res["annotations"]
+    assert printed.startswith(f"model: {ckpt} (h36m17, 17 joints); trained on synthetic (full)")
+    anns = json.loads((out / COCO_RESULTS).read_text())
+    ids = json.loads((out / COCO_IMAGE_IDS).read_text())["images"]
+    walk = ids[str(tmp_path / "walk.jpg")]
+    assert ids[str(tmp_path / "000000000785.jpg")] == 785 and type(walk) is int and walk != 785
     got = [(a["image_id"], a["bbox"][0]) for a in anns]
-    assert len(got) == 3 and set(got) == {(785, 10.0), (785, 120.0), ("walk.jpg", 30.0)}
+    assert isinstance(anns, list) and len(got) == 3 and set(got) == {(785, 10.0), (785, 120.0), (walk, 30.0)}
     per_input = json.loads((out / "000000000785.json").read_text())
     assert per_input["schema"] == "cdlpose-prediction/2"
+    assert per_input["trained_on"] == [{"format": "synthetic", "style": "full"}]
+    J = len(pred.skeleton.joints)
     for a in anns:
-        assert a["category_id"] == 1 and len(a["keypoints"]) == 3 * J and np.array(a["keypoints_3d"]).shape == (J, 3)
-    # the detection score is kept; the COCO score is detection score × mean joint confidence
+        assert set(a) == {"image_id", "category_id", "keypoints", "score", "bbox"} and a["category_id"] == 1
+        assert len(a["keypoints"]) == 51
+    # the COCO score is detection score × mean joint confidence; the detection score is in the input's JSON
     first = next(a for a in anns if a["bbox"][0] == 10.0)
     p = per_input["people"][0]
-    assert p["detection_score"] == 0.9 and first["detection_score"] == 0.9
+    assert p["detection_score"] == 0.9 and np.array(p["keypoints_3d"]).shape == (J, 3)
     assert p["score"] == pytest.approx(0.9 * np.mean(p["confidence"]), abs=1e-4) and first["score"] == p["score"]
-    kp = np.array(first["keypoints"]).reshape(J, 3)
-    assert np.allclose(kp[:, :2], p["keypoints_2d"], atol=0.01) and np.allclose(kp[:, 2], p["confidence"], atol=1e-4)
+    kp = np.array(first["keypoints"]).reshape(17, 3)
+    idx = coco17_index(pred.skeleton)
+    assert np.allclose(kp[idx >= 0, :2], np.array(p["keypoints_2d"])[idx[idx >= 0]], atol=0.01)
+    assert np.allclose(kp[idx >= 0, 2], np.array(p["confidence"])[idx[idx >= 0]], atol=1e-4)
+    assert not kp[idx < 0].any()  # eyes and ears: 0, 0, 0
     # the Python API and the JSON use the same names
     api = pred.predict([cv2.imread(str(tmp_path / "walk.jpg"))[..., ::-1].copy()], [[[30, 30, 150, 200]]],
                        scores=[[0.8]])[0][0]
     assert set(api) == set(json.loads((out / "walk.json").read_text())["people"][0])
-    # a second run into the folder for one input replaces that input's entries and keeps the other's
+    # a second run into the folder for one input replaces that input's entries (its id kept) and keeps the other's
     code, _, err = _cli(capsys, "predict", "--checkpoint", ckpt, tmp_path / "walk.jpg", "--box", 0, 0, 200, 250,
                         "--out", out, "--json-only", "--no-viewer", "--no-progress")
     assert code == 0, err
-    anns = json.loads((out / COCO_RESULTS).read_text())["annotations"]
-    got = [(a["image_id"], a["bbox"][0], a["detection_score"]) for a in anns]
-    assert len(got) == 3 and set(got) == {(785, 10.0, 0.9), (785, 120.0, 0.6), ("walk.jpg", 0.0, None)}
+    anns = json.loads((out / COCO_RESULTS).read_text())
+    got = [(a["image_id"], a["bbox"][0], a["score"]) for a in anns]
+    assert len(got) == 3 and {g[:2] for g in got} == {(785, 10.0), (785, 120.0), (walk, 0.0)}
+    # --image-list (alias --coco-annotations) gives every input its id from a COCO annotation file
+    (tmp_path / "gt.json").write_text(json.dumps({"images": [{"id": 5, "file_name": "walk.jpg"}]}))
+    code, _, err = _cli(capsys, "predict", "--checkpoint", ckpt, tmp_path / "walk.jpg", "--box", 0, 0, 200, 250,
+                        "--coco-annotations", tmp_path / "gt.json", "--out", tmp_path / "out2", "--json-only",
+                        "--no-viewer", "--no-progress")
+    assert code == 0, err
+    assert [a["image_id"] for a in json.loads((tmp_path / "out2" / COCO_RESULTS).read_text())] == [5]
 
 
 def test_a_foreign_results_file_is_not_replaced(ckpt, tmp_path, capsys):
@@ -341,15 +360,16 @@ def test_a_missed_frame_keeps_the_id_and_the_smoothing_in_predict(pred, tmp_path
 
 
 def test_root_depth_estimate_for_pinned_numbers(pred):
-    # f = 1000 px, a 200 × 200 px box: k = sqrt(1000 · 1000 · 2000² / 200²) = 10 000 mm
-    assert root_depth_estimate([0, 0, 200, 200], (1000.0, 1000.0)) == pytest.approx(10000.0)
-    assert root_depth_estimate([5, 5, 100, 400], (1000.0, 1000.0)) == pytest.approx(10000.0)
+    # RootNet's k-value on the box it crops (tests/test_inference.py checks the formula): f = 1000 px, a 200 × 200
+    # box at (28, 28) in the 256 × 256 image → sanitised 199 × 199 → ×1.25 = 248.75 px, k = 1000 · 2000 / 248.75
+    k = 1000.0 * 2000.0 / 248.75
+    assert root_depth_estimate([28, 28, 200, 200], (1000.0, 1000.0), (256, 256)) == pytest.approx(k)
     img = render_sample(0, "test")["image"]
     (p,) = pred.predict([img], [[[28, 28, 200, 200]]], focal=(1000.0, 1000.0))[0]
-    assert p["root_depth_mm_estimate"] == pytest.approx(10000.0)
+    assert p["root_depth_mm_estimate"] == pytest.approx(k)
     root = pred.skeleton.root
     u, v = p["keypoints_2d"][root]
-    expected = [(u - 127.5) / 1000 * 10000, (v - 127.5) / 1000 * 10000, 10000.0]
+    expected = [(u - 127.5) / 1000 * k, (v - 127.5) / 1000 * k, k]
     assert np.allclose(p["keypoints_3d_camera_estimate"][root], expected, atol=1e-6)
 
 
@@ -386,6 +406,7 @@ def test_onnx_backend_matches_pytorch(ckpt, tmp_path, capsys):
         assert f"cdlpose.{key}" in meta, key
     assert float(meta["cdlpose.box_enlarge"]) == 1.25 and meta["cdlpose.input_size"] == "64"
     assert meta["cdlpose.output_stride"] == "4" and len(json.loads(meta["cdlpose.joint_names"])) == 17
+    assert json.loads(meta["cdlpose.trained_on"]) == [{"format": "synthetic", "style": "full"}]  # provenance travels
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # a dynamic batch
     # the graph itself, run here through ONNX Runtime, against the network in PyTorch
     torch_pred = Predictor.from_checkpoint(ckpt, device="cpu", flip=True)
@@ -417,9 +438,10 @@ def test_onnx_backend_matches_pytorch(ckpt, tmp_path, capsys):
     # the CLI: cdlpose predict --onnx
     _img(tmp_path / "x.jpg", 2)
     out = tmp_path / "o"
-    code, _, err = _cli(capsys, "predict", "--onnx", path, tmp_path / "x.jpg", "--box", 40, 30, 150, 200, "--out", out,
-                        "--json-only", "--no-viewer", "--no-progress")
+    code, printed, err = _cli(capsys, "predict", "--onnx", path, tmp_path / "x.jpg", "--box", 40, 30, 150, 200,
+                              "--out", out, "--json-only", "--no-viewer", "--no-progress")
     assert code == 0, err
+    assert printed.startswith(f"model: {path} (h36m17, 17 joints); trained on synthetic (full) — only rendered figures")
     data = json.loads((out / "x.json").read_text())
     assert data["backend"] == "onnxruntime" and data["flip_test"] is True
     img_read = cv2.imread(str(tmp_path / "x.jpg"))[..., ::-1].copy()

@@ -218,8 +218,10 @@ def pretrain_from_stage1(cfg1: Config, scenes: tuple, steps: int, seed: int = 0,
     pretrain_lifting(net.lifting, scenes, steps, cfg1.augment.input_size, cfg1.model.depth_bins,
                      cfg1.codec.depth_range, seed=seed, progress=progress, log=log)
     (run.parent / "lifting").mkdir(exist_ok=True)
+    # trained_on: stage 1's record (the images); the lifting block's synthetic 2.5D inputs are drawn, not rendered
     save_checkpoint({**{k: ckpt[k] for k in ("format", "version", "config")}, "model": net.state_dict(),
-                     "weights_only": True}, run.parent / "lifting" / "pretrained.pt")
+                     "weights_only": True, **({"trained_on": ckpt["trained_on"]} if "trained_on" in ckpt else {})},
+                    run.parent / "lifting" / "pretrained.pt")
     return log
 
 

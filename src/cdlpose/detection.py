@@ -42,7 +42,11 @@ class Detections:
     def scored_for(self, path: str | Path, frame: int | None = None) -> list:
         """``(score, box)`` pairs of ``path`` (see :meth:`boxes_for`), best score first."""
         p = Path(path)
-        for key in (p.as_posix(), p.name, "/".join(p.parts[-2:])):
+        # the path as given, then its trailing components from the most to the fewest: ``cam1/0001.jpg`` is
+        # found under ``cam1/0001.jpg`` before ``0001.jpg`` (a name that several files of the detections share
+        # is not a key at all, see read_detections)
+        tails = ["/".join(p.parts[-n:]) for n in range(len(p.parts), 0, -1)]
+        for key in dict.fromkeys([p.as_posix()] + tails):
             k = key if frame is None else (key, frame)
             if k in self.by_name:
                 self.used.add(("name", k))
@@ -124,6 +128,7 @@ def read_detections(path: str | Path, min_score: float = 0.0, image_list: str | 
         raise InputError(f"{path}: expected a list of detections [{{'image_id' or 'file_name', 'bbox', 'score'}}] "
                          "or a COCO dict with 'annotations'")
     by_name, by_id, labels = defaultdict(list), defaultdict(list), {}
+    origins = defaultdict(set)  # a trailing part of a file name → the file names that end with it
     for i, d in enumerate(data):
         where = f"{path}: entry {i}"
         if not isinstance(d, dict):
@@ -156,14 +161,20 @@ def read_detections(path: str | Path, min_score: float = 0.0, image_list: str | 
             key = Path(name).as_posix()
             frame = d.get("frame")
             label = key if frame is None else f"{key} frame {int(frame)}"
-            for k in {key, Path(key).name, "/".join(Path(key).parts[-2:])}:
+            parts = Path(key).parts
+            for k in {key} | {"/".join(parts[-n:]) for n in range(1, len(parts) + 1)}:
                 k = k if frame is None else (k, int(frame))
                 by_name[k].extend(item)
                 labels[("name", k)] = label
+                origins[k].add(key)
         else:
             for k in {d["image_id"], str(d["image_id"])}:  # 7 and "7" both match
                 by_id[k].extend(item)
             labels[("id", str(d["image_id"]))] = f"image_id {d['image_id']}"
+    # ``cam1/0001.jpg`` and ``cam2/0001.jpg``: ``0001.jpg`` would give either image both cameras' boxes
+    for k, files in origins.items():
+        if len(files) > 1 and (k if isinstance(k, str) else k[0]) not in files:
+            del by_name[k]
     return Detections(dict(by_name), dict(by_id), str(path), labels)
 
 

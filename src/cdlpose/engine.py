@@ -38,7 +38,7 @@ from .checkpoint import save_checkpoint
 from .codec import BoneSigmaSchedule, TargetEncoder
 from .config import Config, config_from_dict, config_to_dict
 from .data.check import check_val_disjoint
-from .data.datasets import build_dataset, collate
+from .data.datasets import RENDERED_FORMATS, build_dataset, collate
 from .data.mixing import MixedBatchSampler
 from .data.pipeline import CropAugment
 from .data.workers import worker_init
@@ -49,7 +49,7 @@ from .losses import LossWeights, compute_losses
 from .stages import CachedInputs, StageModel
 from .train_log import TrainLog, epoch_line
 
-__all__ = ["Trainer", "NonFiniteLossError", "lr_at", "RUN_FILES",
+__all__ = ["Trainer", "NonFiniteLossError", "lr_at", "RUN_FILES", "training_data",
            # kept here for code written before they moved (cdlpose.loading, cdlpose.evaluation); same objects
            "build_model", "codec_for", "load_model", "CHECKPOINT_FORMAT", "evaluate_checkpoint"]
 
@@ -59,6 +59,37 @@ RESUME_ONLY = ("optimizer", "scaler", "rng")
 
 class NonFiniteLossError(RuntimeError):
     """A loss term became NaN or infinite; the message names the step, the term and the batch's sample ids."""
+
+
+#: The style a rendered entry draws when its ``style`` is not given (cdlpose.data.datasets' defaults).
+_DEFAULT_STYLE = {"synthetic": "full", "rendered-poses": "plain"}
+
+
+def training_data(cfg: Config, inherited=None, init_from=None) -> list[dict]:
+    """What a checkpoint of ``cfg`` was trained on, as every checkpoint records it (``trained_on``): per
+    ``data.datasets`` entry with role ``train`` its ``format``, for rendered formats (``synthetic``,
+    ``rendered-poses``) its ``style`` (``plain``, ``full``, ``realistic``), and its ``subjects`` where given; no
+    paths. ``inherited``: the ``train.init_from`` checkpoint's record (its weights saw those data too), listed
+    first; ``init_from`` with ``inherited`` None: that checkpoint recorded nothing, said by an entry ``{"format":
+    "not recorded", "via": "train.init_from …"}``. Identical entries are listed once."""
+    entries = []
+    if init_from:
+        entries += list(inherited) if isinstance(inherited, list) else [
+            {"format": "not recorded", "via": f"train.init_from {init_from}"}]
+    for e in cfg.data.datasets:
+        if e.get("role", "train") != "train":
+            continue
+        rec = {"format": e["format"]}
+        if e["format"] in RENDERED_FORMATS:
+            rec["style"] = e.get("style", _DEFAULT_STYLE.get(e["format"], "full"))
+        if e.get("subjects"):
+            rec["subjects"] = [str(x) for x in e["subjects"]]
+        entries.append(rec)
+    out = []
+    for rec in entries:
+        if rec not in out:
+            out.append(rec)
+    return out
 
 
 #: What a run writes into ``train.out_dir``: a folder holding any of these holds an earlier run.
@@ -133,6 +164,7 @@ class Trainer:
         if t.stage == 2 and not t.finetune and not t.init_from and resume is None:
             raise ConfigError("stage 2 trains the lifting block on a trained stage-1 network: set train.init_from "
                               "to the stage-1 checkpoint (or train.finetune=true to train everything)")
+        self.trained_on = training_data(cfg, None, t.init_from)  # what every checkpoint records it was trained on
         if t.init_from and resume is None:
             self._init_weights(t.init_from)
         frozen = t.stage == 2 and not t.finetune
@@ -193,6 +225,7 @@ class Trainer:
         if unexpected or [k for k in missing if not k.startswith("lifting.")]:
             raise ValueError(f"train.init_from: {path} does not fit the model (missing {missing[:5]}, "
                              f"unexpected {unexpected[:5]})")
+        self.trained_on = training_data(self.cfg, ckpt.get("trained_on"), path)
 
     def _build_data(self) -> None:
         cfg, t = self.cfg, self.cfg.train
@@ -279,6 +312,7 @@ class Trainer:
             "rng": rng,
             "best": self.best,
             "history": self.history,
+            "trained_on": self.trained_on,
         }
 
     def _load(self, path) -> None:
@@ -299,6 +333,8 @@ class Trainer:
         self.sigma.load_state_dict(ckpt["bone_sigma"])
         self.epoch, self.step, self.step_in_epoch = ckpt["epoch"], ckpt["step"], ckpt["step_in_epoch"]
         self.best, self.history = ckpt["best"], list(ckpt["history"])
+        if isinstance(ckpt.get("trained_on"), list):  # with what its train.init_from had seen
+            self.trained_on = ckpt["trained_on"]
         torch.set_rng_state(ckpt["rng"]["torch"])
         if self.cuda and "cuda" in ckpt["rng"]:
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"], self.device)

@@ -66,9 +66,10 @@ def _takes_camera(cfg) -> bool:
     return getattr(cfg.model, "lift_input", "crop") != "crop"
 
 
-def onnx_metadata(cfg, flip: bool, imported_from: dict | None = None) -> dict:
+def onnx_metadata(cfg, flip: bool, imported_from: dict | None = None, trained_on: list | None = None) -> dict:
     """The ``cdlpose.*`` metadata of an exported graph: what a deployment needs besides the graph;
-    ``imported_from``: the checkpoint's record of imported weights (cdlpose.posenet)."""
+    ``imported_from``: the checkpoint's record of imported weights (cdlpose.posenet); ``trained_on``: its record
+    of its training data (``cdlpose.trained_on``, JSON; absent when the checkpoint has none)."""
     from .data.pipeline import IMAGENET_MEAN, IMAGENET_STD
     from .model import OUTPUT_STRIDE
     from .skeletons import get_skeleton
@@ -79,6 +80,8 @@ def onnx_metadata(cfg, flip: bool, imported_from: dict | None = None) -> dict:
     if _takes_camera(cfg):
         inputs["camera"] = "(N, 4) float32 (fx, fy, cx, cy) of each crop, crop pixels"
     meta = {} if imported_from is None else {"cdlpose.imported_from": json.dumps(imported_from)}
+    if trained_on is not None:
+        meta["cdlpose.trained_on"] = json.dumps(trained_on)
     if not cfg.model.lifting:
         meta["cdlpose.pose_3d"] = ("none: no lifting block; back-project the 2.5D estimate: image px → camera space at "
                                    "depth root_depth + z (mm), minus the root joint (PoseNet's demo)")
@@ -135,7 +138,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: in
         raise OutputError(e.errno, f"cannot write {out}: {describe_os_error(e)}") from None
     tmp = out.with_name(f".{out.name}.tmp")
     try:
-        _write_onnx(net, cfg, tmp, opset, flip, ckpt.get("imported_from"))
+        _write_onnx(net, cfg, tmp, opset, flip, ckpt.get("imported_from"), ckpt.get("trained_on"))
         tmp.replace(out)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
@@ -171,7 +174,8 @@ def _example(n: int, S: int, generator=None):
     return x, cam
 
 
-def _write_onnx(net, cfg, tmp: Path, opset: int, flip: bool, imported_from: dict | None = None) -> None:
+def _write_onnx(net, cfg, tmp: Path, opset: int, flip: bool, imported_from: dict | None = None,
+                trained_on: list | None = None) -> None:
     try:
         import onnxscript  # noqa: F401  (torch's dynamo exporter needs it)
     except ImportError:
@@ -192,7 +196,7 @@ def _write_onnx(net, cfg, tmp: Path, opset: int, flip: bool, imported_from: dict
         program = torch.onnx.export(graph, args, input_names=names, output_names=list(outputs_of(net)), opset_version=opset,
                                     dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
     model = program.model_proto
-    for k, v in onnx_metadata(cfg, flip, imported_from).items():
+    for k, v in onnx_metadata(cfg, flip, imported_from, trained_on).items():
         p = model.metadata_props.add()
         p.key, p.value = k, v
     import onnx
@@ -261,7 +265,9 @@ def export_weights(checkpoint: str | Path, out: str | Path | None = None, half: 
                              "replaces only an earlier export: give another file name or remove it")
     model = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["model"].items()}
     state = {"format": CHECKPOINT_FORMAT, "version": ckpt.get("version"), "config": ckpt["config"], "model": model,
-             "weights_only": True, "epoch": ckpt.get("epoch"), "step": ckpt.get("step")}
+             "weights_only": True, "epoch": ckpt.get("epoch"), "step": ckpt.get("step"),
+             # provenance travels with the weights: imported weights' origin, the training data
+             **{k: ckpt[k] for k in ("imported_from", "trained_on") if ckpt.get(k) is not None}}
     save_checkpoint(state, out)
     return {"path": str(out), "bytes": out.stat().st_size, "source_bytes": src.stat().st_size,
             "dtype": "float16" if half else "float32"}

@@ -36,13 +36,18 @@ from .config import Config, config_to_dict
 from .errors import InputError
 from .skeletons import get_skeleton
 
-__all__ = ["JOINT_SETS", "PoseNetImportError", "posenet_config", "map_posenet_state", "import_posenet"]
+__all__ = ["JOINT_SETS", "TRAINED_ON", "PoseNetImportError", "posenet_config", "map_posenet_state", "import_posenet"]
 
 #: ``--joints`` → cdlpose skeleton: Human3.6M with Moon et al.'s 18th joint (their H36M + MPII model), MuCo-3DHP's
 #: 21 joints (their MuCo + COCO model, for MuPoTS-3D)
 JOINT_SETS = {"h36m": "h36m18", "muco": "muco21"}
 DEPTH_BINS = 64
 LABEL = "PoseNet (Moon et al., imported)"
+#: What Moon et al. trained each snapshot on (their README and ``main/config.py``: ``trainset_3d`` and
+#: ``trainset_2d``): Human3.6M in their layout with MPII, or MuCo-3DHP with COCO; recorded as the imported
+#: checkpoint's ``trained_on`` (real photos: a model meant for photos)
+TRAINED_ON = {"h36m": [{"format": "h36m-moon", "by": "Moon et al."}, {"format": "mpii", "by": "Moon et al."}],
+              "muco": [{"format": "muco", "by": "Moon et al."}, {"format": "coco", "by": "Moon et al."}]}
 
 # their ResNetBackbone's module names → the positions in cdlpose's trunk (torchvision's children, in order)
 _BACKBONE = {"conv1": 0, "bn1": 1, "layer1": 4, "layer2": 5, "layer3": 6, "layer4": 7}
@@ -172,7 +177,8 @@ def import_posenet(snapshot: str | Path, joints: str, out: str | Path, overwrite
     """Read a PoseNet snapshot (``weights_only`` load), map its weights onto a cdlpose network of
     :func:`posenet_config` and write a cdlpose checkpoint to ``out`` (atomically; an existing ``out`` only with
     ``overwrite``). The checkpoint's ``imported_from`` records the source file, its SHA-256, its epoch and the
-    joint set. Returns ``{"path", "skeleton", "epoch", "parameters", "sha256"}``."""
+    joint set; its ``trained_on`` Moon et al.'s training data (:data:`TRAINED_ON`). Returns ``{"path",
+    "skeleton", "epoch", "parameters", "sha256"}``."""
     from . import __version__
     from .checkpoint import save_checkpoint
     from .loading import CHECKPOINT_FORMAT
@@ -195,6 +201,6 @@ def import_posenet(snapshot: str | Path, joints: str, out: str | Path, overwrite
               "reference": "Moon et al., ICCV 2019 (github.com/mks0601/3DMPPE_POSENET_RELEASE)"}
     save_checkpoint({"format": CHECKPOINT_FORMAT, "version": __version__, "config": config_to_dict(cfg),
                      "model": net.state_dict(), "weights_only": True, "epoch": origin["epoch"], "step": None,
-                     "imported_from": origin}, out)
+                     "imported_from": origin, "trained_on": [dict(e) for e in TRAINED_ON[joints]]}, out)
     return {"path": str(out), "skeleton": cfg.model.skeleton, "epoch": origin["epoch"],
             "parameters": sum(p.numel() for p in net.parameters()), "sha256": origin["sha256"]}

@@ -8,7 +8,8 @@ thorax; their 18th joint "Thorax" is the mid-point of the shoulders). The names 
 Canonical names used here:
 
 - ``Thorax``: base of the neck / top of the sternum (H36M joint 8, MPII "thorax", 3DHP "neck").
-- ``Neck_Nose``: H36M joint 9, between the neck and the nose; no other set has it.
+- ``Neck_Nose``: H36M joint 9, between the neck and the nose; no other set has it (COCO results take it as the
+  nose: :func:`coco17_index`).
 - ``Head_top``: top of the head (H36M joint 10 "Head", MPII "head_top", 3DHP "head_top").
 - ``Head``: centre of the head (3DHP "head"); not in Human3.6M.
 - ``Upper_Neck``: MPII "upper_neck"; not in Human3.6M.
@@ -34,6 +35,8 @@ __all__ = [
     "JointMapping",
     "joint_mapping",
     "convert_joints",
+    "coco17_index",
+    "COCO_STAND_INS",
     "flip_joints",
     "geodesic_length",
     "geodesic_normalize",
@@ -350,6 +353,25 @@ def convert_joints(joints, src, dst, valid=None, derive: bool = False):
     src_invalid = (~valid).astype(np.float64)
     out_valid = m.valid & (np.einsum("ds,...s->...d", used.astype(np.float64), src_invalid) == 0)
     return out.astype(joints.dtype, copy=False), out_valid
+
+
+#: For COCO keypoint results from a set without COCO's nose: the joint that stands in for it. Human3.6M's joint 9
+#: (``Neck_Nose``) is the one Moon et al. name "Nose" and map COCO's nose onto; it lies a little below the nose.
+COCO_STAND_INS = {"Nose": "Neck_Nose"}
+
+
+def coco17_index(src: str | Skeleton) -> np.ndarray:
+    """Per COCO-17 joint (COCO's order: nose, eyes, ears, shoulders, … ankles), the index of the ``src`` joint it is
+    taken from, matched by name (left is left: both name the person's own side), COCO's nose from ``Neck_Nose``
+    where ``src`` has no nose (:data:`COCO_STAND_INS`); -1 where ``src`` lacks the joint (Human3.6M: the eyes and
+    ears; MuCo-3DHP: also the nose)."""
+    src = get_skeleton(src)
+    idx = joint_mapping(src, COCO17).index.copy()
+    for j, name in enumerate(COCO17.joints):
+        stand_in = COCO_STAND_INS.get(name)
+        if idx[j] < 0 and stand_in in src._index:
+            idx[j] = src._index[stand_in]
+    return idx
 
 
 def flip_joints(joints, skeleton: str | Skeleton, width: float | None = None):

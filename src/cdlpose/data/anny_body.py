@@ -6,8 +6,8 @@ The body of the ``realistic`` synthetic style (:mod:`cdlpose.data.realistic` dre
 on EGL, which Mesa's llvmpipe provides on a CPU); everything else in cdlpose works without them.
 
 Anny's body frame: metres, z up, the body facing −y, its left side at +x. :class:`AnnyBody` returns millimetres
-in that frame. Its first construction on a machine builds Anny's cache (~1 min on one core; the folder is
-``cache_dir``, else ``$ANNY_CACHE_DIR``, else ``~/.cache/anny``); later ones load it (~10 s).
+in that frame. Its first construction on a machine builds Anny's cache (:func:`anny_cache_dir`; ~790 MB, 2 min 36 s
+measured on a busy 2-core machine, 105 s of CPU time) and says so in one line first; later ones load it (~5 s).
 
 The joints (:data:`JOINT_DEFINITIONS`): the rig's rotation centres where Human3.6M's joints are rotation centres
 (hips, knees, ankles, shoulders, elbows, wrists: the heads of the bones they rotate), the pelvis midway between the
@@ -20,6 +20,8 @@ fixed to the head bone, placed at rest where Human3.6M puts them relative to the
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,7 @@ import torch
 
 from ..skeletons import get_skeleton
 
-__all__ = ["AnnyBody", "IK_BONES", "JOINT_DEFINITIONS", "require_realistic"]
+__all__ = ["AnnyBody", "IK_BONES", "JOINT_DEFINITIONS", "anny_cache_built", "anny_cache_dir", "require_realistic"]
 
 #: Human3.6M's head joints relative to its thorax in the torso's frame (left, up, forward; up = pelvis → thorax,
 #: left = right → left shoulder made perpendicular to it), in units of the pelvis–thorax distance: the medians over
@@ -81,6 +83,83 @@ def require_realistic(names=("anny", "pyrender")) -> None:
         raise ImportError(_MISSING.format(", ".join(missing)))
 
 
+#: What building Anny's cache costs, measured with anny 0.6.2 (2 min 36 s wall, 105 s of CPU, one core mostly, on a
+#: 2-core machine that two other test runs kept busy; 790 MB): said before the build starts
+CACHE_BUILD_NOTE = "about 790 MB, 2-3 min on a CPU; once per machine, later runs load it in seconds"
+
+#: the line NVIDIA Warp's native library prints to the process's stderr when a machine has no CUDA driver
+_WARP_NO_DRIVER = b"Warp CUDA warning: Could not find or load the NVIDIA CUDA driver"
+
+
+def _quiet_warp() -> None:
+    """Start NVIDIA Warp (Anny skins with it when it is installed) without its start-up output on a CPU: its
+    banner and kernel-load lines are info-level logs (raised to warnings), and on a machine without an NVIDIA driver
+    its native library writes "Warp CUDA warning: Could not find or load the NVIDIA CUDA driver…" straight to file
+    descriptor 2, which no Warp setting silences: Warp is started here with descriptor 2 read into a temporary file,
+    that line dropped and anything else it wrote passed on. Later ``warp.init()`` calls (Anny's) do nothing."""
+    try:
+        import warp
+    except ImportError:
+        return
+    warp.config.log_level = getattr(warp, "LOG_WARNING", 30)
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no descriptor 2 to redirect: start it as it is
+        warp.init()
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            warp.init()
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        said = tmp.read()
+    rest = b"".join(line for line in said.splitlines(keepends=True) if not line.startswith(_WARP_NO_DRIVER))
+    if rest:
+        os.write(2, rest)
+
+
+def anny_cache_dir(cache_dir: str | Path | None = None) -> Path:
+    """The folder Anny's cache is in, or goes to: ``cache_dir``, else Anny's own (``$ANNY_CACHE_DIR`` as it was
+    when ``anny`` was first imported, else ``~/.cache/anny``)."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    import anny.paths
+
+    return Path(anny.paths.get_anny_cache_path())
+
+
+def anny_cache_built(cache_dir: str | Path | None = None) -> bool:
+    """Whether Anny's cache in :func:`anny_cache_dir` holds the body ``anny.Anny()`` loads (else it builds it
+    first): the file Anny's ``cache_builder`` names ``v<data version>/build_compact_model_data_<key>.safetensors``,
+    its key a hash of the builder's arguments, computed as Anny computes it; with an Anny whose internals differ,
+    any such file of the current data version."""
+    from anny.models import model_data
+
+    folder = anny_cache_dir(cache_dir) / f"v{model_data.CURRENT_DATA_VERSION}"
+    try:
+        import hashlib
+        import json
+
+        from anny.models import build_compact_model_data
+
+        meta = model_data._get_builder_metadata(
+            build_compact_model_data.__wrapped__, rig=model_data.RigConfig.from_string("anny"),
+            topology=model_data.TopologyConfig.from_string("anny"), local_changes="none", facial_actions="none",
+            phenotypes="default", rank=None)
+        key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:32]
+        return (folder / f"build_compact_model_data_{key}.safetensors").is_file()
+    except Exception:  # noqa: BLE001 - Anny's private helpers moved: the coarser test
+        return any(folder.glob("build_compact_model_data_*.safetensors"))
+
+
 def _axis_angle_to_matrix(v: torch.Tensor) -> torch.Tensor:
     """(..., 3) axis-angle → (..., 3, 3) rotation (Rodrigues), differentiable at 0."""
     theta2 = (v * v).sum(-1, keepdim=True)[..., None]
@@ -106,17 +185,21 @@ class AnnyBody:
 
     def __init__(self, cache_dir: str | Path | None = None, device: str = "cpu") -> None:
         require_realistic()
-        try:  # Anny skins with NVIDIA Warp when present: keep its start-up banner out of cdlpose's output
-            import warp
-
-            warp.config.log_level = getattr(warp, "LOG_WARNING", 30)  # its banner and kernel-load lines are info
-        except ImportError:
-            pass
+        _quiet_warp()  # Anny skins with NVIDIA Warp when present: no banner, no CUDA warning on a CPU
         import anny
+        import anny.paths
 
-        if cache_dir is not None:
-            anny.paths.set_anny_cache_path(Path(cache_dir))
-        self.model = anny.Anny().to(device=device, dtype=torch.float32)
+        where = anny_cache_dir(cache_dir)
+        if not anny_cache_built(where):  # said before the minutes of silence (and before any progress bar)
+            print(f"cdlpose: building the Anny body model's cache in {where} ({CACHE_BUILD_NOTE}; "
+                  "$ANNY_CACHE_DIR puts it elsewhere)", file=sys.stderr, flush=True)
+        before = anny.paths.get_anny_cache_path()
+        anny.paths.set_anny_cache_path(where)  # for this construction only: Anny's setting is process-wide
+        try:
+            model = anny.Anny()
+        finally:
+            anny.paths.set_anny_cache_path(before)
+        self.model = model.to(device=device, dtype=torch.float32)
         self.labels = list(self.model.bone_labels)
         self.faces = self.model.get_triangular_faces().cpu().numpy().astype(np.int64)
         self.skeleton = get_skeleton("h36m17")

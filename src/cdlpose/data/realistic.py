@@ -223,7 +223,9 @@ _STATE: dict = {}
 
 
 def person_state(assets: str | Path | None = "auto", cache_dir: str | Path | None = None) -> dict:
-    """This process's body, base-mesh map and wardrobe (built on first use: ~5–10 s with Anny's cache present).
+    """This process's body, base-mesh map and wardrobe (built on first use: ~5–10 s with Anny's cache present; without
+    it Anny builds it first, 2-3 min, and :class:`~cdlpose.data.anny_body.AnnyBody` says so in one line before).
+    Something that shows progress over renders builds this first, so that its rate and ETA count renders only.
     ``assets``: the MakeHuman folder, ``"auto"`` (:func:`~cdlpose.data.mh_assets.asset_dir`, none if not found) or
     None (no assets)."""
     if assets == "auto":

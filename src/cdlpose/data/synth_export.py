@@ -39,6 +39,12 @@ def _export(ds, indices, out: str | Path, meta: dict, sheet: int, overwrite: boo
                 raise FileExistsError(f"{out} already holds an export (annotations.json); choose another --out or "
                                       "pass --overwrite")
             folder.refuse_foreign(names + ["contact_sheet.png"], overwrite, "synth --out")
+        if getattr(ds, "style", None) == "realistic":
+            # the body before the bar (the first time on a machine Anny builds its cache, minutes, and says so in
+            # one line), so that the bar's rate and ETA count images only; before the folder is touched
+            from .realistic import person_state
+
+            person_state()
         folder.start()
         try:
             (out / "annotations.json").unlink()  # the old annotations must not describe the new images

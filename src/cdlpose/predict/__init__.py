@@ -10,9 +10,13 @@ Per input ``NAME`` (a file's stem, made unique) the output folder gets:
   side (optionally One-Euro smoothed);
 - ``NAME.html``: a self-contained viewer (rotate, zoom, scrub frames; a video's frames beside the 3D view).
 
-and, for the whole run, ``predictions.coco.json`` (see :func:`coco_results`): every person in COCO's keypoint
-results form (``image_id``, ``category_id``, ``keypoints`` [x, y, v]…, ``score``, ``bbox``) with the 3D fields
-alongside, merged with the entries of earlier runs into the same folder for other inputs.
+and, for the whole run, ``predictions.coco.json`` (see :func:`coco_results`): every person as COCO's keypoint
+results, the JSON list that ``pycocotools``' ``COCO.loadRes`` and ``COCOeval`` read (``image_id`` an integer,
+``category_id`` 1, ``keypoints`` x, y, v for COCO's 17 joints in COCO's order, mapped by name from the network's
+skeleton, ``0, 0, 0`` for a joint it lacks; ``score``; ``bbox``), merged with the entries of earlier runs into
+the same folder for other inputs; the 3D fields are in the per-input JSON. Next to it
+``predictions.coco.image_ids.json`` maps every input to its ``image_id`` (see :func:`assign_image_ids`: the
+``--image-list`` file's id, a COCO-style name's number, else a numbering; a video's frames consecutive ids).
 
 Inputs: image and video files, folders of them (recursively), quoted glob patterns (``"shots/*.jpg"``, ``**``
 recursive) and cameras (``PredictOptions.cameras``: OpenCV capture indices, read until the stream ends,
@@ -30,10 +34,13 @@ file and the cause; a full disk stops the run.
 """
 
 from .inputs import collect_inputs
-from .options import COCO_RESULTS, IMAGE_EXTS, MANIFEST, SCHEMA, VIDEO_EXTS, PredictOptions
-from .records import coco_results, person_record
+from .options import COCO_IMAGE_IDS, COCO_RESULTS, IMAGE_EXTS, MANIFEST, SCHEMA, VIDEO_EXTS, PredictOptions
+from .records import (ImageList, assign_image_ids, coco_entry, coco_keypoints, coco_results, model_line,
+                      person_record, recorded_training)
 from .run import run_predict
 from .tracking import Tracker, match_tracks
 
 __all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "PredictOptions", "collect_inputs", "person_record", "run_predict",
-           "match_tracks", "Tracker", "coco_results", "COCO_RESULTS", "SCHEMA", "MANIFEST"]
+           "match_tracks", "Tracker", "coco_results", "coco_entry", "coco_keypoints", "ImageList",
+           "assign_image_ids", "model_line", "recorded_training", "COCO_RESULTS", "COCO_IMAGE_IDS", "SCHEMA",
+           "MANIFEST"]

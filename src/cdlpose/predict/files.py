@@ -13,7 +13,7 @@ import numpy as np
 
 from ..checkpoint import describe_os_error, write_bytes_atomic
 from ..errors import OutputError
-from .options import COCO_RESULTS, MANIFEST, PredictOptions
+from .options import COCO_IMAGE_IDS, COCO_RESULTS, MANIFEST, PredictOptions
 
 __all__ = ["Names", "Manifest", "RUN", "outputs_for", "input_key", "write_failed", "disk_full", "write_image"]
 
@@ -22,7 +22,8 @@ RUN = "<cdlpose predict runs>"  # the manifest's input for the combined results 
 
 class Names:
     def __init__(self):
-        self.used = {Path(COCO_RESULTS).stem}  # NAME.json must not be the combined results file
+        # NAME.json must not be a combined file (the COCO results, the map of their image ids)
+        self.used = {Path(COCO_RESULTS).stem, Path(COCO_IMAGE_IDS).stem}
 
     def __call__(self, path: Path) -> str:
         base = name = path.stem
@@ -58,12 +59,13 @@ class Manifest:
                     continue  # a line cut short by a killed run
 
     def conflicts(self, out: Path, planned: list[tuple[Path, str, str]], opts: PredictOptions) -> list[Path]:
-        """Existing outputs that cdlpose did not write for the same input (the combined results file: that no
-        cdlpose run wrote)."""
+        """Existing outputs that cdlpose did not write for the same input (the combined files: that no cdlpose
+        run wrote)."""
         bad = []
-        target = out / COCO_RESULTS
-        if (target.exists() or target.is_symlink()) and not (target.is_file() and self.owner.get(COCO_RESULTS) == RUN):
-            bad.append(target)
+        for f in (COCO_RESULTS, COCO_IMAGE_IDS):
+            target = out / f
+            if (target.exists() or target.is_symlink()) and not (target.is_file() and self.owner.get(f) == RUN):
+                bad.append(target)
         for path, kind, name in planned:
             for f in outputs_for(opts, name, kind):
                 target = out / f

@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["PredictOptions", "IMAGE_EXTS", "VIDEO_EXTS", "SCHEMA", "MANIFEST", "COCO_RESULTS"]
+__all__ = ["PredictOptions", "IMAGE_EXTS", "VIDEO_EXTS", "SCHEMA", "MANIFEST", "COCO_RESULTS", "COCO_IMAGE_IDS"]
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 SCHEMA = "cdlpose-prediction/2"
 MANIFEST = ".cdlpose-predict.jsonl"  # in the output folder: one {"file", "input"} line per file written
 COCO_RESULTS = "predictions.coco.json"  # in the output folder: every person of every input, COCO results form
-_RUN = "<cdlpose predict runs>"  # the manifest's input for the combined results file
-
+COCO_IMAGE_IDS = "predictions.coco.image_ids.json"  # next to it: the image_id of every input (and video frame)
 
 
 @dataclass
@@ -42,6 +41,9 @@ class PredictOptions:
     thickness: int | None = None  # 2D lines, px (default: by the image size)
     radius: int | None = None  # 2D joint dots, px (default: thickness + 1; 0: none)
     max_missed: int = 5  # frames a track survives without a matching detection (its id and filter are kept)
-    coco: list = field(default_factory=list)  # this run's COCO result entries (see coco_results)
+    coco: list = field(default_factory=list)  # this run's COCO results: (input, frame or None, coco_entry)
+    coco_inputs: dict = field(default_factory=dict)  # inputs done: str(path) → None (image) or frames (video)
+    image_ids: object = None  # --image-list: a records.ImageList giving inputs their COCO image ids
+    trained_on: object = None  # the model's record of its training data (written into each input's JSON)
     root_depths: list | None = None  # with ``boxes``: each box's root depth in mm (None: estimated)
     whole_image: list = field(default_factory=list)  # images taken as one person covering the whole frame

@@ -14,9 +14,10 @@ from ..inference import Predictor
 from .drawing import draw_overlay, figure_3d
 from .files import Manifest, Names, RUN, disk_full, input_key, write_failed, write_image
 from .inputs import collect_inputs, frame_count, image_damage
-from .options import COCO_RESULTS, PredictOptions
+from .options import COCO_IMAGE_IDS, COCO_RESULTS, PredictOptions
 from .people import predict_batch
-from .records import coco_entry, coco_results, header, json_text, person_record
+from .records import (assign_image_ids, coco_entry, earlier_results, header, image_id_map, json_text, person_record,
+                      read_image_id_map)
 from .video import predict_video
 
 __all__ = ["run_predict", "predict_images"]
@@ -58,9 +59,9 @@ def predict_images(pred, opts, items, names, bar, checkpoint, manifest):
             if ps is None:
                 continue
             name = names[path]
-            data = header(pred, path, "image", img.shape[1::-1], checkpoint)
+            data = header(pred, path, "image", img.shape[1::-1], checkpoint, opts.trained_on)
             data["people"] = [person_record(p) for p in ps]
-            coco = [coco_entry(r, path) for r in data["people"]]
+            coco = [(str(path), None, coco_entry(r, pred.skeleton)) for r in data["people"]]
             try:
                 text = json_text(data, path)
             except InputError as e:
@@ -92,6 +93,7 @@ def predict_images(pred, opts, items, names, bar, checkpoint, manifest):
                     raise err from None
                 continue
             opts.coco += coco
+            opts.coco_inputs[str(path)] = None
             done.append(name)
     return done
 
@@ -107,23 +109,61 @@ class _Counter:
         self.bar.update(k)
 
 
-def _write_coco(pred: Predictor, opts: PredictOptions, manifest: Manifest, inputs: list) -> None:
-    """Write ``predictions.coco.json``: this run's people, and an earlier run's entries for inputs not in this run
-    (a re-run of an input replaces its entries)."""
-    target = opts.out / COCO_RESULTS
-    keep = []
-    if target.is_file() and manifest.owner.get(COCO_RESULTS) == RUN:
-        try:
-            old = json.loads(target.read_text())
-            done = {str(p) for p in inputs}
-            keep = [e for e in old.get("annotations", []) if isinstance(e, dict) and e.get("file_name") not in done]
-        except (OSError, ValueError, AttributeError):
-            keep = []  # damaged: this run's entries only
+def _owned(manifest: Manifest, target) -> str | None:
+    """The text of a combined file that an earlier cdlpose run wrote (None: none, or unreadable)."""
+    if not (target.is_file() and manifest.owner.get(target.name) == RUN):
+        return None
+    try:
+        return target.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _write_coco(opts: PredictOptions, manifest: Manifest) -> list[str]:
+    """Write ``predictions.coco.json`` (COCO's keypoint results: a list, COCO-17 joints, integer image ids) and
+    the map of its image ids, ``predictions.coco.image_ids.json``: this run's people, and an earlier run's for
+    inputs this run did not process (an input processed again replaces its entries). Returns notes (an earlier
+    file in cdlpose's older format, rewritten; entries that could not be kept)."""
+    target, id_file = opts.out / COCO_RESULTS, opts.out / COCO_IMAGE_IDS
+    notes, keep, earlier_ids = [], [], None
+    text = _owned(manifest, id_file)
+    if text is not None:
+        earlier_ids = read_image_id_map(text)
+    text = _owned(manifest, target)
+    if text is not None:
+        keep, note = earlier_results(text, earlier_ids)
+        if note:
+            notes.append(note)
+    done = opts.coco_inputs
+    keep = [k for k in keep if k[0] not in done]
     if not opts.coco and not keep and not target.exists():
-        return
-    text = json_text(coco_results(pred, keep + opts.coco), target)
+        return notes
+    inputs = {}
+    for name, v in (earlier_ids or {}).get("images", {}).items():
+        inputs[name] = None
+    for name, v in (earlier_ids or {}).get("videos", {}).items():
+        if isinstance(v, dict) and isinstance(v.get("frames"), int):
+            inputs[name] = v["frames"]
+    for name, frame, _ in keep:  # also the inputs of an older file, which came without a map
+        if name not in inputs:
+            inputs[name] = None if frame is None else frame + 1
+        elif frame is not None and (inputs[name] or 0) <= frame:
+            inputs[name] = frame + 1
+    inputs = {k: v for k, v in inputs.items() if k not in done}
+    inputs.update(done)
+    ids = assign_image_ids(inputs, opts.image_ids, earlier_ids)
+
+    def image_id(name, frame):
+        return ids["images"][name] if frame is None else ids["videos"][name]["first_image_id"] + frame
+
+    results = [{"image_id": image_id(n, f), **e} for n, f, e in keep + opts.coco]
+    text = json_text(results, target)
+    id_text = json.dumps(image_id_map(ids, opts.image_ids), indent=1)
+    manifest.record(id_file, RUN)
+    write_text_atomic(id_file, id_text)
     manifest.record(target, RUN)
     write_text_atomic(target, text)
+    return notes
 
 
 def run_predict(pred: Predictor, inputs, opts: PredictOptions, checkpoint="") -> dict:
@@ -184,7 +224,7 @@ def run_predict(pred: Predictor, inputs, opts: PredictOptions, checkpoint="") ->
         frames = bar.n
     notes = []
     try:
-        _write_coco(pred, opts, manifest, [p for p, _ in items])
+        notes += _write_coco(opts, manifest)
     except OSError as e:
         err = write_failed(opts.out / COCO_RESULTS, e)
         opts.write_errors.append((str(opts.out / COCO_RESULTS), str(err)))

@@ -98,7 +98,7 @@ def predict_video(pred, opts, path, names, bar, checkpoint, manifest, kind="vide
     name = names[path]
     mp4 = opts.out / f"{name}.mp4"
     tmp_mp4 = opts.out / f".{name}.tmp.mp4"
-    data = header(pred, path, kind, (W, H), checkpoint)
+    data = header(pred, path, kind, (W, H), checkpoint, opts.trained_on)
     data["fps"] = fps
     data["smoothing"] = ({"filter": "one-euro", "min_cutoff_hz": opts.min_cutoff, "beta": opts.beta}
                          if opts.smooth else None)
@@ -154,7 +154,7 @@ def predict_video(pred, opts, path, names, bar, checkpoint, manifest, kind="vide
                         pose = pose + (p["keypoints_3d_camera_estimate"] - p["keypoints_3d"])
                     shown.append(pose)
                     recs.append({**person_record(p, sm), "track": t})
-                coco += [coco_entry(r, path, fid) for r in recs]
+                coco += [(str(path), fid, coco_entry(r, pred.skeleton)) for r in recs]
                 frames_out.append({"frame": fid, "time_s": round(fid / fps, 4), "people": recs})
                 if opts.images or opts.show:
                     persons = tracks if many else None
@@ -229,6 +229,7 @@ def predict_video(pred, opts, path, names, bar, checkpoint, manifest, kind="vide
         tmp_mp4.unlink(missing_ok=True)
         raise write_failed(target, e) from None
     opts.coco += coco
+    opts.coco_inputs[str(path)] = len(frames_out)  # frame f's COCO image_id: the video's first id + f
     return name
 
 
