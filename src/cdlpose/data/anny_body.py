@@ -119,11 +119,11 @@ def _quiet_warp() -> None:
                 pass
             os.dup2(saved, 2)
             os.close(saved)
-        tmp.seek(0)
-        said = tmp.read()
-    rest = b"".join(line for line in said.splitlines(keepends=True) if not line.startswith(_WARP_NO_DRIVER))
-    if rest:
-        os.write(2, rest)
+            tmp.seek(0)  # also when Warp failed to start: what it said shows
+            said = tmp.read().splitlines(keepends=True)
+            rest = b"".join(line for line in said if not line.startswith(_WARP_NO_DRIVER))
+            if rest:
+                os.write(2, rest)
 
 
 def anny_cache_dir(cache_dir: str | Path | None = None) -> Path:
