@@ -367,10 +367,15 @@ def test_every_missing_data_path_is_listed(tmp_path, capsys):
                    "    - {format: h36m-moon, root: Human36M, subjects: [S9], role: test}\n")
     code, err = _cli(capsys, "train", cfg, "--device", "cpu")
     line = _one_line_error(err)
-    assert code == 2 and "7 data paths not found" in line
-    for needed in ("datasets[0].annotations", "mpii/train.json", "datasets[1].annotations", "datasets[1].images",
-                   "datasets[2].root", "Human36M_subject9_data.json"):
-        assert needed in line
+    # one short line: the first missing path, how many more, and the fix — not a 2,000-character list
+    assert code == 2 and "7 data paths not found: data.datasets[0].annotations:" in line
+    assert "mpii/train.json" in line and "and 6 more data paths" in line and "--set data.root=" in line
+    assert "datasets[2].root" not in line and len(line) - len(str(tmp_path)) < 350
+    # `data check` lists every one of them
+    code = cli_main(["data", "check", str(cfg)])
+    out = capsys.readouterr()
+    for needed in ("datasets[0]", "mpii/train.json", "datasets[1]", "datasets[2]", "Human36M_subject9_data.json"):
+        assert needed in out.out + out.err
 
 
 def test_unknown_data_check_format(tmp_path, capsys):

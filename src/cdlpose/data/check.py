@@ -119,9 +119,13 @@ def missing_data_paths(data, roles=("train", "val", "test")) -> None:
             continue
         missing += [f"data.datasets[{k}].{what}: {p}" for what, p in _entry_paths(e) if not p.exists()]
     if missing:
-        raise ConfigError(f"{len(missing)} data path{'s' if len(missing) > 1 else ''} not found: {'; '.join(missing)}"
-                          + (f" (relative to data.root {data.root})" if data.root else
-                             " (relative paths start from the working directory; set data.root)"))
+        # one short line: the first missing path, how many more, and the fix (``cdlpose data check`` lists all)
+        more = f", and {len(missing) - 1} more data path{'s' if len(missing) > 2 else ''}" if len(missing) > 1 else ""
+        where = (f"relative to data.root {data.root}" if data.root else
+                 "relative paths start from the working directory")
+        raise ConfigError(f"{len(missing)} data path{'s' if len(missing) > 1 else ''} not found: {missing[0]}{more} "
+                          f"({where}); point data.root at the folder holding the data sets (--set "
+                          "data.root=/path/to/data) or fix the paths; 'cdlpose data check CONFIG' lists every one")
 
 
 def check_val_disjoint(data) -> None:
