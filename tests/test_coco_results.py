@@ -13,7 +13,8 @@ import pytest
 
 from cdlpose.predict import (COCO_IMAGE_IDS, COCO_RESULTS, ImageList, PredictOptions, assign_image_ids,
                              coco_keypoints, coco_results, run_predict)
-from cdlpose.predict.files import RUN, Manifest
+from cdlpose.outputs import OutputFolder
+from cdlpose.predict.files import RUN
 from cdlpose.skeletons import COCO17, H36M17
 
 COCO_NAMES = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -282,7 +283,8 @@ def test_an_earlier_versions_dict_is_rewritten_as_a_list(tmp_path):
                {"image_id": 2, "frame": 2, "category_id": 1, "keypoints": old_kp, "score": 0.6, "bbox": [1, 2, 3, 4],
                 "file_name": str(tmp_path / "old.mp4")}]}
     (out / COCO_RESULTS).write_text(json.dumps(old))
-    Manifest(out).record(out / COCO_RESULTS, RUN)
+    with OutputFolder(out, "predict") as folder:  # as an older cdlpose run left it, recorded as cdlpose's
+        folder.record(COCO_RESULTS, RUN)
     walk = blank(tmp_path / "walk.jpg")
     res = run(tmp_path, {"walk.jpg": [j]}, [walk], out)
     assert any("older cdlpose" in n and "rewritten" in n for n in res["notes"])
@@ -295,6 +297,8 @@ def test_an_earlier_versions_dict_is_rewritten_as_a_list(tmp_path):
     assert ids["videos"][str(tmp_path / "old.mp4")]["frames"] == 3  # frames 0-2 at least
     # a damaged earlier file: this run's entries, and a note — never a crash
     (out / COCO_RESULTS).write_text("{not json")
+    with OutputFolder(out, "predict") as folder:  # damaged as cdlpose left it (changed since: not cdlpose's)
+        folder.record(COCO_RESULTS, RUN)
     res = run(tmp_path, {"walk.jpg": [j]}, [walk], out)
     assert any("damaged" in n for n in res["notes"])
     assert [e["image_id"] for e in json.loads((out / COCO_RESULTS).read_text())] == [ids["images"][str(walk)]]

@@ -309,3 +309,86 @@ def test_detections_keyed_by_path_give_each_camera_only_its_own_boxes(tmp_path):
     assert d.boxes_for("cam2/0001.jpg") == [[5, 6, 70, 80]]
     assert d.boxes_for("/elsewhere/0001.jpg") == []  # which camera's? neither: ambiguous
     assert d.boxes_for("/any/folder/solo.jpg") == [[0, 0, 9, 9]]  # a unique name still matches by name
+
+
+# --- what cdlpose predict needs of the policy (the commands' cases: tests/test_predict_faults.py) -------------
+
+def test_a_file_is_ours_for_the_source_it_was_written_for_and_old_entries_still_count(tmp_path):
+    with OutputFolder(tmp_path, "predict") as f:
+        f.write_text("walk.json", "{}", source="/photos/walk.jpg")
+        assert f.ours("walk.json") and f.ours("walk.json", "/photos/walk.jpg")
+        assert not f.ours("walk.json", "/elsewhere/walk.jpg") and f.source("walk.json") == "/photos/walk.jpg"
+        assert f.foreign(["walk.json"], "/elsewhere/walk.jpg") == [tmp_path / "walk.json"]
+        f.write_text("notes.json", "{}")  # an entry without a source (synth, an earlier ledger): ours, for none
+        assert f.ours("notes.json") and not f.ours("notes.json", "/photos/walk.jpg")
+    with OutputFolder(tmp_path, "predict") as f:  # kept in the ledger between runs
+        assert f.ours("walk.json", "/photos/walk.jpg")
+
+
+def test_ctrl_c_in_the_middle_of_a_write_leaves_no_temporary_and_the_old_file(tmp_path, monkeypatch):
+    import cdlpose.outputs as outputs
+
+    with OutputFolder(tmp_path, "predict") as f:
+        f.write_text("a.json", '{"old": 1}')
+
+        def interrupted(*a):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(outputs.os, "replace", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            f.write_text("a.json", '{"new": 2}')
+        monkeypatch.undo()
+        assert (tmp_path / "a.json").read_text() == '{"old": 1}' and f.ours("a.json")
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.json", LEDGER, LOCK])
+
+
+def test_the_record_of_a_file_is_taken_from_what_was_written_not_what_is_there_later(tmp_path, monkeypatch):
+    """The signature comes from the temporary file's own descriptor: a file swapped in at the final name right
+    after the rename is not mistaken for cdlpose's."""
+    import cdlpose.outputs as outputs
+
+    real_replace = os.replace
+
+    def replace_then_swap(src, dst):
+        real_replace(src, dst)
+        os.unlink(dst)
+        with open(dst, "w") as fh:
+            fh.write("someone else's file, same size")
+
+    with OutputFolder(tmp_path, "predict") as f:
+        monkeypatch.setattr(outputs.os, "replace", replace_then_swap)
+        f.write_text("a.json", "cdlpose's own file, same size!")
+        monkeypatch.undo()
+        assert not f.ours("a.json")
+
+
+def test_a_lock_is_never_seen_empty_by_another_run(tmp_path, monkeypatch):
+    """The lock appears with its text (a temporary file linked into place): a run that finds it while the first
+    is still writing it does not take it for a dead run's."""
+    import cdlpose.outputs as outputs
+
+    seen = []
+    real_link = os.link
+
+    def link_and_look(src, dst, **kw):
+        real_link(src, dst, **kw)
+        seen.append(json.loads(open(dst).read())["command"])
+
+    monkeypatch.setattr(outputs.os, "link", link_and_look)
+    with OutputFolder(tmp_path, "predict"):
+        assert seen == ["predict"]
+        with pytest.raises(FolderBusy):
+            OutputFolder(tmp_path, "synth", pid=os.getpid() + 1)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(LOCK)]  # no temporary of the lock left
+
+
+def test_ledger_saves_when_due_are_bounded(tmp_path):
+    with OutputFolder(tmp_path, "predict") as f:
+        f.write_bytes("a.json", b"{}", save=False)
+        f.save(due_only=True)  # the first is due
+        assert "a.json" in json.loads((tmp_path / LEDGER).read_text())["files"] and not f.unsaved
+        f.write_bytes("b.json", b"{}", save=False)
+        f.save(due_only=True)  # within a second of the last save: not yet
+        assert "b.json" not in json.loads((tmp_path / LEDGER).read_text())["files"] and f.unsaved
+        f.save()
+        assert "b.json" in json.loads((tmp_path / LEDGER).read_text())["files"]

@@ -331,6 +331,29 @@ def test_one_euro_filter():
         f(np.zeros(4))
 
 
+def test_one_euro_filter_with_timestamps_uses_the_time_between_samples():
+    """Issue 31: with timestamps the filter runs at 1 / (time since the previous sample) — a variable frame rate,
+    a missed frame — and without them at the rate it was given, as before."""
+    rng = np.random.default_rng(1)
+    xs = rng.normal(0, 50, (40, 17, 3)).cumsum(0)
+    even = np.arange(40) / 30.0
+    assert np.allclose(smooth_sequence(xs, 30, 1.0, 0.01, times=even), smooth_sequence(xs, 30, 1.0, 0.01))
+    # one step by hand, α(f) = 1 / (1 + rate / (2π f)), with dt = 0.2 s (five frames at 25 fps were dropped)
+    f = OneEuroFilter(25.0, min_cutoff=1.0, beta=0.0, d_cutoff=1.0)
+    f(np.zeros(2), t=1.0)
+    got = f(np.array([10.0, -4.0]), t=1.2)
+    a = 1.0 / (1.0 + 5.0 / (2 * np.pi * 1.0))
+    assert f.last_rate == pytest.approx(5.0) and np.allclose(got, a * np.array([10.0, -4.0]))
+    frame_rate = OneEuroFilter(25.0, 1.0, 0.0)
+    frame_rate(np.zeros(2))
+    assert not np.allclose(frame_rate(np.array([10.0, -4.0])), got)  # 1/25 s would smooth far more
+    # a timestamp that does not rise (a duplicated frame) falls back to the given rate; none that is not finite
+    f(np.zeros(2), t=1.2)
+    assert f.last_rate == 25.0
+    with pytest.raises(ValueError, match="timestamp"):
+        f(np.zeros(2), t=float("nan"))
+
+
 def test_track_matching_by_iou():
     prev = [[0, 0, 10, 10], [100, 100, 10, 10]]
     assert match_tracks(prev, [[101, 99, 10, 10], [1, 1, 10, 10], [300, 300, 5, 5]]) == [1, 0, None]

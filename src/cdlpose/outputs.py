@@ -4,9 +4,11 @@
    into the same folder while the first is alive is refused with a message naming the first (its pid and command),
    instead of racing it. A lock left by a killed run (its process is gone) is taken over.
 2. **Never replace what cdlpose did not write**: every file cdlpose writes is recorded in the folder's ledger
-   (``.cdlpose-files.json``) with what it is on disk — size, modification time (ns) and inode. A file may be
-   replaced only when it is on disk now exactly as cdlpose left it; a file someone else made, changed or put there
-   under a name cdlpose once used (and a symbolic link, always) is refused unless the user asks (``--overwrite``).
+   (``.cdlpose-files.json``) with what it is on disk — size, modification time (ns) and inode, and optionally what
+   it was written for (``source``: ``predict`` records the input). A file may be replaced only when it is on disk
+   now exactly as cdlpose left it (and, where asked, for the same source); a file someone else made, changed or put
+   there under a name cdlpose once used (and a symbolic link, always) is refused unless the user asks
+   (``--overwrite``).
 3. **Temporary files that cannot be redirected**: written under unpredictable names created with ``O_EXCL``
    (``mkstemp``) in the target folder and renamed over the final name; a symbolic link planted at any name is
    never followed, only replaced or refused.
@@ -22,9 +24,11 @@ import json
 import os
 import socket
 import stat
+import tempfile
+import time
 from pathlib import Path
 
-from .checkpoint import _output_error, write_bytes_atomic
+from .checkpoint import _output_error, _umask
 from .errors import OutputError
 
 __all__ = ["OutputFolder", "FolderBusy", "LOCK", "LEDGER", "COMPLETE", "write_bytes_exclusive_tmp"]
@@ -40,13 +44,32 @@ class FolderBusy(OutputError):
 
 
 def write_bytes_exclusive_tmp(path: Path, data: bytes) -> os.stat_result:
-    """:func:`~cdlpose.checkpoint.write_bytes_atomic` (a new temporary file under an unpredictable name, renamed
-    over ``path``: a link is replaced, never written through); returns the written file's ``lstat``."""
-    write_bytes_atomic(path, data)
+    """Write ``path`` as :func:`~cdlpose.checkpoint.write_bytes_atomic` does (a new temporary file under an
+    unpredictable name, ``mkstemp``, renamed over ``path``: a link is replaced, never written through); returns
+    the written file's status, taken from the temporary file's own descriptor (size, modification time and inode
+    survive the rename; nothing put at ``path`` afterwards is mistaken for it). The temporary file is removed on
+    any failure, Ctrl-C included."""
+    path = Path(path)
     try:
-        return os.lstat(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise _output_error(path, e) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            st = os.fstat(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files (ctime only)
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise _output_error(path, e) from None
+        raise
+    return st
 
 
 def _pid_alive(pid: int) -> bool:
@@ -61,8 +84,46 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _signature(st: os.stat_result) -> list:
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+def _signature(st: os.stat_result, source: str | None = None) -> list:
+    sig = [st.st_size, st.st_mtime_ns, st.st_ino]
+    return sig if source is None else sig + [str(source)]
+
+
+def _create_complete(lock: Path, text: bytes) -> None:
+    """Create ``lock`` holding ``text``, or raise :class:`FileExistsError` when something (a link too) is there.
+    The text is written into a new temporary file first and hard-linked into place, so that another run never
+    reads a lock half-written (and takes it for a dead run's); where the file system has no hard links, the lock
+    is created with ``O_EXCL | O_NOFOLLOW`` and then written."""
+    fd, tmp = tempfile.mkstemp(prefix=f"{lock.name}.", suffix=".tmp", dir=lock.parent)
+    try:
+        try:
+            _write_all(fd, text)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, 0o644)
+        try:
+            os.link(tmp, lock, follow_symlinks=False)
+            return
+        except FileExistsError:
+            raise
+        except (OSError, NotImplementedError):
+            pass  # no hard links here
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        _write_all(fd, text)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 class OutputFolder:
@@ -76,6 +137,8 @@ class OutputFolder:
         self.pid = os.getpid() if pid is None else pid
         self.host = socket.gethostname() if host is None else host
         self._locked = False
+        self._dirty = False  # ledger entries not yet saved
+        self._next_save = 0.0  # save(due_only=True): not before this time (time.monotonic)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -91,7 +154,7 @@ class OutputFolder:
         text = json.dumps({"pid": self.pid, "host": self.host, "command": self.command}).encode()
         for _ in range(3):
             try:
-                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+                _create_complete(lock, text)
             except FileExistsError:
                 holder = self._holder(lock)
                 if holder is not None:
@@ -107,8 +170,6 @@ class OutputFolder:
                 continue
             except OSError as e:
                 raise _output_error(lock, e) from None
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(text)
             self._locked = True
             return
         raise FolderBusy(f"{self.path}: cannot take the folder's lock {lock} (another run keeps taking it)")
@@ -130,9 +191,20 @@ class OutputFolder:
             return f"this process, pid {pid}, already writes there ({info.get('command')})"
         return f"cdlpose {info.get('command', '?')}, pid {pid} on {host or '?'}"
 
-    def save(self) -> None:
-        """Write the ledger (after writes with ``save=False``)."""
+    def save(self, due_only: bool = False) -> None:
+        """Write the ledger (after writes with ``save=False``, or changes to :attr:`ledger`). ``due_only``: only
+        when writes left entries unsaved and a second (or ten times the last save's duration, for a large ledger)
+        has passed since the last save, so that a long run of many files keeps its record current at a bounded
+        cost; a run killed outright loses at most that much of its record (those files are then not cdlpose's:
+        refused, never wrongly replaced)."""
+        if due_only and (not self._dirty or time.monotonic() < self._next_save):
+            return
         self._save_ledger()
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether writes with ``save=False`` (or :meth:`start`) changed the ledger since it was last saved."""
+        return self._dirty
 
     def release(self) -> None:
         if self._locked:
@@ -163,23 +235,37 @@ class OutputFolder:
         return {str(k): v for k, v in files.items() if isinstance(v, list)} if isinstance(files, dict) else {}
 
     def _save_ledger(self) -> None:
+        t0 = time.monotonic()
         text = json.dumps({"schema": "cdlpose-files/1", "files": self.ledger}, indent=0)
         write_bytes_exclusive_tmp(self.path / LEDGER, text.encode())
+        self._dirty = False
+        now = time.monotonic()
+        self._next_save = now + max(1.0, 10 * (now - t0))
 
-    def ours(self, name: str) -> bool:
-        """Whether the file ``name`` (relative to the folder) is on disk exactly as cdlpose wrote it."""
+    def ours(self, name: str, source: str | None = None) -> bool:
+        """Whether the file ``name`` (relative to the folder) is on disk exactly as cdlpose wrote it (and, given
+        ``source``, written for that source)."""
         try:
             st = os.lstat(self.path / name)
         except OSError:
             return False
-        return stat.S_ISREG(st.st_mode) and self.ledger.get(name) == _signature(st)
+        entry = self.ledger.get(name)
+        if not (stat.S_ISREG(st.st_mode) and isinstance(entry, list) and entry[:3] == _signature(st)):
+            return False
+        return source is None or entry[3:4] == [str(source)]
 
-    def foreign(self, names) -> list[Path]:
-        """Those of ``names`` that exist (a link counts, even a dangling one) and are not cdlpose's."""
+    def source(self, name: str) -> str | None:
+        """What the ledger says ``name`` was written for (``None``: nothing recorded)."""
+        entry = self.ledger.get(name)
+        return str(entry[3]) if isinstance(entry, list) and len(entry) > 3 else None
+
+    def foreign(self, names, source: str | None = None) -> list[Path]:
+        """Those of ``names`` that exist (a link counts, even a dangling one) and are not cdlpose's (given
+        ``source``: not cdlpose's for that source)."""
         out = []
         for n in names:
             p = self.path / n
-            if (p.exists() or p.is_symlink()) and not self.ours(n):
+            if (p.exists() or p.is_symlink()) and not self.ours(n, source):
                 out.append(p)
         return out
 
@@ -195,28 +281,34 @@ class OutputFolder:
                               f"replaced that cdlpose did not write: {shown}; choose another folder, or give "
                               "--overwrite to replace them")
 
-    def write_bytes(self, name: str, data: bytes, save: bool = True) -> Path:
-        """Write ``name`` atomically and record it as cdlpose's (``save=False``: the record is kept in memory until
-        the next saved write or :meth:`save`; many small files are written without rewriting the ledger each
-        time)."""
+    def write_bytes(self, name: str, data: bytes, save: bool = True, source: str | None = None) -> Path:
+        """Write ``name`` atomically and record it as cdlpose's (``source``: what it was written for, see
+        :meth:`ours`; ``save=False``: the record is kept in memory until the next saved write or :meth:`save`;
+        many small files are written without rewriting the ledger each time)."""
         target = self.path / name
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise _output_error(target, e) from None
         st = write_bytes_exclusive_tmp(target, data)
-        self.ledger[name] = _signature(st)
+        self.ledger[name] = _signature(st, source)
+        self._dirty = True
         if save:
             self._save_ledger()
         return target
 
-    def write_text(self, name: str, text: str) -> Path:
-        return self.write_bytes(name, text.encode("utf-8"))
+    def write_text(self, name: str, text: str, save: bool = True, source: str | None = None) -> Path:
+        return self.write_bytes(name, text.encode("utf-8"), save, source)
 
-    def record(self, name: str) -> None:
-        """Record a file a writer of its own (torch, FFmpeg) put at ``name`` as cdlpose's."""
-        self.ledger[name] = _signature(os.lstat(self.path / name))
-        self._save_ledger()
+    def record(self, name: str, source: str | None = None, st: os.stat_result | None = None,
+               save: bool = True) -> None:
+        """Record a file a writer of its own (torch, FFmpeg) put at ``name`` as cdlpose's (``st``: its status,
+        taken before it was renamed into place, so that nothing put at ``name`` since is mistaken for it)."""
+        st = os.lstat(self.path / name) if st is None else st
+        self.ledger[name] = _signature(st, source)
+        self._dirty = True
+        if save:
+            self._save_ledger()
 
     def remove_own(self, name: str) -> bool:
         """Delete ``name`` if it is cdlpose's as written; True when it was removed."""
@@ -239,7 +331,8 @@ class OutputFolder:
             pass
         except OSError as e:
             raise _output_error(self.path / COMPLETE, e) from None
-        self.ledger.pop(COMPLETE, None)
+        if self.ledger.pop(COMPLETE, None) is not None:
+            self._dirty = True
 
     def finish(self, summary: dict) -> None:
         """Mark the folder's output complete (after the last write)."""

@@ -25,12 +25,16 @@ recursive) and cameras (``PredictOptions.cameras``: OpenCV capture indices, read
 A folder's unreadable images (also truncated JPEG and PNG files, and videos with fewer frames than their
 container lists) are reported and skipped; the rest are processed.
 
-Nothing in the output folder is replaced unless cdlpose wrote it for the same input: before anything is written,
-every output that would replace another file is listed and the run refused (``overwrite`` replaces them). What
-was written for which input is recorded in ``.cdlpose-predict.jsonl`` in the output folder; files listed there are
-not taken as inputs when the output folder is inside an input folder. Every write goes through a temporary file
-and a rename and is checked: a failed one (disk full, permission, a folder of that name) is reported with the
-file and the cause; a full disk stops the run.
+The output folder is under the policy of :mod:`cdlpose.outputs`: a run claims it (a second run into it at the
+same time is refused), and nothing in it is replaced unless it is, on disk now, exactly what cdlpose wrote there
+for the same input (size, modification time and inode, recorded with the input in the folder's ledger
+``.cdlpose-files.json``): before anything is written, every output that would replace another file is listed and
+the run refused (``overwrite`` replaces them). Files in the ledger (and in ``.cdlpose-predict.jsonl``, the record
+of earlier versions, no longer trusted as cdlpose's) are not taken as inputs when the output folder is inside an
+input folder. Every write goes into a new temporary file under an unpredictable name and is renamed into place
+and checked: a failed one (disk full, permission, a folder of that name) is reported with the file and the
+cause; a full disk stops the run. ``.cdlpose-complete.json`` is removed when a run starts and written when it
+ends with every output written; Ctrl-C keeps the inputs finished so far.
 """
 
 from .inputs import collect_inputs

@@ -1,29 +1,34 @@
-"""The output folder: unique names per input, the manifest of what cdlpose wrote for which input, and checked
-writes whose failures name the file and the cause."""
+"""The output folder: unique names per input, which existing files a run would replace that cdlpose did not
+write for the same input (judged by :class:`cdlpose.outputs.OutputFolder`'s ledger: what is on disk now), and
+checked writes whose failures name the file and the cause."""
 
 from __future__ import annotations
 
 import errno
 import json
 import os
+import stat
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..checkpoint import describe_os_error, write_bytes_atomic
+from ..checkpoint import describe_os_error
 from ..errors import OutputError
+from ..outputs import COMPLETE, LEDGER, OutputFolder
 from .options import COCO_IMAGE_IDS, COCO_RESULTS, MANIFEST, PredictOptions
 
-__all__ = ["Names", "Manifest", "RUN", "outputs_for", "input_key", "write_failed", "disk_full", "write_image"]
+__all__ = ["Names", "RUN", "outputs_for", "conflicts", "legacy_outputs", "own_outputs", "write_output", "input_key",
+           "write_failed", "disk_full", "encode_image"]
 
-RUN = "<cdlpose predict runs>"  # the manifest's input for the combined results file
+RUN = "<cdlpose predict runs>"  # the ledger's source of the combined results files
 
 
 class Names:
     def __init__(self):
-        # NAME.json must not be a combined file (the COCO results, the map of their image ids)
-        self.used = {Path(COCO_RESULTS).stem, Path(COCO_IMAGE_IDS).stem}
+        # NAME.json must not be a combined file (the COCO results, the map of their image ids) nor the folder's
+        # ledger or complete marker
+        self.used = {Path(f).stem for f in (COCO_RESULTS, COCO_IMAGE_IDS, LEDGER, COMPLETE)}
 
     def __call__(self, path: Path) -> str:
         base = name = path.stem
@@ -44,53 +49,47 @@ def outputs_for(opts: PredictOptions, name: str, kind: str) -> list[str]:
     return files
 
 
-class Manifest:
-    """What cdlpose wrote into the output folder, for which input (``.cdlpose-predict.jsonl``)."""
+def conflicts(folder: OutputFolder, planned: list[tuple[Path, str, str]], opts: PredictOptions) -> list[Path]:
+    """Existing files that ``planned`` outputs would replace and that are not, on disk now, exactly what cdlpose
+    wrote there for the same input (the combined files: for a ``predict`` run); a link is always one."""
+    bad = folder.foreign((COCO_RESULTS, COCO_IMAGE_IDS), RUN)
+    for path, kind, name in planned:
+        bad += folder.foreign(outputs_for(opts, name, kind), input_key(path))
+    return bad
 
-    def __init__(self, out: Path):
-        self.path = out / MANIFEST
-        self.owner: dict[str, str] = {}
-        if self.path.is_file():
-            for line in self.path.read_text(errors="replace").splitlines():
-                try:
-                    rec = json.loads(line)
-                    self.owner[str(rec["file"])] = str(rec["input"])
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line cut short by a killed run
 
-    def conflicts(self, out: Path, planned: list[tuple[Path, str, str]], opts: PredictOptions) -> list[Path]:
-        """Existing outputs that cdlpose did not write for the same input (the combined files: that no cdlpose
-        run wrote)."""
-        bad = []
-        for f in (COCO_RESULTS, COCO_IMAGE_IDS):
-            target = out / f
-            if (target.exists() or target.is_symlink()) and not (target.is_file() and self.owner.get(f) == RUN):
-                bad.append(target)
-        for path, kind, name in planned:
-            for f in outputs_for(opts, name, kind):
-                target = out / f
-                if (target.exists() or target.is_symlink()) and not (
-                        target.is_file() and self.owner.get(f) == input_key(path)):
-                    bad.append(target)
-        return bad
-
-    def record(self, file: Path, source: Path) -> None:
-        """Note ``file`` as written for ``source`` (before it is written: a run killed in between leaves a file
-        the next run may replace, never one it refuses)."""
-        key = source if isinstance(source, str) else input_key(source)
-        line = json.dumps({"file": file.name, "input": key}) + "\n"
+def legacy_outputs(out: Path) -> set[str]:
+    """The files an earlier cdlpose version listed in its ``.cdlpose-predict.jsonl``: no longer trusted as
+    cdlpose's (a name is not what is on disk), only kept from being taken as inputs. A link there is not read."""
+    path = out / MANIFEST
+    names = set()
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return names
+        text = path.read_text(errors="replace")
+    except OSError:
+        return names
+    for line in text.splitlines():
         try:
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(line)
-        except OSError as e:
-            raise write_failed(self.path, e) from None
-        self.owner[file.name] = key
+            names.add(str(json.loads(line)["file"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a killed run
+    return names
 
-    def written(self, out: Path) -> set[str]:
-        return {os.path.normcase(os.path.abspath(out / f)) for f in self.owner}
 
-    def inputs(self) -> set[str]:
-        return set(self.owner.values())
+def own_outputs(folder: OutputFolder) -> set[str]:
+    """The input keys (:func:`input_key`) of every file cdlpose recorded writing into ``folder`` (also those an
+    earlier version listed): not taken as inputs when the output folder is inside an input folder."""
+    return {input_key(folder.path / n) for n in set(folder.ledger) | legacy_outputs(folder.path)}
+
+
+def write_output(folder: OutputFolder, name: str, data: bytes, source) -> Path:
+    """Write ``name`` into the output folder for the input ``source`` (a path, or :data:`RUN`), atomically through
+    a new temporary file, and record it in the folder's ledger (saved when due, and at the end of the run)."""
+    key = source if isinstance(source, str) else input_key(source)
+    target = folder.write_bytes(name, data, save=False, source=key)
+    folder.save(due_only=True)
+    return target
 
 
 def input_key(path: Path) -> str:
@@ -107,10 +106,10 @@ def disk_full(e: OSError) -> bool:
     return e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
-def write_image(path: Path, img_rgb: np.ndarray, params=()) -> None:
-    """Encode in memory, then write atomically: a failed write raises :class:`OutputError` with the cause
-    (``cv2.imwrite`` would only return False)."""
+def encode_image(path: Path, img_rgb: np.ndarray, params=()) -> bytes:
+    """The image encoded in memory as ``path``'s type (written then through :func:`write_output`, whose failures
+    raise :class:`OutputError` with the cause; ``cv2.imwrite`` would only return False)."""
     ok, buf = cv2.imencode(path.suffix, np.ascontiguousarray(img_rgb[..., ::-1]), list(params))
     if not ok:
         raise OutputError(f"cannot write {path}: OpenCV cannot encode {path.suffix} images")
-    write_bytes_atomic(path, buf.tobytes())
+    return buf.tobytes()

@@ -10,7 +10,7 @@ __all__ = ["PredictOptions", "IMAGE_EXTS", "VIDEO_EXTS", "SCHEMA", "MANIFEST", "
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 SCHEMA = "cdlpose-prediction/2"
-MANIFEST = ".cdlpose-predict.jsonl"  # in the output folder: one {"file", "input"} line per file written
+MANIFEST = ".cdlpose-predict.jsonl"  # earlier versions' record of what they wrote (read only, not trusted)
 COCO_RESULTS = "predictions.coco.json"  # in the output folder: every person of every input, COCO results form
 COCO_IMAGE_IDS = "predictions.coco.image_ids.json"  # next to it: the image_id of every input (and video frame)
 

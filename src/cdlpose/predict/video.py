@@ -1,28 +1,32 @@
-"""Videos and cameras: frames read in batches, tracked, optionally smoothed, written as an H.264 MP4 beside the
-JSON and the viewer."""
+"""Videos and cameras: frames read in batches, each with its time from the container's timestamps, tracked,
+optionally smoothed, written as an H.264 MP4 beside the JSON and the viewer."""
 
 from __future__ import annotations
 
 import errno
+import math
 import os
+import stat
+import tempfile
+import time
 from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..checkpoint import write_text_atomic
+from ..checkpoint import _umask
 from ..errors import InputError, OutputError
 from ..smoothing import OneEuroFilter
 from ..vis import render_3d_view
 from .drawing import draw_overlay, show
-from .files import write_failed
+from .files import input_key, write_failed, write_output
 from .options import PredictOptions
 from .people import predict_batch
 from .records import coco_entry, header, json_text, person_record
 from .tracking import Tracker
 
-__all__ = ["H264Writer", "predict_video", "open_source"]
+__all__ = ["H264Writer", "predict_video", "open_source", "FrameClock", "listed_frames"]
 
 
 class H264Writer:
@@ -86,18 +90,101 @@ def open_source(opts: PredictOptions, path: Path, kind: str):
     return cap
 
 
-def predict_video(pred, opts, path, names, bar, checkpoint, manifest, kind="video"):
+class FrameClock:
+    """Each frame's time in seconds. A video file: the container's timestamp of the frame just read (OpenCV's
+    ``CAP_PROP_POS_MSEC``), so that a variable-frame-rate video gets its true times, not index / average rate; a
+    camera: its timestamps from its first frame. Where the source gives no time that rises (a broken file, a
+    camera without timestamps), a file's frame follows the previous one by 1 / ``fps`` and a camera's frame gets
+    the time it was read."""
+
+    def __init__(self, cap, fps: float, live: bool):
+        self.cap, self.fps, self.live = cap, fps, live
+        self.prev = None
+        self.first_ms = None
+        self.started = None
+
+    def __call__(self) -> float:
+        try:
+            ms = float(self.cap.get(cv2.CAP_PROP_POS_MSEC))
+        except Exception:
+            ms = math.nan
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        if self.live and self.first_ms is None and math.isfinite(ms):
+            self.first_ms = ms
+        t = (ms - (self.first_ms if self.live else 0.0)) / 1000.0
+        if not (math.isfinite(t) and t >= 0 and (self.prev is None or t > self.prev)):
+            if self.live:
+                t = now - self.started if self.prev is None or now - self.started > self.prev else self.prev + 1e-3
+            else:
+                t = 0.0 if self.prev is None else self.prev + 1.0 / self.fps
+        self.prev = t
+        return t
+
+
+def listed_frames(path: Path, cap) -> int | None:
+    """The frames a video's container says it holds, or ``None`` where it lists none (Matroska, WebM: OpenCV's
+    count there is duration × average rate, wrong for a variable rate)."""
+    try:
+        import av
+
+        with av.open(str(path)) as c:
+            if c.streams.video and c.streams.video[0].frames <= 0:
+                return None
+    except Exception:
+        pass  # PyAV cannot tell: OpenCV's count stands
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    return n if n > 0 else None
+
+
+def _container_duration(path: Path) -> float | None:
+    try:
+        import av
+
+        with av.open(str(path)) as c:
+            return c.duration / 1e6 if c.duration else None
+    except Exception:
+        return None
+
+
+def _new_temporary(out: Path, final: str) -> tuple[Path, int]:
+    """A new, empty temporary file for ``final`` in ``out`` under an unpredictable name (``mkstemp``: ``O_EXCL``,
+    no link followed), and its inode; FFmpeg then opens that path and writes into the file made here."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{Path(final).stem}.", suffix=".tmp" + Path(final).suffix, dir=out)
+    except OSError as e:
+        raise write_failed(out / final, e) from None
+    try:
+        ino = os.fstat(fd).st_ino
+    finally:
+        os.close(fd)
+    return Path(tmp), ino
+
+
+def _discard(tmp: Path | None) -> None:
+    if tmp is not None:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def predict_video(pred, opts, path, names, bar, checkpoint, folder, kind="video"):
     """One video or camera; an unreadable or truncated video raises :class:`InputError` (nothing is written for
-    it), a failed write :class:`OutputError`. A camera is read until it ends, ``opts.max_frames`` or Ctrl-C."""
+    it), a failed write :class:`OutputError`. A camera is read until it ends, ``opts.max_frames`` or Ctrl-C.
+    ``folder``: the run's :class:`cdlpose.outputs.OutputFolder` (the MP4 is written into a new temporary file
+    there, renamed into place and recorded; the JSON and the viewer are written through it)."""
     cap = open_source(opts, path, kind)
     live = kind == "camera"
-    listed = 0 if live else int(cap.get(cv2.CAP_PROP_FRAME_COUNT))  # what the container says it holds
+    listed = None if live else listed_frames(path, cap)  # what the container says it holds
     fps = cap.get(cv2.CAP_PROP_FPS) or (30.0 if live else 25.0)
     fps = fps if 1.0 <= fps <= 1000.0 else 25.0
     W, H = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     name = names[path]
     mp4 = opts.out / f"{name}.mp4"
-    tmp_mp4 = opts.out / f".{name}.tmp.mp4"
+    tmp_mp4, tmp_ino = None, None
+    clock = FrameClock(cap, fps, live)
     data = header(pred, path, kind, (W, H), checkpoint, opts.trained_on)
     data["fps"] = fps
     data["smoothing"] = ({"filter": "one-euro", "min_cutoff_hz": opts.min_cutoff, "beta": opts.beta}
@@ -113,7 +200,7 @@ def predict_video(pred, opts, path, names, bar, checkpoint, manifest, kind="vide
     stopped = False
     try:
         while not stopped:
-            batch, ids = [], []
+            batch, ids, times = [], [], []
             size = 1 if live else opts.batch_size  # a camera: one frame at a time, shown as it comes
             try:
                 while len(batch) < size:
@@ -126,6 +213,7 @@ def predict_video(pred, opts, path, names, bar, checkpoint, manifest, kind="vide
                         break
                     batch.append(np.ascontiguousarray(frame[..., ::-1]))
                     ids.append(index)
+                    times.append(clock())
                     index += 1
             except KeyboardInterrupt:  # Ctrl-C ends a camera's recording; what was read is written
                 if not live:
@@ -138,7 +226,7 @@ def predict_video(pred, opts, path, names, bar, checkpoint, manifest, kind="vide
                 data["image_size"] = [W, H]
             people = predict_batch(pred, opts, [path] * len(batch), batch, [f"{path} frame {i}" for i in ids],
                                     frames=ids)
-            for fid, img, ps in zip(ids, batch, people):
+            for fid, t_s, img, ps in zip(ids, times, batch, people):
                 tracks = tracker.update([p["box"] for p in ps])
                 for t in list(filters):
                     if t not in tracker.tracks:
@@ -148,14 +236,16 @@ def predict_video(pred, opts, path, names, bar, checkpoint, manifest, kind="vide
                 for p, t in zip(ps, tracks):
                     sm = None
                     if opts.smooth:
-                        sm = filters.setdefault(t, OneEuroFilter(fps, opts.min_cutoff, opts.beta))(p["keypoints_3d"])
+                        # the true time since the track's last sample (a variable rate, a missed frame)
+                        sm = filters.setdefault(t, OneEuroFilter(fps, opts.min_cutoff, opts.beta))(
+                            p["keypoints_3d"], t=t_s)
                     pose = p["keypoints_3d"] if sm is None else sm
                     if many:  # placed at the estimated root, so that people stand apart
                         pose = pose + (p["keypoints_3d_camera_estimate"] - p["keypoints_3d"])
                     shown.append(pose)
                     recs.append({**person_record(p, sm), "track": t})
                 coco += [(str(path), fid, coco_entry(r, pred.skeleton)) for r in recs]
-                frames_out.append({"frame": fid, "time_s": round(fid / fps, 4), "people": recs})
+                frames_out.append({"frame": fid, "time_s": round(t_s, 4), "people": recs})
                 if opts.images or opts.show:
                     persons = tracks if many else None
                     left = draw_overlay(pred, img, ps, opts, persons)
@@ -172,6 +262,7 @@ def predict_video(pred, opts, path, names, bar, checkpoint, manifest, kind="vide
                         show(both, path)
                     if opts.images:
                         if writer is None:
+                            tmp_mp4, tmp_ino = _new_temporary(opts.out, mp4.name)
                             try:
                                 writer = H264Writer(tmp_mp4, fps, both.shape[1], both.shape[0])
                             except Exception as e:
@@ -193,41 +284,56 @@ def predict_video(pred, opts, path, names, bar, checkpoint, manifest, kind="vide
                 writer.close()
             except Exception:
                 pass
-        tmp_mp4.unlink(missing_ok=True)
+        _discard(tmp_mp4)
         raise
     finally:
         cap.release()
     if not frames_out:
+        _discard(tmp_mp4)
         raise InputError(f"cannot read any frame of {'camera' if live else 'video'} {path}")
-    if listed > 0 and index < listed:
-        tmp_mp4.unlink(missing_ok=True)
+    if listed is not None and index < listed:
+        _discard(tmp_mp4)
         raise InputError(f"video {path} is truncated or damaged: {index} of the {listed} frames its container lists "
                          "could be decoded")
+    if not live and listed is None and opts.max_frames is None:
+        # no frame count in the container: the last frame must come near its end (one second, or three frames)
+        duration = _container_duration(path)
+        if duration is not None and clock.prev + max(1.0, 3.0 / fps) < duration:
+            _discard(tmp_mp4)
+            raise InputError(f"video {path} is truncated or damaged: its frames end at {clock.prev:.2f} s of the "
+                             f"{duration:.2f} s its container lists")
     data["frames"] = frames_out
     if writer is not None:
         data["video"] = {"file": mp4.name, "overlay_width": int(W), "width": int(W + H), "height": int(H)}
     try:
         text = json_text(data, path)
     except InputError:
-        tmp_mp4.unlink(missing_ok=True)
+        _discard(tmp_mp4)
         raise
     target = mp4
     try:
         if writer is not None:
-            manifest.record(mp4, path)
+            st = os.lstat(tmp_mp4)
+            if not stat.S_ISREG(st.st_mode) or st.st_ino != tmp_ino:
+                raise OutputError(f"cannot write {mp4}: its temporary file {tmp_mp4} was replaced while FFmpeg "
+                                  "wrote it")
+            os.chmod(tmp_mp4, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
+            st = os.lstat(tmp_mp4)
             os.replace(tmp_mp4, mp4)
+            tmp_mp4 = None
+            folder.record(mp4.name, input_key(path), st=st, save=False)
         target = opts.out / f"{name}.json"
-        manifest.record(target, path)
-        write_text_atomic(target, text)
+        write_output(folder, target.name, text.encode("utf-8"), path)
         if opts.viewer:
-            from ..viewer import write_viewer
+            from ..viewer import viewer_html
 
             target = opts.out / f"{name}.html"
-            manifest.record(target, path)
-            write_viewer(target, data)
-    except OSError as e:
-        tmp_mp4.unlink(missing_ok=True)
-        raise write_failed(target, e) from None
+            write_output(folder, target.name, viewer_html(data).encode("utf-8"), path)
+    except BaseException as e:
+        _discard(tmp_mp4)
+        if isinstance(e, OSError):
+            raise write_failed(target, e) from None
+        raise
     opts.coco += coco
     opts.coco_inputs[str(path)] = len(frames_out)  # frame f's COCO image_id: the video's first id + f
     return name
