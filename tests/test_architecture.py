@@ -16,7 +16,7 @@ PACKAGE = "cdlpose"
 LAYERS = [
     ("foundations", ["cdlpose", "cdlpose.errors", "cdlpose.skeletons", "cdlpose.geometry", "cdlpose.smoothing",
                      "cdlpose.metrics", "cdlpose.codec", "cdlpose.losses", "cdlpose.checkpoint",
-                     "cdlpose.config_files", "cdlpose.vis", "cdlpose.outputs"]),
+                     "cdlpose.config_files", "cdlpose.vis", "cdlpose.outputs", "cdlpose.resnet"]),
     ("data", ["cdlpose.data"]),
     ("model", ["cdlpose.model", "cdlpose.config", "cdlpose.loading"]),
     ("inference", ["cdlpose.inference", "cdlpose.detection"]),

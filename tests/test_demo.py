@@ -139,3 +139,73 @@ def test_demo_options_are_checked_and_documented(tmp_path, capsys):
     demo = build_parser()._subparsers._group_actions[0].choices["demo"]
     steps = next(a for a in demo._actions if a.dest == "steps")
     assert f"(default {DEMO_STEPS}:" in steps.help
+
+
+# --- the demo's folder under the output-folder policy (issue 31) --------------------------------------------------
+
+def _demo_cli(capsys, out, *extra):
+    code = cli_main(["demo", "--out", str(out), *TINY, "--min-ratio", "0.001", *extra])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+@pytest.mark.parametrize("name", ["index.html", "report.json", "curves.png", "prediction_03.png"])
+def test_a_users_report_file_in_out_is_refused_before_any_work(tmp_path, capsys, name):
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / name).write_bytes(b"the user's own file")
+    code, err = _demo_cli(capsys, out)
+    assert code == 2 and name in err and "did not write" in err
+    # the advice names only the demo's options
+    assert "--overwrite" in err and "--out" in err and "--resume" not in err and "train.out_dir" not in err
+    assert (out / name).read_bytes() == b"the user's own file"
+    assert sorted(p.name for p in out.iterdir()) == [name]  # refused before rendering anything
+
+
+def test_rerunning_the_demo_into_its_folder_advises_only_demo_options(demo_runs, capsys):
+    _, report, out = demo_runs["lenient"]
+    before = (out / "report.json").read_bytes()
+    code, err = _demo_cli(capsys, out)
+    line = err.strip()
+    assert code == 2 and "holds an earlier demo" in line and "--overwrite" in line and "--out" in line
+    assert "--resume" not in line and "train.out_dir" not in line
+    assert (out / "report.json").read_bytes() == before
+
+
+def test_demo_overwrite_replaces_an_earlier_demo_and_the_users_files_it_was_asked_to(demo_runs, tmp_path, capsys):
+    import shutil
+
+    from cdlpose.outputs import COMPLETE
+
+    out = tmp_path / "d"
+    shutil.copytree(demo_runs["lenient"][2], out, symlinks=True)  # a copy: no file in it is cdlpose's as written
+    code, err = _demo_cli(capsys, out)
+    assert code == 2 and "did not write" in err
+    victim = tmp_path / "victim.html"
+    victim.write_text("precious")
+    (out / "index.html").unlink()
+    (out / "index.html").symlink_to(victim)  # a link at a report file: replaced, never written through
+    assert _demo_cli(capsys, out, "--overwrite")[0] == 0
+    assert victim.read_text() == "precious" and not (out / "index.html").is_symlink()
+    assert '<p class="verdict"><b>PASSED</b>' in (out / "index.html").read_text() and (out / COMPLETE).is_file()
+    for stage in ("stage1", "stage2", "finetune"):  # each stage's old TensorBoard events went with it
+        assert len(list((out / stage / "tensorboard").glob("events.out.tfevents.*"))) <= 1
+    # now its own: a re-run is an earlier demo, not a user's files
+    code, err = _demo_cli(capsys, out)
+    assert code == 2 and "holds an earlier demo" in err
+
+
+def test_ctrl_c_in_the_demo_is_one_line_and_releases_the_folder(tmp_path, capsys, monkeypatch):
+    import cdlpose.demo as demo
+    from cdlpose.outputs import LOCK
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "_render_all", interrupted)
+    code, err = _demo_cli(capsys, tmp_path / "d")
+    lines = err.strip().splitlines()
+    assert code == 130 and len(lines) == 1 and lines[0].startswith("cdlpose demo: interrupted; no report")
+    assert "--overwrite" in lines[0] and "--resume" not in lines[0]
+    assert not (tmp_path / "d" / LOCK).exists()

@@ -52,7 +52,8 @@ def _cli(capsys, *args):
 
 
 def _one_line_error(err):
-    lines = [ln for ln in err.splitlines() if ln.strip()]
+    # notes said before a run starts (e.g. predict's whole-image note) are not part of the error
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("note: ")]
     assert len(lines) == 1 and lines[0].startswith("cdlpose ") and ": error: " in lines[0], err
     assert "Traceback" not in err
     return lines[0]
@@ -126,13 +127,61 @@ def test_3_export_refuses_to_replace_the_checkpoint_or_a_foreign_file(run, tmp_p
     ck = tmp_path / "x.pt"
     shutil.copy(run["ckpt"], ck)
     before = ck.read_bytes()
-    code, err = _cli(capsys, "export", "--checkpoint", ck, "--out", ck, "--no-check")
-    assert code == 2 and "is the checkpoint itself" in _one_line_error(err)
+    code, err = _cli(capsys, "export", "--checkpoint", ck, "--out", ck, "--no-check", "--overwrite")
+    assert code == 2 and "is the checkpoint itself" in _one_line_error(err)  # not even when asked
     notes = tmp_path / "notes.txt"
     notes.write_text("mine")
     code, err = _cli(capsys, "export", "--checkpoint", ck, "--out", notes, "--no-check")
-    assert code == 2 and "not an .onnx file" in _one_line_error(err)
+    line = _one_line_error(err)
+    assert code == 2 and "not an .onnx file" in line and "did not write" in line and "--overwrite" in line
+    # an .onnx file cdlpose did not write (the user's own model) is not replaced either: judged by the folder's
+    # ledger, not by the name
+    theirs = tmp_path / "theirs.onnx"
+    theirs.write_bytes(b"somebody's ONNX model")
+    for fmt in ("onnx", "weights"):
+        code, err = _cli(capsys, "export", "--checkpoint", ck, "--out", theirs, "--format", fmt, "--no-check")
+        assert code == 2 and "cdlpose did not write it" in _one_line_error(err)
     assert ck.read_bytes() == before and notes.read_text() == "mine"
+    assert theirs.read_bytes() == b"somebody's ONNX model"
+
+
+def test_3_export_replaces_its_own_file_and_others_only_when_asked(run, tmp_path, capsys):
+    out = tmp_path / "w.pt"
+    for _ in range(2):  # an earlier export of cdlpose's, as it left it: replaced
+        code, err = _cli(capsys, "export", "--checkpoint", run["ckpt"], "--format", "weights", "--out", out)
+        assert code == 0, err
+    with open(out, "ab") as fh:  # changed since: no longer cdlpose's
+        fh.write(b"an edit")
+    code, err = _cli(capsys, "export", "--checkpoint", run["ckpt"], "--format", "weights", "--out", out)
+    assert code == 2 and "did not write" in _one_line_error(err)
+    # a link at --out: refused, and with --overwrite replaced, never written through
+    victim = tmp_path / "victim.pt"
+    victim.write_bytes(b"precious")
+    link = tmp_path / "link.pt"
+    link.symlink_to(victim)
+    code, err = _cli(capsys, "export", "--checkpoint", run["ckpt"], "--format", "weights", "--out", link)
+    assert code == 2 and "did not write" in _one_line_error(err)
+    code, err = _cli(capsys, "export", "--checkpoint", run["ckpt"], "--format", "weights", "--out", link,
+                     "--overwrite")
+    assert code == 0, err
+    assert victim.read_bytes() == b"precious" and not link.is_symlink()
+    assert load_checkpoint(link)["weights_only"] is True
+
+
+def test_3_onnx_export_writes_through_no_planted_temporary_link(run, tmp_path, capsys):
+    pytest.importorskip("onnxscript")
+    victim = tmp_path / "victim.bin"
+    victim.write_bytes(b"precious")
+    out = tmp_path / "o" / "model.onnx"
+    out.parent.mkdir()
+    (out.parent / ".model.onnx.tmp").symlink_to(victim)  # the old fixed temporary name
+    code, err = _cli(capsys, "export", "--checkpoint", run["ckpt"], "--out", out, "--no-check")
+    assert code == 0, err
+    assert victim.read_bytes() == b"precious" and out.stat().st_size > 1000
+    assert sorted(p.name for p in out.parent.iterdir() if not p.name.startswith(".cdlpose")) == [
+        ".model.onnx.tmp", "model.onnx"]  # no temporary of its own left behind
+    code, err = _cli(capsys, "export", "--checkpoint", run["ckpt"], "--out", out, "--no-check")
+    assert code == 0, err  # its own earlier export: replaced
 
 
 def test_4_a_failed_write_names_the_file_and_the_cause(run, tmp_path, capsys):

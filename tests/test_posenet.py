@@ -198,12 +198,22 @@ def test_imported_posenet_flip_test_is_the_exact_mirror(h36m):
     np.testing.assert_allclose(p["uvz"][:, 2], (0.5 * (a[:, 2] + b[:, 2]) / 64 * 2 - 1) * 1000, atol=1e-3)
 
 
-def test_import_refuses_to_replace_a_file_and_checks_the_joint_set(h36m, tmp_path):
+def test_import_refuses_to_replace_a_file_and_checks_the_joint_set(h36m, tmp_path, capsys):
     out = tmp_path / "mine.pt"
     out.write_text("a user's file")
-    with pytest.raises(PoseNetImportError, match="exists"):
+    with pytest.raises(PoseNetImportError, match="exists and cdlpose did not write it.*--overwrite"):
         import_posenet(h36m["snapshot"], "h36m", out)
     assert out.read_text() == "a user's file"
+    # an import of cdlpose's changed since (or a copy of one): not cdlpose's as it left it any more
+    import_posenet(h36m["snapshot"], "h36m", tmp_path / "a.pt")
+    with open(tmp_path / "a.pt", "ab") as fh:
+        fh.write(b"an edit")
+    from cdlpose.cli import main
+
+    assert main(["import", "posenet", str(h36m["snapshot"]), "--joints", "h36m", "--out", str(tmp_path / "a.pt")]) == 2
+    assert "cdlpose did not write it" in capsys.readouterr().err
+    assert main(["import", "posenet", str(h36m["snapshot"]), "--joints", "h36m", "--out", str(tmp_path / "a.pt"),
+                 "--overwrite"]) == 0  # asked for
     with pytest.raises(PoseNetImportError, match="--joints h36m"):  # an 18-joint snapshot imported as MuCo's
         import_posenet(h36m["snapshot"], "muco", tmp_path / "muco.pt")
     assert not (tmp_path / "muco.pt").exists()
@@ -254,14 +264,35 @@ def test_import_errors_for_files(h36m, tmp_path):
     assert not any((tmp_path / n).exists() for n in ("a.pt", "b.pt", "c.pt"))
 
 
+class _Hostile:
+    """Any object outside tensors and plain data: torch's weights-only loader refuses it."""
+
+
+def test_a_snapshot_holding_objects_is_refused_in_cdlposes_words(h36m, tmp_path, capsys):
+    bad = tmp_path / "snapshot_hostile.pth.tar"
+    torch.save({"network": {"w": torch.zeros(1)}, "epoch": 24, "extra": _Hostile()}, bad)
+    with pytest.raises(PoseNetImportError) as e:
+        import_posenet(bad, "h36m", tmp_path / "a.pt")
+    msg = str(e.value)
+    assert "Python objects other than tensors and plain data" in msg and "could run code" in msg
+    # never torch's advice to reload with weights_only=False (nor any of torch's message)
+    assert "weights_only" not in msg and "False" not in msg and "Weights only load failed" not in msg
+    from cdlpose.cli import main
+
+    assert main(["import", "posenet", str(bad), "--joints", "h36m", "--out", str(tmp_path / "a.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "weights_only" not in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "a.pt").exists()
+
+
 def test_cli_import_and_predict_without_lifting(h36m, tmp_path):
     import json
 
     from cdlpose.cli import main
 
     out = tmp_path / "p.pt"
-    assert main(["import", "posenet", str(h36m["snapshot"]), "--joints", "h36m", "--out", str(out)]) == 0
-    assert main(["import", "posenet", str(h36m["snapshot"]), "--joints", "h36m", "--out", str(out)]) == 2
+    for _ in range(2):  # its own earlier import, as it left it, is replaced
+        assert main(["import", "posenet", str(h36m["snapshot"]), "--joints", "h36m", "--out", str(out)]) == 0
     img = tmp_path / "photo.png"
     cv2.imwrite(str(img), _image(2))
     res = tmp_path / "poses"

@@ -144,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-ratio", type=float, default=None,
                    help="how many times better than the mean pose's MPJPE the model must be for exit status 0 "
                    "(default 2)")
-    p.set_defaults(func=_cmd_demo)
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out and files in the "
+                   "way that cdlpose did not write (index.html, report.json …); without it they are refused")
+    p.set_defaults(func=_elsewhere("demo", "demo_command"))
 
     p = sub.add_parser("predict", help="3D poses for images, folders and videos: JSON, pictures, MP4, HTML viewers",
                        description="Writes per input NAME.json (with the 3D poses), NAME_2d.jpg and NAME_3d.png "
@@ -159,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "them (or use --overwrite).")
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="images, videos, folders of them, or quoted glob patterns (\"shots/*.jpg\", ** recursive)")
-    p.add_argument("--checkpoint", help="a checkpoint written by cdlpose train")
+    p.add_argument("--checkpoint", metavar="FILE",
+                   help="the model (this or --onnx; cdlpose ships none yet): a checkpoint written by cdlpose train "
+                   "or cdlpose demo (cdlpose-demo/finetune/last.pt, not meant for photos), or PoseNet weights "
+                   "imported with cdlpose import posenet (for photos: docs/posenet.md)")
     p.add_argument("--onnx", metavar="FILE", help="instead of --checkpoint: an ONNX file written by cdlpose export, run "
                    "in ONNX Runtime (crop, normalisation and skeleton from its metadata)")
     p.add_argument("--camera", type=int, action="append", metavar="INDEX",
@@ -167,7 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "--max-frames or Ctrl-C")
     p.add_argument("--max-frames", type=int, default=None, help="a camera's frames to read (default: until Ctrl-C)")
     p.add_argument("--show", action="store_true", help="show a camera's frames in a window (needs OpenCV with a GUI)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: a new folder here named after the input: "
+                   "photo.jpg → photo-poses/, shots/ → shots-poses/, several inputs → photo-and-2-more-poses/; "
+                   "photo-poses-2/ … when that exists); a folder given again keeps cdlpose's earlier outputs for "
+                   "other inputs")
     p.add_argument("--box", nargs=4, type=float, action="append", metavar=("X", "Y", "W", "H"),
                    help="a person box in pixels, for every input (repeat for several people)")
     p.add_argument("--detections", metavar="FILE",
@@ -214,12 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "loaded by predict, evaluate and Predictor")
     p.add_argument("--half", action="store_true", help="--format weights: store float16 weights (half the size)")
     p.add_argument("--out", default=None, help="output file (default: the checkpoint's name with .onnx, or "
-                   "-weights.pt); an existing file is replaced only when it is an .onnx file (or an earlier "
-                   "weights export), never the checkpoint itself")
+                   "-weights.pt); replaced only when cdlpose wrote it, never the checkpoint itself")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out that cdlpose did not write")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset version (default 18)")
     p.add_argument("--flip", action="store_true", help="--format onnx: the flip test inside the graph")
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch comparison")
-    p.set_defaults(func=_cmd_export)
+    p.set_defaults(func=_elsewhere("export", "export_command"))
 
     p = sub.add_parser("import", help="turn published weights of another implementation into a cdlpose checkpoint")
     isub = p.add_subparsers(dest="import_kind", metavar="KIND", required=True)
@@ -233,18 +241,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the snapshot's joint set: h36m (18 joints, the Human3.6M + MPII model) or muco (21 joints, "
                    "the MuCo-3DHP + COCO model for MuPoTS-3D)")
     c.add_argument("--out", required=True, help="the cdlpose checkpoint to write (e.g. posenet_h36m.pt)")
-    c.add_argument("--overwrite", action="store_true", help="replace --out if it exists (otherwise refused)")
-    c.set_defaults(func=_cmd_import)
+    c.add_argument("--overwrite", action="store_true", help="replace an existing --out that cdlpose did not write")
+    c.set_defaults(func=_elsewhere("posenet", "import_command"))
     return parser
 
 
-def _cmd_import(args) -> int:
-    from .posenet import import_posenet
+def _elsewhere(module: str, name: str):
+    """A command implemented as ``cdlpose.<module>.<name>(args)``, imported when it runs."""
+    def run(args) -> int:
+        import importlib
 
-    r = import_posenet(args.snapshot, args.joints, args.out, overwrite=args.overwrite)
-    print(f"wrote {r['path']}: PoseNet ({r['skeleton']}, {r['parameters'] / 1e6:.2f} M parameters, epoch "
-          f"{r['epoch']}; sha256 {r['sha256'][:12]}…). Try: cdlpose predict --checkpoint {r['path']} IMAGE --out DIR")
-    return 0
+        return getattr(importlib.import_module(f"cdlpose.{module}"), name)(args)
+    return run
 
 
 def _cmd_train(args) -> int:
@@ -254,6 +262,7 @@ def _cmd_train(args) -> int:
     from .errors import ConfigError
     from .data.check import missing_data_paths
     from .engine import Trainer
+    from .train_log import how_to_resume
 
     cfg = load_config(args.config, args.set)
     resume = args.resume
@@ -264,8 +273,12 @@ def _cmd_train(args) -> int:
     if args.resume and args.overwrite:
         raise ConfigError("give --resume (continue the run) or --overwrite (start afresh), not both")
     missing_data_paths(cfg.data, ("train", "val", "test"))
-    trainer = Trainer(cfg, resume=resume, max_steps=args.max_steps, device=args.device, overwrite=args.overwrite)
-    history = trainer.fit()
+    try:
+        trainer = Trainer(cfg, resume=resume, max_steps=args.max_steps, device=args.device, overwrite=args.overwrite)
+        history = trainer.fit()
+    except KeyboardInterrupt as e:
+        raise KeyboardInterrupt(how_to_resume(e, cfg.train.out_dir, args.config, args.set, args.device,
+                                              args.max_steps)) from None
     if trainer.is_main:
         best = f"best val MPJPE {trainer.best:.1f} mm" if math.isfinite(trainer.best) else "no validation data"
         print(f"done: {trainer.step} steps, {trainer.epoch} epochs, {len(history)} summaries; checkpoints in "
@@ -293,32 +306,22 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _cmd_demo(args) -> int:
-    from .demo import run_demo
-    from .errors import ConfigError
-
-    # stage 2 takes batches of 64 cached estimates of one pass over the training images
-    for name, value, least in (("--steps", args.steps, 1), ("--train-size", args.train_size, 64),
-                               ("--test-size", args.test_size, 1)):
-        if value is not None and value < least:
-            raise ConfigError(f"{name} must be at least {least}, got {value}")
-    kw = {k: v for k, v in (("steps", args.steps), ("min_ratio", args.min_ratio)) if v is not None}
-    report = run_demo(args.out, train_size=args.train_size, test_size=args.test_size, seed=args.seed,
-                      style=args.style, **kw)
-    return 0 if report["passed"] else 1
-
-
 def _cmd_predict(args) -> int:
     from pathlib import Path
 
     from .errors import InputError
     from .inference import Predictor
-    from .predict import PredictOptions, collect_inputs, model_line, recorded_training, run_predict
+    from .predict import (PredictOptions, collect_inputs, default_out_name, model_line, new_folder, recorded_training,
+                          run_predict, whole_image_note)
 
     if sum(bool(x) for x in (args.box, args.detections, args.detector)) > 1:
         raise InputError("give at most one of --box, --detections and --detector")
-    if bool(args.checkpoint) == bool(args.onnx):
-        raise InputError("give --checkpoint (PyTorch) or --onnx (ONNX Runtime), one of them")
+    if args.checkpoint and args.onnx:
+        raise InputError("give --checkpoint (PyTorch) or --onnx (ONNX Runtime), one of them, not both")
+    if not (args.checkpoint or args.onnx):
+        raise InputError("no model: give --checkpoint FILE (cdlpose ships none yet: PoseNet weights imported for "
+                         "photos, docs/posenet.md; a checkpoint from cdlpose train; or cdlpose demo's "
+                         "cdlpose-demo/finetune/last.pt, rendered figures only) or --onnx FILE (cdlpose export)")
     if not args.inputs and not args.camera:
         raise InputError("give images, videos, folders or glob patterns as inputs, or --camera INDEX")
     for opt, v, lo in (("--max-frames", args.max_frames, 1), ("--thickness", args.thickness, 1),
@@ -356,7 +359,7 @@ def _cmd_predict(args) -> int:
     model = args.checkpoint or args.onnx
     trained_on = recorded_training(pred, model)
     print(model_line(model, pred, trained_on), flush=True)
-    opts = PredictOptions(out=Path(args.out), boxes=args.box, focal=tuple(args.focal) if args.focal else None,
+    opts = PredictOptions(out=Path(args.out or "."), boxes=args.box, focal=tuple(args.focal) if args.focal else None,
                           batch_size=args.batch_size, images=not args.json_only, viewer=not args.no_viewer,
                           smooth=args.smooth, min_cutoff=args.smooth_min_cutoff, beta=args.smooth_beta,
                           progress=not args.no_progress, overwrite=args.overwrite, cameras=list(args.camera or ()),
@@ -371,7 +374,22 @@ def _cmd_predict(args) -> int:
         from .detection import PersonDetector
 
         opts.detector = PersonDetector(pred.device, args.min_score)
-    res = run_predict(pred, args.inputs, opts, model)
+    if not args.out:  # made once the model (and detector) loaded: a new folder, never one that was there
+        opts.out = new_folder(default_out_name(args.inputs, args.camera or ()))
+    print(f"outputs: {opts.out}{os.sep}" + ("" if args.out else " (a new folder; --out DIR chooses another)"),
+          flush=True)
+    note = whole_image_note(opts)  # said before the run, not after it
+    if note:
+        print(f"note: {note}", file=sys.stderr, flush=True)
+    try:
+        res = run_predict(pred, args.inputs, opts, model)
+    except BaseException:
+        if not args.out:  # the new folder goes again when the run wrote nothing into it
+            try:
+                opts.out.rmdir()
+            except OSError:
+                pass
+        raise
     rate = res["frames"] / max(res["seconds"], 1e-9)
     print(f"{len(res['outputs'])} inputs, {res['frames']} images/frames in {res['seconds']:.1f} s "
           f"({rate:.1f}/s) → {opts.out}")
@@ -382,27 +400,6 @@ def _cmd_predict(args) -> int:
     for path, msg in res.get("write_errors", []):
         print(f"not written {path}: {msg}", file=sys.stderr)
     return 4 if res.get("write_errors") else (3 if res["errors"] else 0)
-
-
-def _cmd_export(args) -> int:
-    from .export import export_onnx, export_weights
-
-    if args.format == "weights":
-        w = export_weights(args.checkpoint, args.out, half=args.half)
-        print(f"wrote {w['path']}: {w['dtype']} weights and config, {w['bytes'] / 1e6:.1f} MB (the checkpoint: "
-              f"{w['source_bytes'] / 1e6:.1f} MB)")
-        return 0
-    s = export_onnx(args.checkpoint, args.out, args.opset, check=not args.no_check, flip=args.flip)
-    print(f"wrote {s['path']} (inputs {', '.join(s['inputs'])}; images (N, 3, {s['input_size']}, "
-          f"{s['input_size']}), skeleton {s['skeleton']}, opset {s['opset']}{', flip test' if s['flip'] else ''})")
-    if "max_abs_pose_3d" in s:
-        print(f"ONNX Runtime vs PyTorch, batches {s['batches']}: pose max |Δ| {s['max_abs_pose_3d']:.2e} mm "
-              f"(mean {s['mean_abs_pose_3d']:.1e} mm; float32 spacing there {s['pose_ulp']:.1e} mm), "
-              f"uvz {s['max_abs_uvz']:.2e}, confidence {s['max_abs_confidence']:.2e}")
-    elif "max_abs_uvz" in s:  # a network without a lifting block: no pose_3d output
-        print(f"ONNX Runtime vs PyTorch, batches {s['batches']}: uvz max |Δ| {s['max_abs_uvz']:.2e}, confidence "
-              f"{s['max_abs_confidence']:.2e} (no lifting block: 3D by back-projection, in Predictor)")
-    return 0
 
 
 def _cmd_data_check(args) -> int:
@@ -456,14 +453,25 @@ def _one_line(e: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run a command. Exit status: 0 done; 1 the command ran and found a problem (``data check``: the data have
     problems; ``demo``: the target was missed; ``train``: a non-finite loss stopped it); 2 bad input (a missing,
-    malformed or foreign file, a bad option or config value, a folder that would be overwritten); 3 ``predict``:
-    some inputs could not be read; 4 an output could not be written (disk full, permission). Errors are one line
-    on stderr, without a traceback."""
+    malformed or foreign file, a bad option or config value, a folder that would be overwritten, a device this
+    machine does not have); 3 ``predict``: some inputs could not be read; 4 an output could not be written (disk
+    full, permission); 130 interrupted (Ctrl-C: one line saying what was left, for ``train`` the command that
+    continues the run). Errors are one line on stderr, without a traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    try:
+        return _run(args)
+    except KeyboardInterrupt as e:  # Ctrl-C anywhere; a command's own KeyboardInterrupt says what it left
+        detail = e.args[0] if e.args and isinstance(e.args[0], str) and e.args[0] else ""
+        sys.stdout.flush()
+        print(f"cdlpose {args.command}: interrupted" + (f"; {detail}" if detail else ""), file=sys.stderr, flush=True)
+        return 130
+
+
+def _run(args) -> int:
     if args.command == "demo":
         # before torch loads OpenMP: waiting threads spin briefly, then sleep. With the default (long) spinning,
         # on a laptop whose cores are also busy, threads wait for descheduled ones: measured 4–6 images/s in stage 1
@@ -478,6 +486,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cdlpose {args.command}: error: {msg}", file=sys.stderr)
         return status
 
+    if getattr(args, "device", None) is not None:  # before any work
+        from .checkpoint import device_problem
+
+        problem = device_problem(args.device)
+        if problem:
+            return fail(problem, 2)
     try:
         return args.func(args)
     except (InputError, ConfigError, DataError, CheckpointError, FileNotFoundError) as e:

@@ -27,6 +27,7 @@ from .data.pipeline import AugmentConfig
 from .data.synthetic import SyntheticHumans, sample_scene
 from .model import ModelConfig
 from .skeletons import geodesic_normalize, get_skeleton
+from .stages import lifting_examples
 
 __all__ = ["demo_config", "run_demo"]
 
@@ -90,52 +91,6 @@ def demo_finetune_config(cfg2: Config, steps: int) -> Config:
                              max_steps=steps, init_from=str(out / "stage2" / "last.pt"),
                              out_dir=str(out / "finetune"))
     return dataclasses.replace(cfg2, train=t3)
-
-
-def lifting_examples(joints_2d: np.ndarray, joints_3d: np.ndarray, boxes: np.ndarray, input_size: int,
-                     depth_bins: int, depth_range: float, scale: np.ndarray | None = None,
-                     flip: np.ndarray | None = None, skeleton="h36m17", f: np.ndarray | None = None,
-                     c: np.ndarray | None = None):
-    """The lifting block's exact inputs and targets for people seen in frames, as the crop pipeline
-    (:class:`cdlpose.data.pipeline.CropAugment` without rotation) and soft-argmax would give them — no image.
-
-    Args:
-        joints_2d (N, J, 2) frame pixels; joints_3d (N, J, 3) camera mm; boxes (N, 4) tight person boxes (x, y, w, h);
-        scale (N,) the crop's scale factor (default 1); flip (N,) bool mirrored crops (default none);
-        f, c (N, 2) the frame camera's focal length and principal point, px (optional).
-    Returns:
-        ``uvz`` (N, J, 3) float32: u, v in the output map's pixels (``input_size / 4``), z the continuous depth index
-        of the root-relative depth; ``pose_3d`` (N, J, 3) float32: root-relative mm normalised by eq. (10); with
-        ``f`` and ``c`` also ``camera`` (N, 4) float32: the crop camera (fx, fy, cx, cy) in input-crop pixels, as the
-        crop pipeline gives it (a mirrored crop's cx → S − 1 − cx).
-    """
-    sk = get_skeleton(skeleton)
-    n = len(joints_2d)
-    m = input_size // 4
-    scale = np.ones(n) if scale is None else np.asarray(scale, np.float64)
-    flip = np.zeros(n, bool) if flip is None else np.asarray(flip, bool)
-    boxes = np.asarray(boxes, np.float64)
-    centre = boxes[:, :2] + boxes[:, 2:] / 2
-    # the square crop box (×1.25 of the long side) scaled about its centre; map pixel centres at integers
-    side = boxes[:, 2:].max(1) * 1.25 * scale
-    uv = (np.asarray(joints_2d, np.float64) - centre[:, None]) / side[:, None, None] * m
-    X = np.asarray(joints_3d, np.float64).copy()
-    uv[flip, :, 0] *= -1
-    X[flip, :, 0] *= -1
-    uv += m / 2 - 0.5
-    uv[flip] = uv[flip][:, sk.flip_index]
-    X[flip] = X[flip][:, sk.flip_index]
-    rel = X - X[:, sk.root : sk.root + 1]
-    z = rel[..., 2] * (depth_bins / depth_range) + (depth_bins / 2 - 0.5)
-    pose, _ = geodesic_normalize(rel, sk)
-    uvz = np.concatenate([uv, z[..., None]], -1).astype(np.float32)
-    if f is None or c is None:
-        return uvz, pose.astype(np.float32)
-    S = input_size
-    k = (S / side)[:, None]
-    cam = np.concatenate([np.asarray(f, np.float64) * k, (np.asarray(c, np.float64) - centre) * k + S / 2 - 0.5], 1)
-    cam[flip, 2] = S - 1 - cam[flip, 2]
-    return uvz, pose.astype(np.float32), cam.astype(np.float32)
 
 
 class _Scenes(torch.utils.data.Dataset):
@@ -202,10 +157,12 @@ def pretrain_lifting(lifting: torch.nn.Module, scenes: tuple, steps: int, input_
     return lifting
 
 
-def pretrain_from_stage1(cfg1: Config, scenes: tuple, steps: int, seed: int = 0, progress: bool = False) -> list:
+def pretrain_from_stage1(cfg1: Config, scenes: tuple, steps: int, seed: int = 0, progress: bool = False,
+                         folder=None) -> list:
     """The stage-1 run's ``last.pt`` (in ``cfg1.train.out_dir``) with its lifting block pre-trained on ``scenes``
     (:func:`pretrain_lifting`), written to ``<out_dir>/../lifting/pretrained.pt`` (weights only) for stage 2's
-    ``init_from``; returns the pre-training log ``[(step, loss)]``."""
+    ``init_from``; returns the pre-training log ``[(step, loss)]``. ``folder``: the demo folder's
+    :class:`cdlpose.outputs.OutputFolder`, whose ledger records the file."""
     from .checkpoint import save_checkpoint
     from .loading import build_model, read_checkpoint
 
@@ -222,6 +179,8 @@ def pretrain_from_stage1(cfg1: Config, scenes: tuple, steps: int, seed: int = 0,
     save_checkpoint({**{k: ckpt[k] for k in ("format", "version", "config")}, "model": net.state_dict(),
                      "weights_only": True, **({"trained_on": ckpt["trained_on"]} if "trained_on" in ckpt else {})},
                     run.parent / "lifting" / "pretrained.pt")
+    if folder is not None:
+        folder.record("lifting/pretrained.pt")
     return log
 
 
@@ -243,9 +202,19 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x] if path.is_file() else []
 
 
-def _curves(out: Path, pretrain_log: list, path: Path) -> None:
-    """Training curves: stage 1's loss terms and total, the lifting block's losses (pre-training, stage 2 and the
-    end-to-end fine-tuning), and the validation MPJPE of every stage."""
+def _png(fig, dpi: int) -> bytes:
+    """A matplotlib figure as PNG bytes (written through :class:`cdlpose.outputs.OutputFolder`: atomically, never
+    through a link)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
+    return buf.getvalue()
+
+
+def _curves(out: Path, pretrain_log: list) -> bytes:
+    """Training curves (PNG): stage 1's loss terms and total, the lifting block's losses (pre-training, stage 2 and
+    the end-to-end fine-tuning), and the validation MPJPE of every stage."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -287,8 +256,9 @@ def _curves(out: Path, pretrain_log: list, path: Path) -> None:
     axes[2].set_xlabel("step of the stage")
     axes[2].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    data = _png(fig, 90)
     plt.close(fig)
+    return data
 
 
 def _skeleton_3d(ax, pose, sk, colour, label):
@@ -297,7 +267,7 @@ def _skeleton_3d(ax, pose, sk, colour, label):
     ax.plot([], [], color=colour, label=label)
 
 
-def _prediction_figures(test: SyntheticHumans, pred: dict, indices, sk, out: Path, input_size: int) -> list[str]:
+def _prediction_figures(test: SyntheticHumans, pred: dict, indices, sk, folder, input_size: int) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -337,7 +307,7 @@ def _prediction_figures(test: SyntheticHumans, pred: dict, indices, sk, out: Pat
         ax.legend(fontsize=8, loc="upper left")
         fig.tight_layout()
         name = f"prediction_{k:02d}.png"
-        fig.savefig(out / name, dpi=80)
+        folder.write_bytes(name, _png(fig, 80))
         plt.close(fig)
         names.append(name)
     return names
@@ -396,25 +366,47 @@ DEMO_FINETUNE_LR = 3e-4
 MIN_RATIO = 2.0
 
 
+#: What the demo writes into its folder besides the stage runs (``stage1/``, ``stage2/``, ``finetune/``, each a
+#: training run folder) and the rendered images' cache (``synthetic-cache/``, reused by a later demo).
+REPORT_FILES = ("index.html", "report.json", "curves.png", *(f"prediction_{k:02d}.png" for k in range(12)),
+                "metrics.json", "metrics.csv", "metrics.md", "lifting/pretrained.pt")
+STAGE_FOLDERS = ("stage1", "stage2", "finetune")
+
+
 def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_size: int | None = None,
              test_size: int = 200, seed: int = 0, device: str | None = None, verbose: bool = True,
-             style: str = "plain", min_ratio: float = MIN_RATIO) -> dict:
+             style: str = "plain", min_ratio: float = MIN_RATIO, overwrite: bool = False) -> dict:
     """Run the demo into ``out``; returns the report dict (also written as ``report.json``).
 
     The work is fixed by ``steps`` (stage 1's steps; the other phases scale with it) and ``seed``: no phase is
     budgeted by the clock, so the same arguments give the same metrics on a busy machine as on an idle one.
     ``style``: the synthetic images' style (``plain`` by default: a network trained from scratch on two cores for
     minutes learns figures on plain backgrounds; ``full`` adds textures and occluders). ``report["passed"]``: the
-    MPJPE is at least ``min_ratio`` times better than the training set's mean pose's."""
+    MPJPE is at least ``min_ratio`` times better than the training set's mean pose's.
+
+    The folder is under cdlpose's output-folder policy (:func:`cdlpose.train_log.claim_report_folder`): an
+    earlier demo there, or a file in the way that cdlpose did not write, is refused before any work unless
+    ``overwrite``; the report files are written atomically and recorded; the complete marker is written last."""
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    from .train_log import claim_report_folder
+
+    with claim_report_folder(out, "demo", REPORT_FILES, STAGE_FOLDERS, overwrite) as folder:
+        return _run_demo(folder, steps, train_size, test_size, seed, device, verbose, style, min_ratio, overwrite)
+
+
+def _run_demo(folder, steps, train_size, test_size, seed, device, verbose, style, min_ratio, overwrite) -> dict:
     from .engine import Trainer
+    from .train_log import remove_run_file
     from .evaluation import evaluate_checkpoint, mean_pose_rows, write_results
     from .metrics import format_table
 
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
     t0 = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = folder.path
+    folder.start()  # not complete until the report is written
+    for name in REPORT_FILES:  # an earlier report (asked to be replaced) must not describe the new runs
+        remove_run_file(folder, name)
+    folder.save()
     train_size = DEMO_TRAIN_SIZE if train_size is None else train_size
     n_pre = max(round(PRETRAIN_PER_STEP * steps), 1)
     n_scenes = max(round(SCENES_PER_STEP * steps), 256)
@@ -442,20 +434,20 @@ def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_si
     t = lap("render", t0)
     say(f"stage 1: the network up to the volumetric heatmaps, {steps} steps of {cfg1.train.batch_size} images",
         flush=True)
-    Trainer(cfg1, device=device).fit()
+    Trainer(cfg1, device=device, overwrite=overwrite).fit()
     t = lap("stage1", t)
     say(f"the lifting block on exact and noisy 2.5D inputs of {n_scenes} synthetic people: {n_pre} steps",
         flush=True)
     # people of the training subjects, other samples than the rendered ones (no images needed)
     scenes = sample_scenes(n_scenes, "train", seed, start=10**7)
-    pre_log = pretrain_from_stage1(cfg1, scenes, n_pre, seed, verbose)
+    pre_log = pretrain_from_stage1(cfg1, scenes, n_pre, seed, verbose, folder)
     t = lap("lifting_pretrain", t)
     say(f"stage 2: the lifting block on the frozen network's 2.5D estimates, {n2} steps", flush=True)
-    Trainer(cfg2, device=device).fit()
+    Trainer(cfg2, device=device, overwrite=overwrite).fit()
     t = lap("stage2", t)
     say(f"the whole network fine-tuned end to end: {n3} steps of 16 images", flush=True)
     cfg3 = demo_finetune_config(cfg2, n3)
-    Trainer(cfg3, device=device).fit()
+    Trainer(cfg3, device=device, overwrite=overwrite).fit()
     t = lap("finetune", t)
     say("evaluating on held-out synthetic subjects …", flush=True)
     final = out / "finetune" / "last.pt"
@@ -465,12 +457,14 @@ def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_si
     mean = _mean_pose(sets["train"])
     result = mean_pose_rows(result, pred, mean)
     write_results(result, out, "metrics")
+    for ext in ("json", "csv", "md"):
+        folder.record(f"metrics.{ext}")
     s, sm = result["summary"]["cdlpose"], result["summary"]["training-set mean pose"]
     sk = get_skeleton(cfg1.model.skeleton)
-    _curves(out, pre_log, out / "curves.png")
+    folder.write_bytes("curves.png", _curves(out, pre_log))
     idx = np.linspace(0, len(pred["gt_3d"]) - 1, 12).round().astype(int)
     size, m = cfg1.augment.input_size, cfg1.model
-    figures = _prediction_figures(sets["test"], pred, idx, sk, out, size)
+    figures = _prediction_figures(sets["test"], pred, idx, sk, folder, size)
     report = {
         "model": f"{m.variant}-variant network ({m.backbone} stages 1–{m.backbone_stages}, {m.head_width}-channel "
                  f"heads, {size}×{size} input, {m.depth_bins} depth bins)",
@@ -488,11 +482,31 @@ def run_demo(out: str | Path = "cdlpose-demo", steps: int = DEMO_STEPS, train_si
     report["minutes"] = minutes
     report["minutes_total"] = (time.perf_counter() - t0) / 60
     table = format_table(result["rows"], result["columns"])
-    (out / "index.html").write_text(_html(report, table, figures))
-    (out / "report.json").write_text(json.dumps(report, indent=1))
+    folder.write_text("report.json", json.dumps(report, indent=1))
+    folder.write_text("index.html", _html(report, table, figures))
+    folder.finish({"passed": report["passed"], "ratio": report["ratio"]})
     verdict = "PASSED" if report["passed"] else "FAILED"
     say(f"{verdict}: MPJPE {report['mpjpe']:.1f} mm (PA-MPJPE {report['pa_mpjpe']:.1f}) vs the mean pose's "
         f"{report['mean_pose_mpjpe']:.1f} mm: {report['ratio']:.2f}× better (≥ {min_ratio:g}× required); "
         f"{report['minutes_total']:.1f} min in all")
     say(f"report: {out / 'index.html'}")
     return report
+
+
+def demo_command(args) -> int:
+    """``cdlpose demo``: its options checked, the demo run; exit status 0 when it passed, 1 when not."""
+    from .errors import ConfigError
+
+    # stage 2 takes batches of 64 cached estimates of one pass over the training images
+    for name, value, least in (("--steps", args.steps, 1), ("--train-size", args.train_size, 64),
+                               ("--test-size", args.test_size, 1)):
+        if value is not None and value < least:
+            raise ConfigError(f"{name} must be at least {least}, got {value}")
+    kw = {k: v for k, v in (("steps", args.steps), ("min_ratio", args.min_ratio)) if v is not None}
+    try:
+        report = run_demo(args.out, train_size=args.train_size, test_size=args.test_size, seed=args.seed,
+                          style=args.style, overwrite=args.overwrite, **kw)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt("no report was written; run the same command with --overwrite to start over "
+                                f"(the images rendered into {args.out}/synthetic-cache are reused)") from None
+    return 0 if report["passed"] else 1

@@ -25,6 +25,7 @@ import dataclasses
 import math
 import os
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -38,18 +39,19 @@ from .checkpoint import save_checkpoint
 from .codec import BoneSigmaSchedule, TargetEncoder
 from .config import Config, config_from_dict, config_to_dict
 from .data.check import check_val_disjoint
-from .data.datasets import RENDERED_FORMATS, build_dataset, collate
+from .data.datasets import build_dataset, collate
 from .data.mixing import MixedBatchSampler
 from .data.pipeline import CropAugment
-from .data.workers import worker_init
 from .errors import CheckpointError, ConfigError, OutputError
 from .evaluation import crop_camera, evaluate_checkpoint, predict_loader, score
 from .loading import CHECKPOINT_FORMAT, build_model, codec_for, load_model, read_checkpoint
 from .losses import LossWeights, compute_losses
-from .stages import CachedInputs, StageModel
-from .train_log import TrainLog, epoch_line
+from .outputs import OutputFolder
+from .stages import CachedInputs, StageModel, cache_inputs
+from .train_log import (RUN_FILES, StopOnCtrlC, TrainingInterrupted, TrainLog, claim_run_folder, config_changes,
+                        epoch_line, record_config_changes, training_data, worker_init_quiet as _worker_init)
 
-__all__ = ["Trainer", "NonFiniteLossError", "lr_at", "RUN_FILES", "training_data",
+__all__ = ["Trainer", "NonFiniteLossError", "TrainingInterrupted", "lr_at", "RUN_FILES", "training_data",
            # kept here for code written before they moved (cdlpose.loading, cdlpose.evaluation); same objects
            "build_model", "codec_for", "load_model", "CHECKPOINT_FORMAT", "evaluate_checkpoint"]
 
@@ -59,55 +61,6 @@ RESUME_ONLY = ("optimizer", "scaler", "rng")
 
 class NonFiniteLossError(RuntimeError):
     """A loss term became NaN or infinite; the message names the step, the term and the batch's sample ids."""
-
-
-#: The style a rendered entry draws when its ``style`` is not given (cdlpose.data.datasets' defaults).
-_DEFAULT_STYLE = {"synthetic": "full", "rendered-poses": "plain"}
-
-
-def training_data(cfg: Config, inherited=None, init_from=None) -> list[dict]:
-    """What a checkpoint of ``cfg`` was trained on, as every checkpoint records it (``trained_on``): per
-    ``data.datasets`` entry with role ``train`` its ``format``, for rendered formats (``synthetic``,
-    ``rendered-poses``) its ``style`` (``plain``, ``full``, ``realistic``), and its ``subjects`` where given; no
-    paths. ``inherited``: the ``train.init_from`` checkpoint's record (its weights saw those data too), listed
-    first; ``init_from`` with ``inherited`` None: that checkpoint recorded nothing, said by an entry ``{"format":
-    "not recorded", "via": "train.init_from …"}``. Identical entries are listed once."""
-    entries = []
-    if init_from:
-        entries += list(inherited) if isinstance(inherited, list) else [
-            {"format": "not recorded", "via": f"train.init_from {init_from}"}]
-    for e in cfg.data.datasets:
-        if e.get("role", "train") != "train":
-            continue
-        rec = {"format": e["format"]}
-        if e["format"] in RENDERED_FORMATS:
-            rec["style"] = e.get("style", _DEFAULT_STYLE.get(e["format"], "full"))
-        if e.get("subjects"):
-            rec["subjects"] = [str(x) for x in e["subjects"]]
-        entries.append(rec)
-    out = []
-    for rec in entries:
-        if rec not in out:
-            out.append(rec)
-    return out
-
-
-#: What a run writes into ``train.out_dir``: a folder holding any of these holds an earlier run.
-RUN_FILES = ("last.pt", "best.pt", "log.jsonl", "epochs.jsonl")
-
-
-def _claim_run_folder(out: Path, overwrite: bool, is_main: bool) -> None:
-    """Refuse to start a new run in a folder that holds an earlier one (its logs would be truncated, its
-    ``last.pt`` overwritten and its ``best.pt`` replaced by a worse model); ``overwrite`` deletes them instead."""
-    found = [n for n in RUN_FILES if (out / n).exists()]
-    if not found:
-        return
-    if not overwrite:
-        raise ConfigError(f"train.out_dir {out} holds an earlier run ({', '.join(found)}): continue it with --resume, "
-                          "choose a new train.out_dir, or start afresh with --overwrite")
-    if is_main:
-        for n in found:
-            (out / n).unlink(missing_ok=True)
 
 
 def lr_at(cfg, epoch: int) -> float:
@@ -150,8 +103,25 @@ class Trainer:
             torch.cuda.set_device(self.device)
         self.is_main = self.rank == 0
         self.out = Path(t.out_dir)
-        if resume is None:
-            _claim_run_folder(self.out, overwrite, self.is_main)
+        self.folder: OutputFolder | None = None  # rank 0's claim on train.out_dir (cdlpose.outputs)
+        created = not self.out.exists()
+        try:
+            self._setup(cfg, resume, max_steps, overwrite)
+        except BaseException:
+            self.close()
+            if created and self.is_main:
+                try:
+                    self.out.rmdir()  # made for this run and left empty: gone again
+                except OSError:
+                    pass
+            raise
+
+    def _setup(self, cfg: Config, resume, max_steps, overwrite: bool) -> None:
+        t = cfg.train
+        # the run folder: claimed, checked and written by rank 0 only (cdlpose.train_log.claim_run_folder)
+        self.folder = claim_run_folder(self.out, overwrite, resume, self.is_main, self.world)
+        if self.folder is not None:
+            weakref.finalize(self, self.folder.release)  # a trainer dropped without fit() lets go of it
         self.max_steps = max_steps
         self.codec = codec_for(cfg)
         self.cuda = self.device.type == "cuda"
@@ -198,17 +168,17 @@ class Trainer:
         self.epoch = self.step = self.step_in_epoch = 0
         self.best = math.inf
         self.history: list[dict] = []
+        self.config_changes: dict[str, list] = {}
         if resume is not None:
             self._load(resume)
         if self.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
             import yaml
 
-            (self.out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-        self.log = TrainLog(self.out, self.is_main, self.step if resume is not None else None)
-        if resume is None and self.is_main:
-            for p in (self.log.path, self.log.epochs):
-                p.unlink(missing_ok=True)
+            self.folder.write_text("config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+            if self.config_changes:
+                record_config_changes(self.folder, self.config_changes, self.step, self.epoch, Path(resume))
+        self.log = TrainLog(self.out, self.is_main, self.step if resume is not None else None, self.folder)
+        self.saved_step: int | None = self.step if resume is not None else None
 
     # ----------------------------------------------------------------------------------------------- setup
 
@@ -252,28 +222,11 @@ class Trainer:
         self.val_set = val
 
     def _cache_inputs(self) -> None:
-        """Replace the 3D training images by the frozen network's 2.5D estimates of ``train.cache_passes``
-        augmented passes over them (pass k augmented as epoch k would be), so stage 2 trains only the MLP."""
+        """Stage 2 on the frozen network's 2.5D estimates (:func:`cdlpose.stages.cache_inputs`)."""
         t = self.cfg.train
-        cols = {"uvz": [], "pose_3d": [], "valid_3d": [], "camera": [], "sample_id": []}
-        self.net.eval()
-        for k in range(t.cache_passes):
-            self.train_3d.set_epoch(k)
-            # its own generator: the run's RNG stream (dropout) is the same with and without the cache
-            loader = DataLoader(self.train_3d, batch_size=t.eval_batch_size, num_workers=t.workers,
-                                collate_fn=collate, worker_init_fn=worker_init, pin_memory=self.cuda,
-                                generator=torch.Generator().manual_seed(t.seed))
-            for batch in loader:
-                with torch.no_grad(), self._autocast():
-                    uvz = self.net.volumes(batch["image"].to(self.device, non_blocking=True))["uvz"]
-                cols["uvz"].append(uvz.float().cpu())
-                cols["pose_3d"].append(batch["pose_3d"])
-                cols["valid_3d"].append(batch["valid_3d"])
-                cols["camera"].append(crop_camera(batch))
-                cols["sample_id"].extend(f"{sid}#pass{k}" for sid in batch["sample_id"])
+        cache = cache_inputs(self.net, self.train_3d, t, self.device, self._autocast, self.cuda, _worker_init,
+                             lambda: self._stop.requested)
         self.module.train()
-        cache = CachedInputs(*(torch.cat(cols[k]) for k in ("uvz", "pose_3d", "valid_3d")), cols["sample_id"],
-                             torch.cat(cols["camera"]))
         self.images_3d, self.train_3d, self.train_set = self.train_3d, cache, cache
         self.sampler = MixedBatchSampler(len(cache), 0, t.batch_size, 1.0, t.seed, self.rank, self.world)
 
@@ -290,7 +243,7 @@ class Trainer:
         if isinstance(self.train_set, CachedInputs):  # in memory: worker processes would only add latency
             return DataLoader(self.train_set, batch_sampler=batches, num_workers=0, collate_fn=collate, generator=gen)
         return DataLoader(self.train_set, batch_sampler=batches, num_workers=t.workers, collate_fn=collate,
-                          pin_memory=self.cuda, worker_init_fn=worker_init, generator=gen)
+                          pin_memory=self.cuda, worker_init_fn=_worker_init, generator=gen)
 
     # ------------------------------------------------------------------------------------------ checkpoints
 
@@ -327,6 +280,8 @@ class Trainer:
         if saved.train.stage != self.cfg.train.stage:
             raise ConfigError(f"--resume: {path} is a stage-{saved.train.stage} checkpoint, this run is stage "
                               f"{self.cfg.train.stage}")
+        # other keys may change (more epochs, another lr): said, and recorded beside config.yaml
+        self.config_changes = config_changes(config_to_dict(saved), config_to_dict(self.cfg))
         self.net.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])
@@ -341,18 +296,32 @@ class Trainer:
 
     def save(self, name: str = "last.pt", weights_only: bool = False) -> Path | None:
         """Write a checkpoint into the run folder; ``weights_only``: without the optimiser, grad-scaler and RNG
-        states (``best.pt``: for evaluation, inference and ``init_from``; a run resumes from ``last.pt``)."""
+        states (``best.pt``: for evaluation, inference and ``init_from``; a run resumes from ``last.pt``). The
+        file is recorded in the folder's ledger; a file there that cdlpose did not write is not replaced."""
         if not self.is_main:
             return None
+        if self.folder is not None and self.folder.foreign([name]):
+            raise OutputError(f"cannot write {self.out / name}: a file cdlpose did not write appeared there during "
+                              "the run; it is kept (move it away and continue with --resume)")
         state = self.state_dict()
         if weights_only:
             for k in RESUME_ONLY:
                 state.pop(k)
         try:
-            return save_checkpoint(state, self.out / name)
-        except OutputError as e:
+            path = save_checkpoint(state, self.out / name)
+            if self.folder is not None:
+                self.folder.record(name)
+        except OSError as e:
             raise OutputError(e.errno, f"{e.strerror or e}; the previous {name} (if any) is intact: free space and "
                               "continue with --resume") from None
+        if name == "last.pt":
+            self.saved_step = self.step
+        return path
+
+    def close(self) -> None:
+        """Let go of the run folder (its lock); :meth:`fit` does this when it ends."""
+        if self.folder is not None:
+            self.folder.release()
 
     # ------------------------------------------------------------------------------------------------ train
 
@@ -411,7 +380,7 @@ class Trainer:
         t = self.cfg.train
         # its own generator: validating (also when a run is stopped) must not draw from the run's torch RNG
         loader = DataLoader(self.val_set, batch_size=t.eval_batch_size, num_workers=t.workers, collate_fn=collate,
-                            worker_init_fn=worker_init, generator=torch.Generator().manual_seed(t.seed))
+                            worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(t.seed))
         pred = predict_loader(self.net, loader, self.device, t.flip_test, self.amp, self.codec.depth_range)
         self.module.train()
         result = score(pred, self.cfg.data.protocol)
@@ -423,6 +392,34 @@ class Trainer:
                 "val_metric_source": "lifting" if t.stage == 2 else "back-projection", "val_samples": len(pred["gt_3d"])}
 
     def fit(self) -> list[dict]:
+        """Train to the end (or to ``max_steps`` / the run's budget) and return the history. Ctrl-C (a single
+        process) stops after the step in progress, saves ``last.pt`` and raises :class:`TrainingInterrupted`
+        (a second Ctrl-C stops at once, from the last checkpoint saved before); the run folder is let go of at the
+        end either way."""
+        self._stop = StopOnCtrlC(self.world == 1)
+        try:
+            with self._stop:
+                history = self._fit()
+        except KeyboardInterrupt as e:
+            if isinstance(e, TrainingInterrupted):
+                raise
+            last = self.out / "last.pt"
+            raise TrainingInterrupted(last if self.saved_step is not None and last.is_file() else None,
+                                      self.saved_step, saved=False) from None
+        finally:
+            self.log.close()
+            self.close()
+        t = self.cfg.train
+        finished = (self.epoch >= t.epochs or bool(t.max_steps) and self.step >= t.max_steps
+                    or self.max_steps is not None and self.step >= self.max_steps)
+        if self._stop.requested and not finished:
+            raise TrainingInterrupted(self.out / "last.pt" if self.saved_step is not None else None,
+                                      self.saved_step, saved=True)
+        return history
+
+    _stop = StopOnCtrlC(False)
+
+    def _fit(self) -> list[dict]:
         from tqdm.auto import tqdm
 
         t = self.cfg.train
@@ -477,7 +474,8 @@ class Trainer:
                     self.save()
                 over_time = budget > 0 and (clock() - start) > budget
                 out_of_steps = bool(t.max_steps) and self.step >= t.max_steps
-                if (self.max_steps is not None and self.step >= self.max_steps) or over_time or out_of_steps:
+                if (self.max_steps is not None and self.step >= self.max_steps) or over_time or out_of_steps \
+                        or self._stop.requested:
                     stopped = True
                     break
             if run_bar is None:
@@ -491,7 +489,7 @@ class Trainer:
                 record = {"step": self.step, "epoch": self.epoch if epoch_done else self.epoch + 1,
                           "complete": epoch_done, "lr": lr, "minutes": (clock() - start) / 60}
                 record.update({f"train_{k}": v / max(n_steps, 1) for k, v in sums.items()})
-                val = self.validate()
+                val = None if self._stop.requested else self.validate()  # Ctrl-C: save, do not validate
                 if val:
                     record.update(val)
                     if val["val_mpjpe"] is not None and val["val_mpjpe"] < self.best:
@@ -508,5 +506,4 @@ class Trainer:
             run_bar.close()
         if self.world > 1:
             dist.barrier()
-        self.log.close()
         return self.history

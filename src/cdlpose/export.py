@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import _output_error, describe_os_error
-from .errors import InputError, OutputError
+from .errors import InputError
 
 __all__ = ["export_onnx", "export_weights", "compare_onnx", "OUTPUTS", "onnx_metadata", "outputs_of"]
 
@@ -120,11 +119,16 @@ def onnx_metadata(cfg, flip: bool, imported_from: dict | None = None, trained_on
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: int = 18, check: bool = True,
-                flip: bool = False) -> dict:
+                flip: bool = False, overwrite: bool = False) -> dict:
     """Export ``checkpoint`` to ``out`` (default: next to it, ``.onnx``) with torch's ``torch.export``-based ONNX
     exporter (``dynamo=True``); the graph has a dynamic batch and the metadata of :func:`onnx_metadata`. ``flip``:
     the flip test inside the graph. With ``check``, run the file in ONNX Runtime on two batch sizes and compare with
-    PyTorch. Returns a summary dict (path, input size, inputs, max differences)."""
+    PyTorch. Returns a summary dict (path, input size, inputs, max differences).
+
+    ``out`` is written under the output-folder policy (:mod:`cdlpose.outputs`): its folder is claimed for the
+    export, an existing file there is replaced only when cdlpose wrote it (recorded in the folder's ledger, as it
+    is on disk now) or with ``overwrite``, never the checkpoint itself; the file is written through a new
+    temporary file under an unpredictable name and renamed over ``out``."""
     from .loading import load_model
 
     out = Path(out) if out is not None else Path(checkpoint).with_suffix(".onnx")
@@ -132,19 +136,9 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: in
     net, cfg, ckpt = load_model(checkpoint, "cpu")
     net = net.float().eval()
     S = cfg.augment.input_size
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(e.errno, f"cannot write {out}: {describe_os_error(e)}") from None
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        _write_onnx(net, cfg, tmp, opset, flip, ckpt.get("imported_from"), ckpt.get("trained_on"))
-        tmp.replace(out)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise _output_error(out, e) from None
-        raise
+    with claim_target(out, overwrite, "export", suffix=".onnx") as folder:
+        data = _onnx_bytes(net, cfg, opset, flip, ckpt.get("imported_from"), ckpt.get("trained_on"))
+        folder.write_bytes(out.name, data)
     summary = {"path": str(out), "input_size": S, "skeleton": cfg.model.skeleton, "opset": opset, "flip": flip,
                "inputs": ["images", "camera"] if _takes_camera(cfg) else ["images"]}
     if check:
@@ -153,18 +147,34 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: in
 
 
 def _check_target(checkpoint: Path, out: Path) -> None:
-    """Refuse an ``out`` that is the checkpoint itself, a folder, or an existing file that is not an ONNX model:
-    export never replaces a file it did not make."""
+    """Refuse an ``out`` that is the checkpoint itself or a folder (also with ``--overwrite``)."""
     if out.is_dir():
-        raise InputError(f"--out {out} is a folder; give the .onnx file to write")
-    if not out.exists():
+        raise InputError(f"--out {out} is a folder; give the file to write")
+    if not (out.exists() or out.is_symlink()):
         return
-    same = checkpoint.exists() and os.path.samefile(checkpoint, out)
+    same = checkpoint.exists() and out.exists() and os.path.samefile(checkpoint, out)
     if same:
         raise InputError(f"--out {out} is the checkpoint itself; export would replace it: give another file name")
-    if out.suffix.lower() != ".onnx":
-        raise InputError(f"--out {out} exists and is not an .onnx file; export replaces only an earlier export: "
-                         "give another file name")
+
+
+def claim_target(out: Path, overwrite: bool, command: str, wrote: str = "an earlier export", suffix: str = "",
+                 error=InputError):
+    """Claim ``out``'s folder (:class:`cdlpose.outputs.OutputFolder`) and refuse (``error``) an existing ``out``
+    that cdlpose did not write there (judged by the folder's ledger: what cdlpose recorded writing, as it is on disk
+    now; a link always counts as not cdlpose's) unless ``overwrite``. Returns the claimed folder (a context
+    manager)."""
+    from .outputs import OutputFolder
+
+    folder = OutputFolder(out.parent, command)
+    try:
+        if not overwrite and folder.foreign([out.name]):
+            kind = f", is not an {suffix} file," if suffix and out.suffix.lower() != suffix else ""
+            raise error(f"--out {out} exists{kind} and cdlpose did not write it ({command} replaces only {wrote} "
+                        "as it left it): give another file name, or --overwrite to replace it")
+    except BaseException:
+        folder.release()
+        raise
+    return folder
 
 
 def _example(n: int, S: int, generator=None):
@@ -174,8 +184,9 @@ def _example(n: int, S: int, generator=None):
     return x, cam
 
 
-def _write_onnx(net, cfg, tmp: Path, opset: int, flip: bool, imported_from: dict | None = None,
-                trained_on: list | None = None) -> None:
+def _onnx_bytes(net, cfg, opset: int, flip: bool, imported_from: dict | None = None,
+                trained_on: list | None = None) -> bytes:
+    """The exported graph with its metadata, serialised (written by the caller through the output folder)."""
     try:
         import onnxscript  # noqa: F401  (torch's dynamo exporter needs it)
     except ImportError:
@@ -199,9 +210,7 @@ def _write_onnx(net, cfg, tmp: Path, opset: int, flip: bool, imported_from: dict
     for k, v in onnx_metadata(cfg, flip, imported_from, trained_on).items():
         p = model.metadata_props.add()
         p.key, p.value = k, v
-    import onnx
-
-    onnx.save(model, str(tmp))
+    return model.SerializeToString()
 
 
 def compare_onnx(path: str | Path, net, size: int, batches=(1, 3), seed: int = 0, flip: bool = False) -> dict:
@@ -240,34 +249,50 @@ def compare_onnx(path: str | Path, net, size: int, batches=(1, 3), seed: int = 0
     return diffs
 
 
-def export_weights(checkpoint: str | Path, out: str | Path | None = None, half: bool = False) -> dict:
+def export_weights(checkpoint: str | Path, out: str | Path | None = None, half: bool = False,
+                   overwrite: bool = False) -> dict:
     """Write the network's weights and config alone (no optimiser, grad-scaler, RNG states or history) as a small
     cdlpose checkpoint that :func:`cdlpose.loading.load_model`, ``cdlpose predict``, ``cdlpose evaluate`` and
     :class:`cdlpose.inference.Predictor` load like any other. ``half``: floating-point tensors in float16 (half the
     size; loaded back into float32, which changes outputs by float16 rounding, ~1e-3 relative). Default ``out``:
-    the checkpoint's name with ``-weights.pt`` (``-weights-fp16.pt``). Returns ``{"path", "bytes", "source_bytes",
-    "dtype"}``."""
+    the checkpoint's name with ``-weights.pt`` (``-weights-fp16.pt``); an existing ``out`` is replaced only when
+    cdlpose wrote it there or with ``overwrite`` (as :func:`export_onnx`). Returns ``{"path", "bytes",
+    "source_bytes", "dtype"}``."""
     from .checkpoint import save_checkpoint
     from .loading import CHECKPOINT_FORMAT, read_checkpoint
 
-    ckpt = read_checkpoint(checkpoint, "--checkpoint")
     src = Path(checkpoint)
     out = Path(out) if out is not None else src.with_name(f"{src.stem}-weights{'-fp16' if half else ''}.pt")
-    if out.resolve() == src.resolve():
-        raise InputError(f"--out {out} is the checkpoint itself; export would replace it: give another file name")
-    if out.exists():  # replace only an earlier weights export, never another file
-        try:
-            earlier = read_checkpoint(out, "--out").get("weights_only") is True
-        except (ValueError, FileNotFoundError):
-            earlier = False
-        if not earlier:
-            raise InputError(f"--out {out} exists and is not a weights file written by cdlpose export; export "
-                             "replaces only an earlier export: give another file name or remove it")
+    _check_target(src, out)
+    ckpt = read_checkpoint(checkpoint, "--checkpoint")
     model = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["model"].items()}
-    state = {"format": CHECKPOINT_FORMAT, "version": ckpt.get("version"), "config": ckpt["config"], "model": model,
-             "weights_only": True, "epoch": ckpt.get("epoch"), "step": ckpt.get("step"),
+    state = {"format": CHECKPOINT_FORMAT, "version": ckpt.get("version"), "config": ckpt["config"],
+             "model": model, "weights_only": True, "epoch": ckpt.get("epoch"), "step": ckpt.get("step"),
              # provenance travels with the weights: imported weights' origin, the training data
              **{k: ckpt[k] for k in ("imported_from", "trained_on") if ckpt.get(k) is not None}}
-    save_checkpoint(state, out)
+    with claim_target(out, overwrite, "export") as folder:
+        save_checkpoint(state, out)
+        folder.record(out.name)
     return {"path": str(out), "bytes": out.stat().st_size, "source_bytes": src.stat().st_size,
             "dtype": "float16" if half else "float32"}
+
+
+def export_command(args) -> int:
+    """``cdlpose export``: write the file and say what was written (and, for ONNX, how it compares)."""
+    if args.format == "weights":
+        w = export_weights(args.checkpoint, args.out, half=args.half, overwrite=args.overwrite)
+        print(f"wrote {w['path']}: {w['dtype']} weights and config, {w['bytes'] / 1e6:.1f} MB (the checkpoint: "
+              f"{w['source_bytes'] / 1e6:.1f} MB)")
+        return 0
+    s = export_onnx(args.checkpoint, args.out, args.opset, check=not args.no_check, flip=args.flip,
+                    overwrite=args.overwrite)
+    print(f"wrote {s['path']} (inputs {', '.join(s['inputs'])}; images (N, 3, {s['input_size']}, "
+          f"{s['input_size']}), skeleton {s['skeleton']}, opset {s['opset']}{', flip test' if s['flip'] else ''})")
+    if "max_abs_pose_3d" in s:
+        print(f"ONNX Runtime vs PyTorch, batches {s['batches']}: pose max |Δ| {s['max_abs_pose_3d']:.2e} mm "
+              f"(mean {s['mean_abs_pose_3d']:.1e} mm; float32 spacing there {s['pose_ulp']:.1e} mm), "
+              f"uvz {s['max_abs_uvz']:.2e}, confidence {s['max_abs_confidence']:.2e}")
+    elif "max_abs_uvz" in s:  # a network without a lifting block: no pose_3d output
+        print(f"ONNX Runtime vs PyTorch, batches {s['batches']}: uvz max |Δ| {s['max_abs_uvz']:.2e}, confidence "
+              f"{s['max_abs_confidence']:.2e} (no lifting block: 3D by back-projection, in Predictor)")
+    return 0

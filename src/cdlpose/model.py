@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
-from torchvision.models.resnet import Bottleneck
 
 from .codec import joint_confidence, soft_argmax_3d
 from .data.pipeline import IMAGENET_MEAN as _IMAGENET_MEAN, IMAGENET_STD as _IMAGENET_STD
+from .resnet import Bottleneck, ResNet
 from .skeletons import get_skeleton
 
 __all__ = ["ModelConfig", "CascadedLiftingNet", "LiftingBlock", "build_backbone", "block_parameters", "nominal_camera",
@@ -130,15 +129,17 @@ def backbone_channels(name: str, stages: int = 4) -> int:
 
 
 def build_backbone(name: str, pretrained: str | None = None, stages: int = 4) -> nn.Module:
-    """A torchvision ResNet without its pooling and classifier: (B, 3, H, W) → (B, C, H/32, W/32); with
-    ``stages`` < 4 the last residual stages are dropped too (stride 2^(stages + 1)): a shallower trunk with finer
+    """A ResNet (torchvision's, built by :mod:`cdlpose.resnet` without importing torchvision) without its pooling
+    and classifier: (B, 3, H, W) → (B, C, H/32, W/32); with ``stages`` < 4 the last residual stages are dropped too (stride 2^(stages + 1)): a shallower trunk with finer
     features, which a network trained from scratch for minutes (the CPU demo) learns to localise joints with.
 
     ``pretrained``: ``None``; ``"imagenet"`` (torchvision's weights API, cached under TORCH_HOME); or a path to a
     local state dict (ResNet keys; ``fc.*`` ignored), loaded with ``weights_only=True``.
     """
-    net = torchvision.models.get_model(name, weights=None)
+    net = ResNet(name)
     if pretrained == "imagenet":
+        import torchvision  # only for its weights: its import takes seconds (it loads torch._dynamo)
+
         weights = torchvision.models.get_model_weights(name).DEFAULT
         try:
             state = weights.get_state_dict(progress=False, check_hash=False)

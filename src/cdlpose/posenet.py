@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from pathlib import Path
 
 import torch
@@ -149,15 +150,32 @@ def map_posenet_state(state: dict, target: dict, where: str, joints: str) -> dic
     raise PoseNetImportError(". ".join(parts))
 
 
+def _unreadable_why(path: Path, e: Exception) -> str:
+    """Why ``torch.load`` (tensors and plain data only) could not read ``path``, in cdlpose's words."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as err:
+        return f"cannot open it: {err.strerror or err}".lower()
+    text = str(e)
+    if "Weights only load failed" in text or "weights_only" in text or "Unsupported global" in text:
+        return ("it holds Python objects other than tensors and plain data, which cdlpose does not load: they "
+                "could run code")
+    if head.startswith(b"PK"):
+        return "truncated or corrupt file (an incomplete PyTorch zip archive)"
+    return "not a PyTorch file (unrecognised content)"
+
+
 def _read_snapshot(path: Path) -> dict:
     if not path.is_file():
         raise PoseNetImportError(f"{path}: no such file (a PoseNet snapshot, e.g. snapshot_24.pth.tar)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, a pickle of other objects, not a torch file at all
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PoseNetImportError(f"{path}: cannot read it as a PyTorch checkpoint with weights_only=True "
-                                 f"({type(e).__name__}: {msg[:200]}); a truncated download gives this too") from None
+        # cdlpose's own words: torch's message advises reloading with weights_only=False, which would run code
+        # from the file; never pass that on
+        raise PoseNetImportError(f"{path}: cannot read it as a PoseNet snapshot ({_unreadable_why(path, e)}); a "
+                                 "truncated download gives this too") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("network"), dict):
         have = sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__
         raise PoseNetImportError(f"{path}: expected Moon et al.'s snapshot layout, a dict with 'network' (the state "
@@ -175,32 +193,45 @@ def _sha256(path: Path) -> str:
 
 def import_posenet(snapshot: str | Path, joints: str, out: str | Path, overwrite: bool = False) -> dict:
     """Read a PoseNet snapshot (``weights_only`` load), map its weights onto a cdlpose network of
-    :func:`posenet_config` and write a cdlpose checkpoint to ``out`` (atomically; an existing ``out`` only with
-    ``overwrite``). The checkpoint's ``imported_from`` records the source file, its SHA-256, its epoch and the
-    joint set; its ``trained_on`` Moon et al.'s training data (:data:`TRAINED_ON`). Returns ``{"path",
-    "skeleton", "epoch", "parameters", "sha256"}``."""
+    :func:`posenet_config` and write a cdlpose checkpoint to ``out`` (atomically). The checkpoint's
+    ``imported_from`` records the source file, its SHA-256, its epoch and the joint set; its ``trained_on`` Moon et
+    al.'s training data (:data:`TRAINED_ON`). ``out`` is under the output-folder policy (:mod:`cdlpose.outputs`):
+    its folder is claimed for the import, and an existing file there is replaced only when cdlpose wrote it (an
+    earlier import, as it left it) or with ``overwrite``. Returns ``{"path", "skeleton", "epoch", "parameters",
+    "sha256"}``."""
     from . import __version__
     from .checkpoint import save_checkpoint
     from .loading import CHECKPOINT_FORMAT
+    from .export import claim_target
     from .model import CascadedLiftingNet
 
     src, out = Path(snapshot), Path(out)
     cfg = posenet_config(joints)
-    if out.exists() and not overwrite:
-        raise PoseNetImportError(f"--out {out} exists: give another file name, or --overwrite to replace it")
-    if out.exists() and src.exists() and out.resolve() == src.resolve():
+    if out.is_dir():
+        raise PoseNetImportError(f"--out {out} is a folder; give the checkpoint file to write")
+    if out.exists() and src.exists() and os.path.samefile(out, src):
         raise PoseNetImportError(f"--out {out} is the snapshot itself: give another file name")
-    ckpt = _read_snapshot(src)
-    net = CascadedLiftingNet(cfg.model, (cfg.augment.input_size,) * 2, cfg.codec.depth_range)
-    target = net.state_dict()
-    state = map_posenet_state(ckpt["network"], target, str(src), joints)
-    net.load_state_dict(state)  # every entry present and shaped: map_posenet_state checked
-    epoch = ckpt.get("epoch")
-    origin = {"kind": "posenet", "label": LABEL, "source": str(src), "sha256": _sha256(src),
-              "epoch": int(epoch) if isinstance(epoch, int) else None, "joints": joints,
-              "reference": "Moon et al., ICCV 2019 (github.com/mks0601/3DMPPE_POSENET_RELEASE)"}
-    save_checkpoint({"format": CHECKPOINT_FORMAT, "version": __version__, "config": config_to_dict(cfg),
-                     "model": net.state_dict(), "weights_only": True, "epoch": origin["epoch"], "step": None,
-                     "imported_from": origin, "trained_on": [dict(e) for e in TRAINED_ON[joints]]}, out)
+    with claim_target(out, overwrite, "import", "an earlier import", error=PoseNetImportError) as folder:
+        ckpt = _read_snapshot(src)
+        net = CascadedLiftingNet(cfg.model, (cfg.augment.input_size,) * 2, cfg.codec.depth_range)
+        target = net.state_dict()
+        state = map_posenet_state(ckpt["network"], target, str(src), joints)
+        net.load_state_dict(state)  # every entry present and shaped: map_posenet_state checked
+        epoch = ckpt.get("epoch")
+        origin = {"kind": "posenet", "label": LABEL, "source": str(src), "sha256": _sha256(src),
+                  "epoch": int(epoch) if isinstance(epoch, int) else None, "joints": joints,
+                  "reference": "Moon et al., ICCV 2019 (github.com/mks0601/3DMPPE_POSENET_RELEASE)"}
+        save_checkpoint({"format": CHECKPOINT_FORMAT, "version": __version__, "config": config_to_dict(cfg),
+                         "model": net.state_dict(), "weights_only": True, "epoch": origin["epoch"], "step": None,
+                         "imported_from": origin, "trained_on": [dict(e) for e in TRAINED_ON[joints]]}, out)
+        folder.record(out.name)
     return {"path": str(out), "skeleton": cfg.model.skeleton, "epoch": origin["epoch"],
             "parameters": sum(p.numel() for p in net.parameters()), "sha256": origin["sha256"]}
+
+
+def import_command(args) -> int:
+    """``cdlpose import posenet``: import the snapshot and say what was written."""
+    r = import_posenet(args.snapshot, args.joints, args.out, overwrite=args.overwrite)
+    print(f"wrote {r['path']}: PoseNet ({r['skeleton']}, {r['parameters'] / 1e6:.2f} M parameters, epoch "
+          f"{r['epoch']}; sha256 {r['sha256'][:12]}…). Try: cdlpose predict --checkpoint {r['path']} IMAGE --out DIR")
+    return 0

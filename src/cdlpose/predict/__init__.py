@@ -41,10 +41,11 @@ from .inputs import collect_inputs
 from .options import COCO_IMAGE_IDS, COCO_RESULTS, IMAGE_EXTS, MANIFEST, SCHEMA, VIDEO_EXTS, PredictOptions
 from .records import (ImageList, assign_image_ids, coco_entry, coco_keypoints, coco_results, model_line,
                       person_record, recorded_training)
-from .run import run_predict
+from .files import default_out_name, new_folder
+from .run import run_predict, whole_image_note
 from .tracking import Tracker, match_tracks
 
 __all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "PredictOptions", "collect_inputs", "person_record", "run_predict",
            "match_tracks", "Tracker", "coco_results", "coco_entry", "coco_keypoints", "ImageList",
            "assign_image_ids", "model_line", "recorded_training", "COCO_RESULTS", "COCO_IMAGE_IDS", "SCHEMA",
-           "MANIFEST"]
+           "MANIFEST", "default_out_name", "new_folder", "whole_image_note"]

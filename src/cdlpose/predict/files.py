@@ -19,7 +19,7 @@ from ..outputs import COMPLETE, LEDGER, OutputFolder
 from .options import COCO_IMAGE_IDS, COCO_RESULTS, MANIFEST, PredictOptions
 
 __all__ = ["Names", "RUN", "outputs_for", "conflicts", "legacy_outputs", "own_outputs", "write_output", "input_key",
-           "write_failed", "disk_full", "encode_image"]
+           "write_failed", "disk_full", "encode_image", "default_out_name", "new_folder", "earlier_predict_outputs"]
 
 RUN = "<cdlpose predict runs>"  # the ledger's source of the combined results files
 
@@ -81,6 +81,82 @@ def own_outputs(folder: OutputFolder) -> set[str]:
     """The input keys (:func:`input_key`) of every file cdlpose recorded writing into ``folder`` (also those an
     earlier version listed): not taken as inputs when the output folder is inside an input folder."""
     return {input_key(folder.path / n) for n in set(folder.ledger) | legacy_outputs(folder.path)}
+
+
+def earlier_predict_outputs(paths) -> set[str]:
+    """The input keys of those ``paths`` that an earlier ``predict`` run wrote into their folder (recorded in that
+    folder's ledger for an input, and on disk as it wrote them): never inputs, wherever ``--out`` is now (a folder
+    given as input holds the ``NAME-poses/`` folders of earlier runs with their defaults). Files other commands
+    recorded (``synth``'s images: no input named) stay inputs."""
+    ledgers, found = {}, set()
+    for path in paths:
+        folder = Path(path).parent
+        if folder not in ledgers:
+            ledgers[folder] = _read_ledger(folder / LEDGER)
+        entry = ledgers[folder].get(Path(path).name)
+        if not (isinstance(entry, list) and len(entry) > 3 and entry[3] != RUN):
+            continue
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and entry[:3] == [st.st_size, st.st_mtime_ns, st.st_ino]:
+            found.add(input_key(Path(path)))
+    return found
+
+
+def _read_ledger(path: Path) -> dict:
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return {}  # none, or a planted link
+        files = json.loads(path.read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return files if isinstance(files, dict) else {}
+
+
+_GLOB_CHARS = set("*?[")
+
+
+def default_out_name(inputs, cameras=()) -> str:
+    """The name of ``predict``'s default output folder: the input's name with ``-poses`` (``photo.jpg`` →
+    ``photo-poses``, a folder ``shots/`` → ``shots-poses``, a pattern ``"shots/*.jpg"`` → ``shots-poses``, camera 0
+    → ``camera0-poses``); several inputs: the first's and how many more (``photo-and-2-more-poses``)."""
+    names = [str(x) for x in inputs] + [f"camera{int(c)}" for c in cameras]
+    first = names[0] if names else ""
+    if set(first) & _GLOB_CHARS and not Path(first).exists():
+        parts = Path(first).parts
+        cut = next((i for i, part in enumerate(parts) if set(part) & _GLOB_CHARS), len(parts))
+        first = str(Path(*parts[:cut])) if cut else ""
+    p = Path(first) if first else None
+    if p is None:
+        base = ""
+    elif p.is_dir():
+        base = p.resolve().name  # "." and ".." name the folder
+    else:
+        base = p.stem if p.suffix else p.name
+    base = "".join(c if c.isprintable() and c not in "/\\:" else "_" for c in base).lstrip(".- ")
+    if not base:
+        return "cdlpose-predict"
+    more = len(names) - 1
+    return f"{base}-and-{more}-more-poses" if more else f"{base}-poses"
+
+
+def new_folder(name: str, parent: Path | None = None) -> Path:
+    """A new, empty folder ``name`` in ``parent`` (default: the current one), or ``name-2``, ``name-3`` … when that
+    exists: created here (``mkdir`` without ``exist_ok``), so that it is never one that was already there, even
+    when another run picks the same name at the same time."""
+    parent = Path(".") if parent is None else Path(parent)
+    k = 1
+    while True:
+        path = parent / (name if k == 1 else f"{name}-{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            k += 1
+        except OSError as e:
+            raise write_failed(path, e) from None
 
 
 def write_output(folder: OutputFolder, name: str, data: bytes, source) -> Path:

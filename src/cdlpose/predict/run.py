@@ -15,8 +15,8 @@ from ..errors import InputError, OutputError
 from ..inference import Predictor
 from ..outputs import COMPLETE, OutputFolder
 from .drawing import draw_overlay, figure_3d
-from .files import (Names, RUN, conflicts, disk_full, encode_image, input_key, legacy_outputs, own_outputs,
-                    write_failed, write_output)
+from .files import (Names, RUN, conflicts, disk_full, earlier_predict_outputs, encode_image, input_key,
+                    legacy_outputs, own_outputs, write_failed, write_output)
 from .inputs import collect_inputs, frame_count, image_damage
 from .options import COCO_IMAGE_IDS, COCO_RESULTS, MANIFEST, PredictOptions
 from .people import predict_batch
@@ -24,7 +24,7 @@ from .records import (assign_image_ids, coco_entry, earlier_results, header, ima
                       read_image_id_map)
 from .video import predict_video
 
-__all__ = ["run_predict", "predict_images"]
+__all__ = ["run_predict", "predict_images", "whole_image_note"]
 
 
 def predict_images(pred, opts, items, names, bar, checkpoint, folder):
@@ -170,7 +170,9 @@ def run_predict(pred: Predictor, inputs, opts: PredictOptions, checkpoint="") ->
     """Predict every input (see :func:`collect_inputs`) into ``opts.out``. Returns ``{"outputs": [names],
     "errors": [(path, message)], "write_errors": [(path, message)], "notes": [text], "frames": n, "seconds": s}``:
     unreadable inputs are in ``errors`` and outputs that could not be written in ``write_errors``, not raised;
-    ``notes`` report detections that matched no input and images the detections gave no box.
+    ``notes`` report detections that matched no input and images the detections gave no box; ``whole_image``
+    lists the inputs taken as one person covering the whole frame (no boxes given: :func:`whole_image_note` says
+    so before the run).
 
     The output folder is claimed for the run (:class:`cdlpose.outputs.OutputFolder`: another run into it at the
     same time raises :class:`cdlpose.outputs.FolderBusy`). Raises :class:`InputError` (nothing written) when
@@ -198,11 +200,12 @@ def run_predict(pred: Predictor, inputs, opts: PredictOptions, checkpoint="") ->
 def _run(pred, inputs, items, opts, checkpoint, folder) -> dict:
     from tqdm import tqdm
 
-    written = own_outputs(folder)
-    items = [(p, k) for p, k in items if input_key(p) not in written]  # an earlier run's outputs are not inputs
+    # an earlier run's outputs are not inputs: this folder's, and those in folders given as inputs
+    written = own_outputs(folder) | earlier_predict_outputs(p for p, k in items if k != "camera")
+    items = [(p, k) for p, k in items if input_key(p) not in written]
     if not items:
         raise InputError(f"no inputs left: every image in {', '.join(map(str, inputs))} is an output of an earlier "
-                         f"run into {opts.out}")
+                         "cdlpose predict run")
     # names are fixed before anything is written: images first, then videos, as they are processed
     unique = Names()
     names = {p: unique(p) for p, k in sorted(items, key=lambda pk: pk[1] != "image")}
@@ -259,10 +262,6 @@ def _run(pred, inputs, items, opts, checkpoint, folder) -> dict:
     except OSError as e:
         err = write_failed(opts.out / COCO_RESULTS, e)
         opts.write_errors.append((str(opts.out / COCO_RESULTS), str(err)))
-    if opts.whole_image:
-        n = len(set(opts.whole_image))
-        notes.append(f"no person boxes were given (--box, --detections or --detector): {n} input(s) were each taken "
-                     "as one person covering the whole frame; for photos and videos of people give boxes")
     if opts.detections is not None:
         src = getattr(opts.detections, "source", "the detections")
         no_box = list(dict.fromkeys(opts.no_box))  # an image retried alone after a bad box is listed once
@@ -281,4 +280,14 @@ def _run(pred, inputs, items, opts, checkpoint, folder) -> dict:
         except OSError as e:
             opts.write_errors.append((str(opts.out / COMPLETE), str(write_failed(opts.out / COMPLETE, e))))
     return {"outputs": outputs, "errors": list(opts.errors), "write_errors": list(opts.write_errors),
-            "notes": notes, "frames": frames, "seconds": seconds}
+            "notes": notes, "frames": frames, "seconds": seconds, "whole_image": list(dict.fromkeys(opts.whole_image))}
+
+
+def whole_image_note(opts: PredictOptions) -> str | None:
+    """What a run without person boxes does, said before it starts (``None``: boxes come from ``--box``,
+    ``--detections`` or a detector)."""
+    if opts.boxes or opts.detections is not None or opts.detector is not None:
+        return None
+    return ("no person boxes: each image (and video frame) is taken as one person covering the whole frame, which "
+            "suits crops of one person; for photos of people give --box X Y W H, --detections FILE (COCO format) "
+            "or --detector")
