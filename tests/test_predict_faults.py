@@ -81,7 +81,7 @@ def _cli(capsys, monkeypatch, fake, *args):
 
 
 def _one_line(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("note: ")]  # notes said before the run
     assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
 
