@@ -23,7 +23,7 @@ LAYERS = [
     ("evaluation", ["cdlpose.evaluation"]),
     ("training", ["cdlpose.engine", "cdlpose.train_log", "cdlpose.stages"]),
     ("apps", ["cdlpose.predict", "cdlpose.demo", "cdlpose.export", "cdlpose.posenet", "cdlpose.viewer",
-              "cdlpose.cli", "cdlpose.__main__"]),
+              "cdlpose.cli", "cdlpose.help_examples", "cdlpose.demo_command", "cdlpose.__main__"]),
 ]
 
 

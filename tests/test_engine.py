@@ -314,7 +314,7 @@ def test_train_and_evaluate_commands(tmp_path, capsys):
     path.write_text(yaml.safe_dump(config_to_dict(cfg)))
     assert cli_main(["train", str(path), "--set", "train.epochs=1", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "done: 2 steps, 1 epochs" in out
+    assert "done: 2 steps, 1 epoch;" in out
     ckpt = tmp_path / "run" / "last.pt"
     assert cli_main(["evaluate", "--checkpoint", str(ckpt), "--flip", "--device", "cpu"]) == 0
     out = capsys.readouterr().out

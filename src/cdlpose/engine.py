@@ -49,7 +49,8 @@ from .losses import LossWeights, compute_losses
 from .outputs import OutputFolder
 from .stages import CachedInputs, StageModel, cache_inputs
 from .train_log import (RUN_FILES, StopOnCtrlC, TrainingInterrupted, TrainLog, claim_run_folder, config_changes,
-                        epoch_line, record_config_changes, training_data, worker_init_quiet as _worker_init)
+                        epoch_line, phase_name, record_config_changes, startup_lines, training_data,
+                        worker_init_quiet as _worker_init)
 
 __all__ = ["Trainer", "NonFiniteLossError", "TrainingInterrupted", "lr_at", "RUN_FILES", "training_data",
            # kept here for code written before they moved (cdlpose.loading, cdlpose.evaluation); same objects
@@ -221,11 +222,11 @@ class Trainer:
             val = Subset(val, np.linspace(0, len(val) - 1, cfg.data.val_size).round().astype(int).tolist())
         self.val_set = val
 
-    def _cache_inputs(self) -> None:
+    def _cache_inputs(self, progress: bool = False) -> None:
         """Stage 2 on the frozen network's 2.5D estimates (:func:`cdlpose.stages.cache_inputs`)."""
         t = self.cfg.train
         cache = cache_inputs(self.net, self.train_3d, t, self.device, self._autocast, self.cuda, _worker_init,
-                             lambda: self._stop.requested)
+                             lambda: self._stop.requested, progress)
         self.module.train()
         self.images_3d, self.train_3d, self.train_set = self.train_3d, cache, cache
         self.sampler = MixedBatchSampler(len(cache), 0, t.batch_size, 1.0, t.seed, self.rank, self.world)
@@ -426,8 +427,16 @@ class Trainer:
         clock = self.clock
         start = clock()
         stopped = False
+        show = self.is_main and t.progress
+        if show and self.step == 0:  # a summary before the first step (not again on resume)
+            n3 = 0 if self.train_3d is None else len(self.train_3d)
+            n2 = 0 if self.train_2d is None else len(self.train_2d)
+            spe = (max(n3 * t.cache_passes // self.world // t.batch_size, 1) if self.caches else len(self.sampler))
+            for line in startup_lines(self.cfg, n3, n2, 0 if self.val_set is None else len(self.val_set), spe,
+                                      self.max_steps, self.device, self.out, self.caches):
+                tqdm.write(line)
         if self.caches and not isinstance(self.train_set, CachedInputs):
-            self._cache_inputs()  # counted in the time budget
+            self._cache_inputs(show)  # counted in the time budget
         self.module.train()
         budget = 60 * t.max_minutes
         # the final low-lr share: of the step budget when there is one, else of the time left for steps after the
@@ -435,9 +444,8 @@ class Trainer:
         drop_step = round((1 - t.lr_final_drop) * t.max_steps) if t.max_steps and t.lr_final_drop else None
         setup = clock() - start
         drop_at = setup + (1 - t.lr_final_drop) * max(budget - setup, 0.0)
-        show = self.is_main and t.progress
         # a step budget gets one bar over the whole run (its ETA is the run's); otherwise one bar per epoch
-        run_bar = (tqdm(total=t.max_steps, initial=self.step, desc=f"stage {t.stage}", disable=not show,
+        run_bar = (tqdm(total=t.max_steps, initial=self.step, desc=phase_name(t), disable=not show,
                         dynamic_ncols=True) if t.max_steps else None)
         while self.epoch < t.epochs and not stopped:
             lr = lr_at(t, self.epoch)
@@ -445,7 +453,7 @@ class Trainer:
                 g["lr"] = lr
             loader = self._loader(self.epoch, self.step_in_epoch)
             bar = run_bar or tqdm(total=len(self.sampler), initial=self.step_in_epoch,
-                                  desc=f"epoch {self.epoch + 1}/{t.epochs}", disable=not show, dynamic_ncols=True)
+                                  desc=f"{phase_name(t)}, epoch {self.epoch + 1}/{t.epochs}", disable=not show, dynamic_ncols=True)
             sums: dict[str, float] = {}
             n_steps, window_t, window_n = 0, clock(), 0
             for batch in loader:

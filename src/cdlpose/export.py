@@ -140,7 +140,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: in
         data = _onnx_bytes(net, cfg, opset, flip, ckpt.get("imported_from"), ckpt.get("trained_on"))
         folder.write_bytes(out.name, data)
     summary = {"path": str(out), "input_size": S, "skeleton": cfg.model.skeleton, "opset": opset, "flip": flip,
-               "inputs": ["images", "camera"] if _takes_camera(cfg) else ["images"]}
+               "inputs": ["images", "camera"] if _takes_camera(cfg) else ["images"], "lifting": net.lifting is not None}
     if check:
         summary.update(compare_onnx(out, net, S, flip=flip))
     return summary
@@ -203,7 +203,12 @@ def _onnx_bytes(net, cfg, opset: int, flip: bool, imported_from: dict | None = N
         args, names, shapes = (x, cam), ["images", "camera"], {"images": {0: batch}, "camera": {0: batch}}
     else:
         args, names, shapes = (x,), ["images"], {"images": {0: batch}}
-    with torch.no_grad():
+    import warnings
+
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch.onnx's dynamo path warns that the dynamic axis' name ("batch") is not kept in the graph, a note for
+        # its developers: the axis is dynamic (checked against ONNX Runtime below), the user needs no warning
+        warnings.filterwarnings("ignore", message=r"(# )?The axis name: .* will not be used", category=UserWarning)
         program = torch.onnx.export(graph, args, input_names=names, output_names=list(outputs_of(net)), opset_version=opset,
                                     dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
     model = program.model_proto
@@ -282,11 +287,15 @@ def export_command(args) -> int:
     if args.format == "weights":
         w = export_weights(args.checkpoint, args.out, half=args.half, overwrite=args.overwrite)
         print(f"wrote {w['path']}: {w['dtype']} weights and config, {w['bytes'] / 1e6:.1f} MB (the checkpoint: "
-              f"{w['source_bytes'] / 1e6:.1f} MB)")
+              f"{w['source_bytes'] / 1e6:.1f} MB); no optimiser state, so it continues no training run: predict, "
+              "evaluate, export and Predictor load it")
         return 0
     s = export_onnx(args.checkpoint, args.out, args.opset, check=not args.no_check, flip=args.flip,
                     overwrite=args.overwrite)
-    print(f"wrote {s['path']} (inputs {', '.join(s['inputs'])}; images (N, 3, {s['input_size']}, "
+    from pathlib import Path
+
+    print(f"wrote {s['path']}, {Path(s['path']).stat().st_size / 1e6:.1f} MB: the whole network with soft-argmax"
+          f"{' and lifting block' if s['lifting'] else ''} (inputs {', '.join(s['inputs'])}; images (N, 3, {s['input_size']}, "
           f"{s['input_size']}), skeleton {s['skeleton']}, opset {s['opset']}{', flip test' if s['flip'] else ''})")
     if "max_abs_pose_3d" in s:
         print(f"ONNX Runtime vs PyTorch, batches {s['batches']}: pose max |Δ| {s['max_abs_pose_3d']:.2e} mm "

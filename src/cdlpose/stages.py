@@ -70,13 +70,17 @@ class CachedInputs(Dataset):
 
 
 def cache_inputs(net: CascadedLiftingNet, images_3d, t, device, autocast, pin_memory: bool, worker_init_fn,
-                 stop=lambda: False) -> CachedInputs:
+                 stop=lambda: False, progress: bool = False) -> CachedInputs:
     """The frozen network's 2.5D estimates of ``t.cache_passes`` augmented passes over the 3D training images
     ``images_3d`` (pass k augmented as epoch k would be), so that stage 2 trains only the MLP. ``t``: the train
     config; ``autocast``: the run's mixed-precision context; ``stop()`` true (Ctrl-C) raises KeyboardInterrupt
     (nothing to save: the cache is rebuilt, identically, on resume)."""
+    from tqdm.auto import tqdm
+
     cols = {"uvz": [], "pose_3d": [], "valid_3d": [], "camera": [], "sample_id": []}
     net.eval()
+    bar = tqdm(total=t.cache_passes * len(images_3d), desc="stage 2: caching 2.5D estimates", unit="img",
+               disable=not progress, dynamic_ncols=True, leave=False)
     for k in range(t.cache_passes):
         images_3d.set_epoch(k)
         # its own generator: the run's RNG stream (dropout) is the same with and without the cache
@@ -93,6 +97,8 @@ def cache_inputs(net: CascadedLiftingNet, images_3d, t, device, autocast, pin_me
             cols["valid_3d"].append(batch["valid_3d"])
             cols["camera"].append(crop_camera(batch))
             cols["sample_id"].extend(f"{sid}#pass{k}" for sid in batch["sample_id"])
+            bar.update(len(batch["sample_id"]))
+    bar.close()
     return CachedInputs(*(torch.cat(cols[k]) for k in ("uvz", "pose_3d", "valid_3d")), cols["sample_id"],
                         torch.cat(cols["camera"]))
 

@@ -148,6 +148,51 @@ class TrainLog:
             self.tb.close()
 
 
+def plural(n: int, word: str) -> str:
+    """``1 epoch``, ``2 epochs``."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def phase_name(t) -> str:
+    """What a progress bar of the train config ``t`` is doing: ``stage 1: 2.5D network``, ``stage 2: lifting
+    block`` (the rest frozen) or ``fine-tuning`` (stage 2 end to end)."""
+    if t.stage == 2:
+        return "fine-tuning" if t.finetune else "stage 2: lifting block"
+    return "stage 1: 2.5D network"
+
+
+def startup_lines(cfg, n_3d: int, n_2d: int, n_val: int, steps_per_epoch: int, max_steps, device, out,
+                  cached: bool = False) -> list[str]:
+    """The summary ``train`` prints before its first step: the data, the steps, the device, the output folder."""
+    t = cfg.train
+    tests = sum(1 for e in cfg.data.datasets if e.get("role", "train") == "test")
+    data = (f"{phase_name(t)}: train {n_3d} 3D" + (f" ({t.cache_passes} cached passes)" if cached else "")
+            + (f" + {n_2d} 2D" if t.stage == 1 else "") + f" samples, val {n_val}"
+            + (f", test: {tests} entr{'y' if tests == 1 else 'ies'} (scored by cdlpose evaluate)"
+               if tests else ", no test data"))
+    budget = [b for b in (t.max_steps or None, max_steps) if b]
+    if budget:
+        stop = min(budget)
+        steps = (f"{steps_per_epoch} steps per epoch; stops after {stop} steps "
+                 f"(~{plural(max(-(-stop // max(steps_per_epoch, 1)), 1), 'epoch')})")
+    else:
+        steps = f"{steps_per_epoch} steps per epoch × {plural(t.epochs, 'epoch')} = {steps_per_epoch * t.epochs} steps"
+    if t.max_minutes:
+        steps += f", at most {t.max_minutes:g} min"
+    return [data, f"{steps}, batch {t.batch_size}", f"device {device}; output {out}"]
+
+
+def done_line(step: int, epoch: int, step_in_epoch: int, out, best: float) -> str:
+    """``train``'s last line, counting epochs as the per-epoch lines do (1-based; a stop within an epoch named as
+    that epoch)."""
+    import math
+
+    where = (plural(epoch, "epoch") if step_in_epoch == 0 else
+             f"stopped in epoch {epoch + 1} ({plural(epoch, 'complete epoch')})")
+    best_s = f"best val MPJPE {best:.1f} mm" if math.isfinite(best) else "no validation data"
+    return f"done: {step} steps, {where}; checkpoints in {out} ({best_s})"
+
+
 def epoch_line(record: dict) -> str:
     """The line printed after an epoch (or a stop): train loss and, when there is validation data, its metrics."""
     where = f"epoch {record['epoch']}" + ("" if record["complete"] else f" (stopped at step {record['step']})")

@@ -25,21 +25,65 @@ from .datasets import RENDERED_FORMATS, read_entry, resolve_entry
 from .sample import DataError
 
 
-def check_config(path: str | Path) -> list[dict]:
+def apply_data_overrides(data: dict, overrides, where: str) -> dict:
+    """``--set data.root=/datasets data.datasets.1.subjects=[S9]`` on a config's raw ``data`` mapping (values are
+    YAML; a number after a list's key picks an entry). Only ``data.*`` keys: data check reads nothing else."""
+    import copy
+
+    import yaml
+
+    data = copy.deepcopy(data)
+    for item in overrides or ():
+        key, eq, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not eq or len(parts) < 2 or parts[0] != "data" or not all(parts):
+            raise ConfigError(f"--set {item!r}: data check takes data.KEY=VALUE overrides (e.g. data.root=/datasets, "
+                              f"data.datasets.0.subjects=[S9]); {where} reads nothing else")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({e})") from None
+        cur = data
+        for k, p in enumerate(parts[1:-1], 1):
+            if isinstance(cur, list):
+                if not p.isdigit() or int(p) >= len(cur):
+                    raise ConfigError(f"--set {item!r}: {'.'.join(parts[:k])} has {len(cur)} entries "
+                                      f"(0 … {len(cur) - 1})")
+                cur = cur[int(p)]
+            else:
+                cur = cur.setdefault(p, {})
+            if not isinstance(cur, (dict, list)):
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[:k + 1])} is not a mapping or a list")
+        last = parts[-1]
+        if isinstance(cur, list):
+            if not last.isdigit() or int(last) >= len(cur):
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[:-1])} has {len(cur)} entries")
+            cur[int(last)] = value
+        else:
+            cur[last] = value
+    return data
+
+
+def check_config(path: str | Path, overrides=()) -> list[dict]:
     """Read every data set of the YAML file at ``path``; one report per entry (see :func:`readers.check_records`),
     with ``fatal`` set where the annotations could not be read at all.
 
     The file is either a data list (top-level ``datasets``, paths relative to the file) or a training config
-    (``data.datasets``, paths relative to ``data.root`` or the working directory)."""
+    (``data.datasets``, paths relative to ``data.root`` or the working directory). ``overrides`` are ``--set``'s
+    ``data.KEY=VALUE`` items, applied to the config's ``data`` section (a data list is its ``datasets`` with the
+    file's folder as ``root``: ``data.root=DIR`` reads it from DIR instead)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data config not found: {path}")
     spec = read_config_file(path)  # a training config's ``base:`` file merged in
     if isinstance(spec.get("data"), dict):
-        entries, root = spec["data"].get("datasets"), spec["data"].get("root")
+        data = apply_data_overrides(spec["data"], overrides, "a training config's data section")
+        entries, root = data.get("datasets"), data.get("root")
         base = Path(root) if root else None
     else:
-        entries, base = spec.get("datasets"), path.parent
+        data = apply_data_overrides({"datasets": spec.get("datasets"), "root": None}, overrides, "a data list")
+        entries, root = data.get("datasets"), data.get("root")
+        base = Path(root) if root else path.parent
     if not isinstance(entries, list) or not entries:
         raise DataError(str(path), "-", "datasets", "expected a non-empty list of data set entries")
     reports = []
