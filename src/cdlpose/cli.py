@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out and files in the "
                    "way that cdlpose did not write (index.html, report.json …); without it they are refused")
     p.add_argument("--quick", action="store_true", help="a smaller run, every phase scaled (1,200 training and 100 "
-                   "test images, 500 steps; ~2.4 min on an idle 2-core CPU, estimated; 3.3–5.1 measured on a busy one) with "
+                   "test images, 500 steps; 1.9 min measured on an idle 2-core CPU, 3.3–5.1 on a busy one) with "
                    "its own pass line: --min-ratio 1.5 (it reaches 1.68×; docs/demo.md)")
     p.add_argument("--keep-cache", dest="clean", action="store_false", default=False, help="keep the rendered "
                    "images in OUT/synthetic-cache for a later demo (default; the report says how big)")
@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "lifting block; networks without one (imported PoseNet weights) always do this")
     p.add_argument("--root-depth", type=float, action="append", metavar="MM",
                    help="with --box: the person's root (pelvis) depth in mm, camera Z, one per --box in order "
-                   "(default: estimated from the box area and the focal length, RootNet's k-value)")
+                   "(default: RootNet's k-value from the box as RootNet crops it and the focal length)")
     p.add_argument("--batch-size", type=int, default=16, help="crops per network call (default 16)")
     p.add_argument("--device", default=None, help="cpu, cuda … (default: the local GPU if any)")
     p.add_argument("--smooth", action="store_true", help="One-Euro smoothing of videos' 3D joints")

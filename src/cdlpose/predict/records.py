@@ -28,7 +28,7 @@ def person_record(p: dict, smoothed=None) -> dict:
     image); ``score`` = detection score (1 without one) × mean joint confidence; ``confidence`` 0..1 per joint;
     ``uvz`` u, v px and z mm (root-relative depth); ``keypoints_3d`` mm, root-relative, camera axes (x right, y
     down, z forward), from ``pose_3d_source`` (``lifting`` or ``back-projection`` of the 2.5D estimate at
-    ``root_depth_mm``); ``root_depth_mm_estimate`` RootNet's k-value depth from the box area; ``root_depth_mm``
+    ``root_depth_mm``); ``root_depth_mm_estimate`` RootNet's k-value depth from the box (as RootNet crops it); ``root_depth_mm``
     the root depth used (``root_depth_source``: ``given`` or ``estimate``), at which
     ``keypoints_3d_camera_estimate`` places the pose; ``keypoints_3d_smoothed`` (videos with smoothing)."""
     det = p.get("detection_score")
@@ -267,8 +267,8 @@ def header(pred: Predictor, path: Path, kind: str, size, checkpoint, trained_on=
                                    "scale (neck-knee 1077 mm)" if pred.pose_3d_source == "lifting" else
                                    "mm, root-relative, camera axes (x right, y down, z forward): the 2.5D estimate "
                                    "back-projected at root_depth_mm + z (its scale follows the root depth)"),
-                  "keypoints_3d_camera_estimate": "mm, camera space, root depth estimated from the box area "
-                                                  "(RootNet k-value)"},
+                  "keypoints_3d_camera_estimate": "mm, camera space, root depth estimated from the box "
+                                                  "(RootNet's k-value on its enlarged square crop box)"},
     }
 
 
