@@ -140,6 +140,14 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     The temporary file is new (``mkstemp``: ``O_EXCL``, an unpredictable name in the same folder), so a symbolic
     link planted at a predictable name cannot redirect the write; a link at ``path`` itself is replaced, never
     written through."""
+    write_bytes_atomic_stat(path, data)
+    return Path(path)
+
+
+def write_bytes_atomic_stat(path: str | Path, data: bytes) -> os.stat_result:
+    """:func:`write_bytes_atomic`, returning the written file's status taken from the temporary file's own
+    descriptor (size, modification time and inode survive the rename; nothing put at ``path`` afterwards is
+    mistaken for it). The temporary file is removed on any failure, Ctrl-C included."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -148,15 +156,19 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
+            fh.flush()
+            st = os.fstat(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files (ctime only)
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise _output_error(path, e) from None
-    return path
+        if isinstance(e, OSError):
+            raise _output_error(path, e) from None
+        raise
+    return st
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .checkpoint import _output_error, _umask
+from .checkpoint import _output_error, write_bytes_atomic_stat
 from .errors import OutputError
 
 __all__ = ["OutputFolder", "FolderBusy", "LOCK", "LEDGER", "COMPLETE", "write_bytes_exclusive_tmp"]
@@ -44,32 +44,10 @@ class FolderBusy(OutputError):
 
 
 def write_bytes_exclusive_tmp(path: Path, data: bytes) -> os.stat_result:
-    """Write ``path`` as :func:`~cdlpose.checkpoint.write_bytes_atomic` does (a new temporary file under an
-    unpredictable name, ``mkstemp``, renamed over ``path``: a link is replaced, never written through); returns
-    the written file's status, taken from the temporary file's own descriptor (size, modification time and inode
-    survive the rename; nothing put at ``path`` afterwards is mistaken for it). The temporary file is removed on
-    any failure, Ctrl-C included."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise _output_error(path, e) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            st = os.fstat(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files (ctime only)
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise _output_error(path, e) from None
-        raise
-    return st
+    """Write ``path`` through a new temporary file under an unpredictable name (``mkstemp``) renamed over it — a
+    link is replaced, never written through; returns the written file's status
+    (:func:`~cdlpose.checkpoint.write_bytes_atomic_stat`)."""
+    return write_bytes_atomic_stat(path, data)
 
 
 def _pid_alive(pid: int) -> bool:
