@@ -183,21 +183,30 @@ def test_overwrite_removes_the_earlier_runs_tensorboard_events(tmp_path):
 
 # --- Ctrl-C ----------------------------------------------------------------------------------------------------
 
-def test_ctrl_c_in_train_stops_after_the_step_saves_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
+def _ctrl_c_at_the_second_step(monkeypatch, times: int):
+    """Send this process ``times`` SIGINTs (as Ctrl-C) from inside the second training step's loss; returns the
+    real loss function."""
     import cdlpose.engine as engine
 
-    cfg = tiny(tmp_path, epochs=3)
-    path = _yaml(tmp_path, cfg)
     real = engine.compute_losses
     calls = []
 
-    def ctrl_c_at_the_second_step(*a, **k):
+    def interrupted(*a, **k):
         calls.append(1)
         if len(calls) == 2:
-            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: the handler only asks the loop to stop
+            for _ in range(times):  # the first only asks the loop to stop; a second interrupts the step itself
+                os.kill(os.getpid(), signal.SIGINT)
         return real(*a, **k)
 
-    monkeypatch.setattr(engine, "compute_losses", ctrl_c_at_the_second_step)
+    monkeypatch.setattr(engine, "compute_losses", interrupted)
+    return real
+
+
+def test_ctrl_c_in_train_stops_after_the_step_saves_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    import cdlpose.engine as engine
+
+    path = _yaml(tmp_path, tiny(tmp_path, epochs=3))
+    real = _ctrl_c_at_the_second_step(monkeypatch, 1)
     code, _, err = _cli(capsys, "train", path, "--device", "cpu", "--set", "train.log_every=1")
     line = _one_line(err)
     last = tmp_path / "run" / "last.pt"
@@ -215,21 +224,8 @@ def test_ctrl_c_in_train_stops_after_the_step_saves_and_says_how_to_resume(tmp_p
 
 
 def test_a_second_ctrl_c_stops_at_once_and_says_what_is_left(tmp_path, capsys, monkeypatch):
-    import cdlpose.engine as engine
-
-    cfg = tiny(tmp_path, epochs=3)
-    path = _yaml(tmp_path, cfg)
-    real = engine.compute_losses
-    calls = []
-
-    def twice_at_the_second_step(*a, **k):
-        calls.append(1)
-        if len(calls) == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-            os.kill(os.getpid(), signal.SIGINT)  # the second one interrupts the step itself
-        return real(*a, **k)
-
-    monkeypatch.setattr(engine, "compute_losses", twice_at_the_second_step)
+    path = _yaml(tmp_path, tiny(tmp_path, epochs=3))
+    _ctrl_c_at_the_second_step(monkeypatch, 2)
     code, _, err = _cli(capsys, "train", path, "--device", "cpu")
     line = _one_line(err)
     # nothing saved yet (no epoch ended, no checkpoint_every): no resume, a fresh start over the logged step

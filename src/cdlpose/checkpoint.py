@@ -2,8 +2,6 @@
 either the previous checkpoint or the new one, never a truncated file; a temporary file left by a killed save is
 removed by the next save. Loading uses ``weights_only=True``.
 
-:func:`device_problem` checks a ``--device`` before a command loads anything onto it.
-
 Every writer here raises :class:`OutputError` (an ``OSError`` with the errno) naming the file and the cause ("no space
 left on device", "permission denied") when the write fails; readers raise :class:`CheckpointError` naming the file.
 """
@@ -20,7 +18,7 @@ import torch
 from .errors import CheckpointError, OutputError
 
 __all__ = ["save_checkpoint", "load_checkpoint", "write_text_atomic", "write_bytes_atomic", "OutputError",
-           "CheckpointError", "describe_os_error", "device_problem"]
+           "CheckpointError", "describe_os_error"]
 
 
 def describe_os_error(e: BaseException) -> str:
@@ -174,18 +172,3 @@ def write_bytes_atomic_stat(path: str | Path, data: bytes) -> os.stat_result:
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write a UTF-8 text file atomically (see :func:`write_bytes_atomic`)."""
     return write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def device_problem(value: str) -> str | None:
-    """What is wrong with ``--device value`` on this machine (``None``: usable), naming what is available: where
-    a command would put its network and load its checkpoints (``map_location``), checked before any work."""
-    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    mps = torch.backends.mps.is_available()
-    have = "available here: cpu" + (f", cuda (cuda:0 … cuda:{n - 1})" if n else "") + (", mps" if mps else "")
-    try:
-        dev = torch.device(value)
-    except (RuntimeError, ValueError, TypeError):
-        return f"--device {value}: not a device ({have})"
-    if dev.type == "cpu" or dev.type == "mps" and mps or dev.type == "cuda" and (dev.index or 0) < n:
-        return None
-    return f"--device {value}: {'no such CUDA GPU here' if dev.type == 'cuda' else 'not available'} ({have})"

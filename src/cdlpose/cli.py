@@ -477,7 +477,7 @@ def _run(args) -> int:
         return status
 
     if getattr(args, "device", None) is not None:  # before any work
-        from .checkpoint import device_problem
+        from .loading import device_problem
 
         problem = device_problem(args.device)
         if problem:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from .checkpoint import load_checkpoint
@@ -13,7 +14,8 @@ from .config import Config, config_from_dict
 from .errors import CheckpointError, ConfigError
 from .model import CascadedLiftingNet
 
-__all__ = ["CHECKPOINT_FORMAT", "codec_for", "build_model", "read_checkpoint", "load_weights", "load_model"]
+__all__ = ["CHECKPOINT_FORMAT", "codec_for", "build_model", "read_checkpoint", "load_weights", "load_model",
+           "device_problem"]
 
 CHECKPOINT_FORMAT = "cdlpose-checkpoint/1"
 
@@ -64,3 +66,18 @@ def load_model(path: str | Path, device="cpu") -> tuple[CascadedLiftingNet, Conf
     net = build_model(cfg)
     load_weights(net, ckpt["model"], path)
     return net.to(device).eval(), cfg, ckpt
+
+
+def device_problem(value: str) -> str | None:
+    """What is wrong with ``--device value`` on this machine (``None``: usable), naming what is available: where
+    a command would put its network and load its checkpoints (``map_location``), checked before any work."""
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    mps = torch.backends.mps.is_available()
+    have = "available here: cpu" + (f", cuda (cuda:0 … cuda:{n - 1})" if n else "") + (", mps" if mps else "")
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, ValueError, TypeError):
+        return f"--device {value}: not a device ({have})"
+    if dev.type == "cpu" or dev.type == "mps" and mps or dev.type == "cuda" and (dev.index or 0) < n:
+        return None
+    return f"--device {value}: {'no such CUDA GPU here' if dev.type == 'cuda' else 'not available'} ({have})"

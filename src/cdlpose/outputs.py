@@ -31,7 +31,8 @@ from pathlib import Path
 from .checkpoint import _output_error, write_bytes_atomic_stat
 from .errors import OutputError
 
-__all__ = ["OutputFolder", "FolderBusy", "LOCK", "LEDGER", "COMPLETE", "write_bytes_exclusive_tmp"]
+__all__ = ["OutputFolder", "FolderBusy", "LOCK", "LEDGER", "COMPLETE", "write_bytes_exclusive_tmp", "read_ledger",
+           "on_disk_as_recorded"]
 
 LOCK = ".cdlpose.lock"
 LEDGER = ".cdlpose-files.json"
@@ -65,6 +66,32 @@ def _pid_alive(pid: int) -> bool:
 def _signature(st: os.stat_result, source: str | None = None) -> list:
     sig = [st.st_size, st.st_mtime_ns, st.st_ino]
     return sig if source is None else sig + [str(source)]
+
+
+def read_ledger(folder: Path) -> dict:
+    """``{name: entry}`` of the ledger in ``folder`` (entry: size, modification time ns, inode[, source]); empty
+    when there is none, it is damaged, or a link stands at its name (a planted link is not cdlpose's record)."""
+    p = Path(folder) / LEDGER
+    try:
+        if stat.S_ISLNK(os.lstat(p).st_mode):
+            return {}
+        data = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return {}  # none, or damaged: nothing is trusted as cdlpose's
+    files = data.get("files") if isinstance(data, dict) else None
+    return {str(k): v for k, v in files.items() if isinstance(v, list)} if isinstance(files, dict) else {}
+
+
+def on_disk_as_recorded(path: Path, entry, source: str | None = None) -> bool:
+    """Whether the file at ``path`` is a regular file (no link) exactly as the ledger ``entry`` records it (and,
+    given ``source``, recorded for that source)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if not (stat.S_ISREG(st.st_mode) and isinstance(entry, list) and entry[:3] == _signature(st)):
+        return False
+    return source is None or entry[3:4] == [str(source)]
 
 
 def _create_complete(lock: Path, text: bytes) -> None:
@@ -200,17 +227,7 @@ class OutputFolder:
 
     # --- the ledger -----------------------------------------------------------------------------------------
     def _read_ledger(self) -> dict:
-        p = self.path / LEDGER
-        try:
-            if stat.S_ISLNK(os.lstat(p).st_mode):
-                return {}  # a planted link is not cdlpose's record
-            data = json.loads(p.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError):
-            return {}  # damaged: nothing is trusted as cdlpose's
-        files = data.get("files") if isinstance(data, dict) else None
-        return {str(k): v for k, v in files.items() if isinstance(v, list)} if isinstance(files, dict) else {}
+        return read_ledger(self.path)
 
     def _save_ledger(self) -> None:
         t0 = time.monotonic()
@@ -223,14 +240,7 @@ class OutputFolder:
     def ours(self, name: str, source: str | None = None) -> bool:
         """Whether the file ``name`` (relative to the folder) is on disk exactly as cdlpose wrote it (and, given
         ``source``, written for that source)."""
-        try:
-            st = os.lstat(self.path / name)
-        except OSError:
-            return False
-        entry = self.ledger.get(name)
-        if not (stat.S_ISREG(st.st_mode) and isinstance(entry, list) and entry[:3] == _signature(st)):
-            return False
-        return source is None or entry[3:4] == [str(source)]
+        return on_disk_as_recorded(self.path / name, self.ledger.get(name), source)
 
     def source(self, name: str) -> str | None:
         """What the ledger says ``name`` was written for (``None``: nothing recorded)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from .checkpoint import _output_error, describe_os_error, write_text_atomic
 from .data.datasets import RENDERED_FORMATS
 from .errors import ConfigError, OutputError
-from .outputs import OutputFolder, _signature
+from .outputs import OutputFolder
 
 __all__ = ["TrainLog", "epoch_line", "say_once", "TENSORBOARD_ABSENT", "RUN_FILES", "RUN_NAMES", "CONFIG_CHANGES",
            "claim_run_folder", "claim_report_folder", "run_folder_contents", "remove_run_file", "config_changes",
@@ -254,23 +254,19 @@ def _reads_as_run_file(path: Path, name: str) -> bool:
     return True
 
 
-def run_folder_contents(out: Path, ledger: dict | None = None, trusted: tuple = ()) -> dict[str, list[str]]:
-    """What of a run is in ``out`` (names relative to it): ``own`` — files on disk exactly as cdlpose recorded
-    them in the folder's ledger (``ledger``: :attr:`cdlpose.outputs.OutputFolder.ledger`), and TensorBoard's event
-    files; ``earlier`` — files the ledger does not list that read as a run's files (:func:`_reads_as_run_file`);
+def run_folder_contents(folder: OutputFolder, trusted: tuple = ()) -> dict[str, list[str]]:
+    """What of a run is in the claimed run folder ``folder`` (names relative to it): ``own`` — files on disk
+    exactly as cdlpose recorded them in the folder's ledger (:meth:`~cdlpose.outputs.OutputFolder.ours`), and
+    TensorBoard's event files; ``earlier`` — files the ledger does not list that read as a run's files (:func:`_reads_as_run_file`);
     ``foreign`` — the rest (someone else's file, a changed one, a link). ``trusted``: names taken as a run's files
     without reading them (the checkpoint being resumed, which the trainer reads anyway)."""
-    ledger = ledger or {}
+    out = folder.path
     found = {"own": [], "earlier": [], "foreign": []}
     for name in (*RUN_NAMES, *_tensorboard_events(out)):
         path = out / name
         if not _present(path):
             continue
-        try:
-            st = os.lstat(path)
-            recorded = os.path.isfile(path) and not path.is_symlink() and ledger.get(name) == _signature(st)
-        except OSError:
-            recorded = False
+        recorded = folder.ours(name)
         if name == "tensorboard":
             found["foreign"].append(name)
         elif recorded or (name.startswith("tensorboard/") and path.is_file() and not path.is_symlink()):
@@ -327,12 +323,12 @@ def _claim(out: Path, overwrite: bool, resume: Path | None) -> OutputFolder:
             except OSError:
                 pass
         if resume is None and overwrite:
-            found = run_folder_contents(out, folder.ledger, trusted=RUN_NAMES)  # nothing read: all of it goes
+            found = run_folder_contents(folder, trusted=RUN_NAMES)  # nothing read: all of it goes
             for name in found["own"] + found["earlier"] + found["foreign"]:
                 remove_run_file(folder, name)
             folder.save()
             return folder
-        found = run_folder_contents(out, folder.ledger, trusted)
+        found = run_folder_contents(folder, trusted)
         if resume is None:
             if found["foreign"]:
                 raise ConfigError(
@@ -354,7 +350,7 @@ def _claim(out: Path, overwrite: bool, resume: Path | None) -> OutputFolder:
         taken = [n for n in found["earlier"] if not n.startswith("tensorboard/")]
         if taken:
             for name in taken:
-                folder.ledger[name] = _signature(os.lstat(out / name))
+                folder.record(name, save=False)
             folder.save()
             print(f"resume: {_listing(taken)} in {out} are not in cdlpose's record of the folder (a run from before "
                   "cdlpose kept one, or stopped between a write and its record); they read as this run's files, so "

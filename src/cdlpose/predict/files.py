@@ -15,7 +15,7 @@ import numpy as np
 
 from ..checkpoint import describe_os_error
 from ..errors import OutputError
-from ..outputs import COMPLETE, LEDGER, OutputFolder
+from ..outputs import COMPLETE, LEDGER, OutputFolder, on_disk_as_recorded, read_ledger
 from .options import COCO_IMAGE_IDS, COCO_RESULTS, MANIFEST, PredictOptions
 
 __all__ = ["Names", "RUN", "outputs_for", "conflicts", "legacy_outputs", "own_outputs", "write_output", "input_key",
@@ -92,27 +92,12 @@ def earlier_predict_outputs(paths) -> set[str]:
     for path in paths:
         folder = Path(path).parent
         if folder not in ledgers:
-            ledgers[folder] = _read_ledger(folder / LEDGER)
+            ledgers[folder] = read_ledger(folder)
         entry = ledgers[folder].get(Path(path).name)
-        if not (isinstance(entry, list) and len(entry) > 3 and entry[3] != RUN):
-            continue
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and entry[:3] == [st.st_size, st.st_mtime_ns, st.st_ino]:
+        if (isinstance(entry, list) and len(entry) > 3 and entry[3] != RUN
+                and on_disk_as_recorded(Path(path), entry)):
             found.add(input_key(Path(path)))
     return found
-
-
-def _read_ledger(path: Path) -> dict:
-    try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return {}  # none, or a planted link
-        files = json.loads(path.read_text()).get("files")
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return files if isinstance(files, dict) else {}
 
 
 _GLOB_CHARS = set("*?[")
