@@ -12,7 +12,8 @@ The section lists data set entries, each with a ``format``, its paths and a ``ro
         - {format: h36m-moon, root: Human36M, subjects: [S9, S11], every: 64, role: test}
 
 ``format: synthetic`` (with ``split``, ``size`` — the number of samples, ``seed``, ``cache_dir``, ``style``,
-``image_size`` — the rendered crop's side, default 256) is the embedded synthetic set;
+``image_size`` — the rendered crop's side, default 256, ``keep_depth`` — keep the depth map, which
+``augment.background_prob`` needs) is the embedded synthetic set;
 ``format: rendered-poses`` (``poses``, ``cameras``, ``subjects``, ``every``, ``style``, ``seed``, ``cache_dir``,
 ``file_step``, ``image_size``) renders given 3D poses (Human3.6M's, world mm) from their calibrated cameras with
 the same figures (:mod:`cdlpose.data.rendered`). A data set is 3D when its format carries 3D joints (Human3.6M,
@@ -56,7 +57,8 @@ FORMATS = {
     "synthetic": ((), lambda e, v: SyntheticHumans(e.get("split", "train"), e.get("size", 10000),
                                                    e.get("seed", 0), e.get("cache_dir"),
                                                    style=e.get("style", "full"),
-                                                   image_size=e.get("image_size", 256))),
+                                                   image_size=e.get("image_size", 256),
+                                                   keep_depth=bool(e.get("keep_depth", False)))),
     "rendered-poses": (("poses", "cameras"), lambda e, v: RenderedPoses(
         e["poses"], e["cameras"], e.get("subjects"), e.get("every"), e.get("style", "plain"), e.get("seed", 0),
         e.get("cache_dir"), e.get("file_step"), image_size=e.get("image_size", 256))),

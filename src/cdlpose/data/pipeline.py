@@ -18,6 +18,7 @@ import torch
 
 from ..geometry import apply_affine, crop_transform, fix_aspect_ratio, invert_affine, rescale_points
 from ..skeletons import GEODESIC_MEAN_MM, convert_joints, geodesic_length, get_skeleton
+from .backgrounds import panorama_view, panoramas
 
 __all__ = ["AugmentConfig", "CropAugment", "IMAGENET_MEAN", "IMAGENET_STD"]
 
@@ -41,10 +42,24 @@ class AugmentConfig:
     occluder_dir: str | None = None  # folder of object images (e.g. Pascal VOC crops); procedural shapes if None
     train: bool = True
     derive_joints: bool = False  # make joints a source lacks from others (pelvis from the hips for COCO)
+    # domain randomisation for rendered people (records with a ``depth`` map: inf where no person or occluder is)
+    background_prob: float = 0.0  # > 0: this share of crops get a real-photo background (a panorama view) behind
+    # the person, and every crop's area outside the rendered image gets one; training views come from the "train"
+    # panoramas, evaluation's (train False: the same view for an index each time) from the held-out "val" ones
+    background_dir: str | None = None  # folder of equirectangular panoramas (default: the shipped CC0 ones)
+    shift: float = 0.0  # box centre moved by clip(N(0, 1), ±1) × shift × the box side, per axis (a detector's box)
+    blur_prob: float = 0.0  # Gaussian blur, sigma U(0.3, 1.2) px per 128 px of crop
+    noise_prob: float = 0.0  # Gaussian pixel noise, std U(0.01, 0.05) of the range
+    jpeg_prob: float = 0.0  # JPEG re-compression at quality U(20, 80)
+    gray_prob: float = 0.0  # grey-level image
+    contrast: float = 0.0  # contrast × U(1 ± contrast) about the crop's mean
 
     def __post_init__(self) -> None:
         if self.distribution not in ("normal", "uniform"):
             raise ValueError(f"augment.distribution must be 'normal' or 'uniform'; got {self.distribution!r}")
+        for name in ("background_prob", "blur_prob", "noise_prob", "jpeg_prob", "gray_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"augment.{name} must be a probability in [0, 1]; got {getattr(self, name)!r}")
 
 
 class CropAugment:
@@ -75,7 +90,11 @@ class CropAugment:
     def sample_params(self, rng: np.random.Generator | None = None) -> dict:
         cfg, r = self.cfg, (self.rng if rng is None else rng)
         if not cfg.train:
-            return {"scale": 1.0, "rot": 0.0, "flip": False, "gain": np.ones(3, np.float32), "occlude": False}
+            p = {"scale": 1.0, "rot": 0.0, "flip": False, "gain": np.ones(3, np.float32), "occlude": False}
+            if cfg.background_prob > 0:
+                p["background"] = bool(r.random() < cfg.background_prob)
+                p["view_seed"] = int(r.integers(2**31))
+            return p
         if cfg.distribution == "normal":
             scale = 1.0 + float(np.clip(r.standard_normal(), -1.0, 1.0)) * cfg.scale
             rot = float(np.clip(r.standard_normal(), -2.0, 2.0)) * cfg.rotation if r.random() < cfg.rotation_prob else 0.0
@@ -88,6 +107,27 @@ class CropAugment:
             "flip": bool(r.random() < cfg.flip_prob),
             "gain": r.uniform(1 - cfg.color_jitter, 1 + cfg.color_jitter, 3).astype(np.float32),
             "occlude": bool(r.random() < cfg.occlusion_prob),
+            **(self._randomisation(r) if self._randomises else {}),
+        }
+
+    @property
+    def _randomises(self) -> bool:
+        c = self.cfg
+        return any(v > 0 for v in (c.background_prob, c.shift, c.blur_prob, c.noise_prob, c.jpeg_prob, c.gray_prob,
+                                   c.contrast))
+
+    def _randomisation(self, r: np.random.Generator) -> dict:
+        """The domain-randomisation draws (after the classic ones: a seed gives the classic draws as before)."""
+        c = self.cfg
+        background, view_seed = bool(r.random() < c.background_prob), int(r.integers(2**31))
+        return {
+            **({"background": background, "view_seed": view_seed} if c.background_prob > 0 else {}),
+            "shift": (np.clip(r.standard_normal(2), -1, 1) * c.shift).astype(np.float64),
+            "blur": float(r.uniform(0.3, 1.2)) if r.random() < c.blur_prob else 0.0,
+            "noise": float(r.uniform(0.01, 0.05)) if r.random() < c.noise_prob else 0.0,
+            "jpeg": int(r.integers(20, 81)) if r.random() < c.jpeg_prob else 0,
+            "gray": bool(r.random() < c.gray_prob),
+            "contrast": float(r.uniform(1 - c.contrast, 1 + c.contrast)),
         }
 
     def to_skeleton(self, sample: dict) -> dict:
@@ -111,8 +151,8 @@ class CropAugment:
         p = self.sample_params(rng) if params is None else params
         S = self.cfg.input_size
         box = fix_aspect_ratio(sample["box"], 1.0, self.cfg.box_enlarge)
-        centre = box[:2] + box[2:] / 2
         size = box[2:] * p["scale"]
+        centre = box[:2] + box[2:] / 2 + p.get("shift", np.zeros(2)) * size
         M = crop_transform(centre, size, (S, S), p["rot"], p["flip"])  # frame → crop
         warp = _compose(M, invert_affine(np.asarray(sample["frame_to_image"], np.float64)))  # image → crop
         img = cv2.warpAffine(sample["image"], warp, (S, S), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
@@ -145,10 +185,15 @@ class CropAugment:
         scale = 1.0
         if valid_3d.all() and sk.geodesic_chains:
             scale = float(GEODESIC_MEAN_MM / geodesic_length(rel, sk))
+        if "view_seed" in p:
+            img = self._background(img, sample, warp, p)
         img = img.astype(np.float32) / 255.0
         img *= p["gain"]
+        if p.get("contrast", 1.0) != 1.0:
+            img = (img - img.mean()) * p["contrast"] + img.mean()
         if p["occlude"]:
             self._occlude(img, uv_crop[valid_2d] if valid_2d.any() else None, rng)
+        img = self._degrade(img, p, rng) if self._randomises and self.cfg.train else img
         img = (np.clip(img, 0, 1) - IMAGENET_MEAN) / IMAGENET_STD
         m = S // 4
         return {
@@ -166,6 +211,38 @@ class CropAugment:
             "crop_to_frame": torch.from_numpy(invert_affine(M)).float(),
             "flipped": torch.tensor(p["flip"]),
         }
+
+    def _background(self, img: np.ndarray, sample: dict, warp: np.ndarray, p: dict) -> np.ndarray:
+        """(S, S, 3) uint8 crop with a panorama view behind the person: everywhere outside the source image and,
+        when ``p["background"]``, wherever the record's ``depth`` is inf (no person, no occluder). Records without
+        depth keep their own background."""
+        depth = sample.get("depth")
+        if depth is None:
+            return img
+        S = img.shape[0]
+        which = "train" if self.cfg.train else "val"
+        pool = panoramas(which, self.cfg.background_dir)
+        r = np.random.default_rng(p["view_seed"])
+        view = panorama_view(pool[int(r.integers(len(pool)))], S, r)
+        keep = np.isfinite(np.asarray(depth)) if p["background"] else np.ones(np.shape(depth), bool)
+        alpha = cv2.warpAffine(keep.astype(np.float32), warp, (S, S), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)[..., None]
+        return (img * alpha + view * (1.0 - alpha)).astype(np.float32)
+
+    def _degrade(self, img: np.ndarray, p: dict, r: np.random.Generator) -> np.ndarray:
+        """Blur, grey level, noise and JPEG compression of the (S, S, 3) float [0, 1] crop, as ``p`` draws."""
+        S = img.shape[0]
+        if p.get("blur", 0) > 0:
+            img = cv2.GaussianBlur(img, (0, 0), p["blur"] * S / 128)
+        if p.get("gray", False):
+            img = np.repeat(img @ np.array([0.299, 0.587, 0.114], np.float32), 3).reshape(img.shape)
+        if p.get("noise", 0) > 0:
+            img = img + r.normal(0, p["noise"], img.shape).astype(np.float32)
+        if p.get("jpeg", 0):
+            ok, buf = cv2.imencode(".jpg", (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8),
+                                   [cv2.IMWRITE_JPEG_QUALITY, p["jpeg"]])
+            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).reshape(img.shape).astype(np.float32) / 255.0
+        return img
 
     def _occlude(self, img: np.ndarray, joints_uv, r: np.random.Generator) -> None:
         """Paste one occluder over the person (Sárándi et al.): an object image from ``occluder_dir`` or a

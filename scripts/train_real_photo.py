@@ -1,0 +1,165 @@
+"""The recipe of cdlpose's shipped real-photo model (docs/model-card.md): trained only on redistributable data.
+
+Rendered people (the ``realistic`` style: Anny bodies dressed in CC0 MakeHuman assets, posed by the synthetic
+sampler, in procedural rooms) at 128², their rooms replaced by views into CC0 photographic panoramas for most
+crops, with loose detector-like boxes, blur, noise, JPEG and colour randomisation (:class:`cdlpose.data.pipeline.
+AugmentConfig`). The phases are the demo's (stage 1, the lifting block pre-trained on exact and noisy synthetic
+2.5D inputs, stage 2 on the frozen network's estimates, end-to-end fine-tuning) with a wider network: the full
+variant on ResNet-18's first three stages (stride 16), 64-channel heads, 32 depth bins.
+
+Validation and test are the synthetic sampler's held-out subjects (``val`` and ``test`` splits) with the held-out
+panoramas behind them (:func:`cdlpose.data.backgrounds.panoramas` ``"val"``): every choice is made on them, never
+on the real photographs of the probe.
+
+    python scripts/train_real_photo.py --cache /work/rcache --out runs/real-photo --steps 3600
+    # render the cache first (2 processes, ~17 images/s on a 2-core CPU), e.g. by running this with --render-only
+
+Then ``cdlpose export --format weights --half runs/real-photo/finetune/last.pt`` gives the shipped file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cdlpose.config import Config, TrainConfig
+from cdlpose.data.datasets import DataConfig
+from cdlpose.data.pipeline import AugmentConfig
+from cdlpose.model import ModelConfig
+
+INPUT = 128
+
+
+def configs(out: Path, cache: str, train_size: int, val_size: int, test_size: int, steps: int, seed: int,
+            augment: AugmentConfig | None = None, stage2_size: int = 6000):
+    """(stage 1, stage 2, fine-tuning) configs."""
+    from cdlpose.codec import CodecConfig
+
+    common = {"format": "synthetic", "seed": seed, "cache_dir": cache, "style": "realistic", "image_size": INPUT,
+              "keep_depth": True}
+    sets = [{**common, "split": "val", "size": val_size, "role": "val"},
+            {**common, "split": "test", "size": test_size, "role": "test"}]
+    data1 = DataConfig(protocol="synthetic", val_size=val_size,
+                       datasets=[{**common, "split": "train", "size": train_size, "role": "train"}, *sets])
+    # stage 2 caches one pass of the frozen network's estimates: a subset of the images is enough for the MLP
+    data2 = dataclasses.replace(data1, datasets=[{**common, "split": "train", "size": min(stage2_size, train_size),
+                                                  "role": "train"}, *sets])
+    model = ModelConfig(variant="full", backbone="resnet18", lite=True, backbone_stages=3, head_width=64,
+                        depth_bins=32, lift_blocks=2, lift_dropout=0.25, lift_input="crop+ray")
+    aug = augment or AugmentConfig(
+        input_size=INPUT, distribution="uniform", scale=0.25, rotation=20.0, rotation_prob=0.3, flip_prob=0.5,
+        color_jitter=0.25, occlusion_prob=0.3, background_prob=0.8, shift=0.08, blur_prob=0.3, noise_prob=0.3,
+        jpeg_prob=0.3, gray_prob=0.05, contrast=0.3)
+    t1 = TrainConfig(stage=1, epochs=10**6, lr=2e-3, lr_milestones=(), lr_final_drop=0.2, batch_size=16,
+                     workers=0, channels_last_cpu=True, seed=seed, amp="none", max_steps=steps, log_every=25,
+                     eval_batch_size=64, out_dir=str(out / "stage1"))
+    n2, n3 = max(round(0.2 * steps), 1), max(round(0.15 * steps), 1)
+    t2 = dataclasses.replace(t1, stage=2, lr=1e-3, lr_final_drop=0.3, batch_size=64, cache_passes=1, max_steps=n2,
+                             log_every=50, init_from=str(out / "lifting" / "pretrained.pt"), out_dir=str(out / "stage2"))
+    t3 = dataclasses.replace(t2, finetune=True, cache_passes=0, batch_size=16, lr=3e-4, max_steps=n3,
+                             init_from=str(out / "stage2" / "last.pt"), out_dir=str(out / "finetune"))
+    base = Config(model=model, codec=CodecConfig(depth_bins=32), augment=aug, data=data1)
+    return (dataclasses.replace(base, train=t1), dataclasses.replace(base, train=t2, data=data2),
+            dataclasses.replace(base, train=t3))
+
+
+def render(cache: str, split: str, size: int, seed: int, workers: int = 2) -> None:
+    """Render (and cache) ``size`` samples of ``split`` with ``workers`` processes."""
+    from torch.utils.data import DataLoader
+
+    from cdlpose.data.synthetic import SyntheticHumans
+
+    ds = SyntheticHumans(split, size, seed, cache, keep_depth=True, style="realistic", image_size=INPUT)
+    loader = DataLoader(_Touch(ds), batch_size=32, num_workers=workers, collate_fn=len)
+    done, t0 = 0, time.perf_counter()
+    for k in loader:
+        done += k
+        if done % 1024 < 32:
+            print(f"rendered {split} {done}/{size} ({done / (time.perf_counter() - t0):.1f}/s)", flush=True)
+
+
+class _Touch:
+    def __init__(self, ds) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> int:
+        self.ds[i]
+        return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cache", required=True, help="the rendered images' cache folder")
+    ap.add_argument("--out", default="runs/real-photo")
+    ap.add_argument("--steps", type=int, default=3600, help="stage-1 steps (the other phases scale with it)")
+    ap.add_argument("--train-size", type=int, default=24000)
+    ap.add_argument("--val-size", type=int, default=400)
+    ap.add_argument("--test-size", type=int, default=400)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--phases", default="render,stage1,lifting,stage2,finetune,evaluate")
+    a = ap.parse_args(argv)
+    phases = set(a.phases.split(","))
+    out = Path(a.out)
+    cfg1, cfg2, cfg3 = configs(out, a.cache, a.train_size, a.val_size, a.test_size, a.steps, a.seed)
+    times = {}
+    t = time.perf_counter()
+    if "render" in phases or a.render_only:
+        for split, n in (("val", a.val_size), ("test", a.test_size), ("train", a.train_size)):
+            render(a.cache, split, n, a.seed)
+        times["render"] = time.perf_counter() - t
+        if a.render_only:
+            return 0
+    from cdlpose.demo import pretrain_from_stage1, sample_scenes
+    from cdlpose.engine import Trainer
+
+    if "stage1" in phases:
+        t = time.perf_counter()
+        Trainer(cfg1).fit()
+        times["stage1"] = time.perf_counter() - t
+    if "lifting" in phases:
+        t = time.perf_counter()
+        scenes = sample_scenes(max(round(5.25 * a.steps), 256), "train", a.seed, start=10**7)
+        pretrain_from_stage1(cfg1, scenes, max(round(0.21 * a.steps), 1), a.seed, progress=True)
+        times["lifting"] = time.perf_counter() - t
+    if "stage2" in phases:
+        t = time.perf_counter()
+        Trainer(cfg2).fit()
+        times["stage2"] = time.perf_counter() - t
+    if "finetune" in phases:
+        t = time.perf_counter()
+        Trainer(cfg3).fit()
+        times["finetune"] = time.perf_counter() - t
+    if "evaluate" in phases:
+        from cdlpose.evaluation import evaluate_checkpoint, write_results
+
+        summary = {}
+        for stage in ("stage2", "finetune"):
+            ckpt = out / stage / "last.pt"
+            if not ckpt.is_file():
+                continue
+            for role in ("val", "test"):
+                cfg = dataclasses.replace(cfg3, data=dataclasses.replace(cfg3.data, datasets=[
+                    dict(e, role="test") for e in cfg3.data.datasets if e["role"] == role]))
+                result, _ = evaluate_checkpoint(ckpt, cfg, "synthetic", flip=True, out_dir=out / f"eval-{stage}",
+                                                progress=False, stem=role)
+                write_results(result, out / f"eval-{stage}", role)
+                s = result["summary"]
+                summary[f"{stage}/{role}"] = {"MPJPE": s["cdlpose"]["MPJPE"], "PA-MPJPE": s["cdlpose"]["PA-MPJPE"],
+                                              "error_2d_px": s.get("error_2d_px")}
+        print(json.dumps(summary, indent=1))
+        (out / "summary.json").write_text(json.dumps({"synthetic": summary, "seconds": times}, indent=1))
+    print({k: round(v / 60, 1) for k, v in times.items()}, "minutes")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
