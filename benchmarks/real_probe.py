@@ -15,6 +15,9 @@ hips, knees, ankles):
 Baseline row ``mean pose``: the training images' mean 2D pose (in crop coordinates) placed in each box, and their
 mean 3D pose — what a network that learnt nothing from the image scores.
 
+Each network also gets 95% bootstrap intervals over the people (PCK@0.2 of all 25, PA-MPJPE of the Human3.6M
+frames): with 25 people, differences inside them are noise. ``CHECKPOINT`` ``shipped``: the model cdlpose ships.
+
     python benchmarks/real_probe.py NAME=CHECKPOINT [NAME=CHECKPOINT ...] [--mean-pose-from CHECKPOINT]
         [--out benchmarks/results/real_probe.json]
 """
@@ -120,10 +123,34 @@ def score(people: list[dict], pred_2d: list, pred_3d: list) -> dict:
     return rows
 
 
+def bootstrap(people: list[dict], pred_2d: list, pred_3d: list, draws: int = 2000, seed: int = 0) -> dict:
+    """95% percentile intervals over people resampled with replacement (``draws`` times, seeded): PCK@0.2 of all
+    people (joints pooled, as :func:`score`), and PA-MPJPE (mm) over the Human3.6M frames' people."""
+    from cdlpose.metrics import pa_mpjpe
+
+    hits = np.array([np.sum(np.linalg.norm(uv - p["gt_2d"], axis=1)[p["valid"]] / _side(p["box"]) < 0.2)
+                     for p, uv in zip(people, pred_2d)], float)
+    counts = np.array([p["valid"].sum() for p in people], float)
+    r = np.random.default_rng(seed)
+    idx = r.integers(len(people), size=(draws, len(people)))
+    pck = 100.0 * hits[idx].sum(1) / counts[idx].sum(1)
+    out = {"pck@0.2": [float(np.percentile(pck, 2.5)), float(np.percentile(pck, 97.5))], "draws": draws}
+    h36m = [k for k, p in enumerate(people) if p["dataset"] == "Human3.6M" and pred_3d[k] is not None]
+    if h36m:
+        # per-person PA-MPJPE is what a resample averages (pa_mpjpe's mean over people, each aligned alone)
+        per = np.array([pa_mpjpe(pred_3d[k][None], people[k]["gt_3d"][None]) for k in h36m])
+        j = r.integers(len(h36m), size=(draws, len(h36m)))
+        pa = per[j].mean(1)
+        out["h36m_pa_mpjpe"] = [float(np.percentile(pa, 2.5)), float(np.percentile(pa, 97.5))]
+    return out
+
+
 def run_network(path: str, people: list[dict]) -> tuple[list, list]:
+    """A network's 2D limb joints (px) and 3D scored joints (mm) per person; ``path`` ``shipped``: the model cdlpose
+    ships (``cdlpose.loading.DEFAULT_MODEL``)."""
     from cdlpose.inference import Predictor
 
-    pred = Predictor.from_checkpoint(path, device="cpu")
+    pred = Predictor.from_checkpoint(None if path == "shipped" else path, device="cpu")
     uv, xyz = [], []
     for p in people:
         kw = {"focal": p["f"], "centre": p["c"]} if "f" in p else {}
@@ -143,7 +170,9 @@ def mean_pose(path: str, people: list[dict]) -> tuple[list, list]:
     from cdlpose.geometry import box_from_joints, fix_aspect_ratio
     from cdlpose.skeletons import H36M17
 
-    _, cfg, _ = load_model(path, "cpu")
+    from cdlpose.loading import model_path
+
+    _, cfg, _ = load_model(model_path(None if path == "shipped" else path), "cpu")
     entry = next(e for e in cfg.data.datasets if e.get("role", "train") == "train")
     ds = SyntheticHumans("train", min(int(entry["size"]), 500), int(entry.get("seed", 0)),
                          entry.get("cache_dir"), style=entry.get("style", "full"))
@@ -176,8 +205,11 @@ def main() -> None:
     nets = dict(a.split("=", 1) for a in args.networks)
     people = read_people()
     results = {}
+    intervals = {}
     for name, path in nets.items():
-        results[name] = score(people, *run_network(path, people))
+        preds = run_network(path, people)
+        results[name] = score(people, *preds)
+        intervals[name] = bootstrap(people, *preds)
     results["mean pose"] = score(people, *mean_pose(args.mean_pose_from or next(iter(nets.values())), people))
     sets = [k for k in ("Human3.6M", "MPI-INF-3DHP", "COCO", "MPII", "all") if k in results["mean pose"]]
     three = ("Human3.6M", "MPI-INF-3DHP")
@@ -189,11 +221,18 @@ def main() -> None:
                  for k in three]
         print(f"| {name} | " + " | ".join(f"{rows[k]['pck@0.2']:.0f}" for k in sets)
               + f" | {rows['all']['error_2d_pct']:.1f} | " + " | ".join(cells) + " |")
+    for name, ci in intervals.items():
+        line = f"{name}: 95% interval over people (bootstrap, {ci['draws']} draws): PCK@0.2 {ci['pck@0.2'][0]:.0f}–" \
+               f"{ci['pck@0.2'][1]:.0f}%"
+        if "h36m_pa_mpjpe" in ci:
+            line += f", Human3.6M PA-MPJPE {ci['h36m_pa_mpjpe'][0]:.0f}–{ci['h36m_pa_mpjpe'][1]:.0f} mm"
+        print(line)
     counts = {k: (results["mean pose"][k]["people"], results["mean pose"][k]["joints"]) for k in sets}
     print("people / joints scored: " + ", ".join(f"{k} {p} / {j}" for k, (p, j) in counts.items()))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"networks": nets, "results": results, "machine": platform.machine(),
+    out.write_text(json.dumps({"networks": nets, "results": results, "intervals": intervals,
+                               "machine": platform.machine(),
                                "date": time.strftime("%Y-%m-%d")}, indent=1))
     print(f"wrote {out}")
 

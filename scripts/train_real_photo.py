@@ -68,6 +68,58 @@ def configs(out: Path, cache: str, train_size: int, val_size: int, test_size: in
             dataclasses.replace(base, train=t3))
 
 
+#: The probe's 12 limb joints (benchmarks/real_probe.py), by name.
+LIMBS = ("L_Shoulder", "R_Shoulder", "L_Elbow", "R_Elbow", "L_Wrist", "R_Wrist", "L_Hip", "R_Hip", "L_Knee",
+         "R_Knee", "L_Ankle", "R_Ankle")
+
+
+def eval_augment(input_size: int) -> AugmentConfig:
+    """Validation's crops: un-augmented, 80% of them before a held-out panorama (train False draws the views from
+    the ``val`` panoramas, the same view for an index each time)."""
+    return AugmentConfig(input_size=input_size, train=False, background_prob=0.8)
+
+
+def validate_2d(checkpoint: Path, cfg: Config, role: str = "val") -> dict:
+    """The probe's 2D scores on the synthetic ``role`` entries (held-out subjects, held-out panoramas), whatever the
+    checkpoint's input size: PCK@0.2 of the box's larger side and the mean 2D error in % of that side over the
+    12 limb joints, and the lifted pose's MPJPE / PA-MPJPE (mm)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from cdlpose.data.datasets import build_dataset, collate
+    from cdlpose.data.pipeline import CropAugment
+    from cdlpose.evaluation.runner import predict_loader
+    from cdlpose.loading import codec_for, load_model
+    from cdlpose.metrics import mpjpe, pa_mpjpe
+    from cdlpose.skeletons import get_skeleton
+
+    net, saved, _ = load_model(checkpoint, torch.device("cpu"))
+    S = saved.augment.input_size
+    aug = CropAugment(saved.model.skeleton, eval_augment(S))
+    data = dataclasses.replace(cfg.data, datasets=[dict(e, role="test") for e in cfg.data.datasets
+                                                   if e["role"] == role])
+    loader = DataLoader(build_dataset(data, "test", aug), batch_size=64, collate_fn=collate)
+    pred = predict_loader(net, loader, torch.device("cpu"), True, "none", codec_for(saved).depth_range)
+    sk = get_skeleton(saved.model.skeleton)
+    idx = [sk.joints.index(n) for n in LIMBS]
+    side = S / saved.augment.box_enlarge  # the box's larger side in crop pixels
+    err = np.linalg.norm(pred["pred_uv"][:, idx] - pred["gt_uv"][:, idx], axis=-1) / side
+    ok = pred["valid_2d"][:, idx]
+    return {"pck@0.2": float((err[ok] < 0.2).mean() * 100), "error_2d_%": float(err[ok].mean() * 100),
+            "MPJPE": float(mpjpe(pred["pred_3d"], pred["gt_3d"])),
+            "PA-MPJPE": float(pa_mpjpe(pred["pred_3d"], pred["gt_3d"])), "n": int(len(err))}
+
+
+#: Stage-1 ablations of the levers, each against the recipe's augmentation at 128²: what it changes on the
+#: synthetic validation set (held-out subjects before held-out panoramas).
+ABLATIONS = {
+    "recipe": {},
+    "no-randomisation": {"augment": dict(background_prob=0.0, shift=0.0, blur_prob=0.0, noise_prob=0.0,
+                                         jpeg_prob=0.0, gray_prob=0.0, contrast=0.0)},
+    "input-64": {"augment": dict(input_size=64)},
+}
+
+
 def render(cache: str, split: str, size: int, seed: int, workers: int = 2) -> None:
     """Render (and cache) ``size`` samples of ``split`` with ``workers`` processes."""
     from torch.utils.data import DataLoader
@@ -106,10 +158,24 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--render-only", action="store_true")
     ap.add_argument("--phases", default="render,stage1,lifting,stage2,finetune,evaluate")
+    ap.add_argument("--ablation", choices=sorted(ABLATIONS), help="stage 1 only, with this lever changed, then "
+                    "its validation scores (--out: the ablation's folder)")
     a = ap.parse_args(argv)
     phases = set(a.phases.split(","))
     out = Path(a.out)
     cfg1, cfg2, cfg3 = configs(out, a.cache, a.train_size, a.val_size, a.test_size, a.steps, a.seed)
+    if a.ablation:
+        from cdlpose.engine import Trainer
+
+        change = ABLATIONS[a.ablation]
+        cfg = dataclasses.replace(cfg1, augment=dataclasses.replace(cfg1.augment, **change.get("augment", {})))
+        t = time.perf_counter()
+        Trainer(cfg).fit()
+        scores = validate_2d(out / "stage1" / "last.pt", cfg1)
+        scores.update(ablation=a.ablation, steps=a.steps, minutes=(time.perf_counter() - t) / 60)
+        print(json.dumps(scores))
+        (out / "ablation.json").write_text(json.dumps(scores, indent=1))
+        return 0
     times = {}
     t = time.perf_counter()
     if "render" in phases or a.render_only:
@@ -146,6 +212,7 @@ def main(argv=None) -> int:
             ckpt = out / stage / "last.pt"
             if not ckpt.is_file():
                 continue
+            summary[f"{stage}/val 2D"] = validate_2d(ckpt, cfg3, "val")
             for role in ("val", "test"):
                 cfg = dataclasses.replace(cfg3, data=dataclasses.replace(cfg3.data, datasets=[
                     dict(e, role="test") for e in cfg3.data.datasets if e["role"] == role]))

@@ -120,7 +120,7 @@ def test_lifting_block_overfits_exact_2_5d():
 
 
 def test_backbone_weights_from_a_local_file_and_a_clear_offline_error(tmp_path, monkeypatch):
-    import torchvision
+    torchvision = pytest.importorskip("torchvision")
 
     ref = torchvision.models.resnet18(weights=None)
     path = tmp_path / "r18.pth"

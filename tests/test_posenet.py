@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-import torchvision
 from torch import nn
 
 from cdlpose.posenet import PoseNetImportError, import_posenet, map_posenet_state, posenet_config
@@ -26,6 +25,7 @@ PIXEL_STD = np.array([0.229, 0.224, 0.225], np.float32)
 class _MoonBackbone(nn.Module):
     def __init__(self):
         super().__init__()
+        torchvision = pytest.importorskip("torchvision")  # their ResNet-50 (cdlpose[detector]); the h36m tests skip
         r = torchvision.models.resnet50(weights=None)
         self.conv1, self.bn1, self.relu, self.maxpool = r.conv1, r.bn1, r.relu, r.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = r.layer1, r.layer2, r.layer3, r.layer4

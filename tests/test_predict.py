@@ -293,6 +293,7 @@ def test_clear_errors_for_bad_input(trained, tmp_path):
 
 
 def test_detector_offline_says_how_to_get_the_weights(tmp_path, monkeypatch):
+    pytest.importorskip("torchvision")
     from cdlpose.detection import PersonDetector
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))

@@ -67,12 +67,12 @@ def test_importing_predict_loads_no_optional_heavy_library():
 def test_a_plain_image_run_loads_no_video_plot_onnx_or_detector_library(ckpt, tmp_path):
     """A whole `predict` run on one image, JSON, pictures and viewer: PyAV (videos), matplotlib, ONNX Runtime
     (--onnx) and the detector (--detector, torchvision's detection models through cdlpose.detection) stay
-    unloaded. (torchvision itself is still loaded where the network's ResNet trunk is built.)"""
+    unloaded, torchvision too (cdlpose builds the ResNet trunk itself; torchvision is the detector extra's)."""
     _img(tmp_path / "photo.jpg")
     code = (f"from cdlpose.cli import main\n"
             f"assert main(['predict', '--checkpoint', {str(ckpt)!r}, 'photo.jpg', '--no-progress']) == 0")
     loaded = _loaded_after(code, cwd=tmp_path)
-    assert not [m for m in loaded if m.split(".")[0] in ("av", "matplotlib", "onnxruntime")], loaded
+    assert not [m for m in loaded if m.split(".")[0] in ("av", "matplotlib", "onnxruntime", "torchvision")], loaded
     assert "cdlpose.detection" not in loaded
     assert (tmp_path / "photo-poses" / "photo.html").is_file()  # the run did write everything
 
@@ -194,15 +194,18 @@ def test_the_whole_image_case_is_said_before_the_run_starts(ckpt, tmp_path, monk
     assert code == 0 and "whole frame" not in said[1].err + err
 
 
-def test_a_missing_model_says_what_to_pass(tmp_path, monkeypatch, capsys):
-    """Before, argparse's "the following arguments are required: --out" came first and then "give --checkpoint
-    (PyTorch) or --onnx (ONNX Runtime), one of them" with no hint where a model comes from. Catches both."""
+def test_a_missing_shipped_model_says_what_to_pass(tmp_path, monkeypatch, capsys):
+    """Without --checkpoint predict runs the shipped model (tests/test_default_model.py); an install that lacks
+    its file says so in one line, with where a model comes from, before making any folder."""
+    import cdlpose.loading
+
+    monkeypatch.setattr(cdlpose.loading, "DEFAULT_MODEL", tmp_path / "gone" / "cdlpose-photo-v1.pt")
     monkeypatch.chdir(tmp_path)
     _img(tmp_path / "photo.jpg")
     code, _, err = _cli(capsys, "predict", "photo.jpg")
     assert code == 2
-    assert err.startswith("cdlpose predict: error: no model: give --checkpoint FILE") and "usage:" not in err
-    for hint in ("docs/posenet.md", "cdlpose train", "cdlpose-demo/finetune/last.pt", "--onnx FILE"):
+    assert err.startswith(f"cdlpose predict: error: the shipped model {tmp_path / 'gone'}") and "usage:" not in err
+    for hint in ("missing from this install", "--checkpoint FILE", "cdlpose train", "docs/posenet.md"):
         assert hint in err
     assert len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]  # no folder made

@@ -5,10 +5,11 @@ weights that no longer load, a seeded training run that changes)."""
 
 import pytest
 import torch
-import torchvision
-from torchvision.models.resnet import Bottleneck as TorchvisionBottleneck
 
 from cdlpose.resnet import Bottleneck, ResNet
+
+torchvision = pytest.importorskip("torchvision")  # the reference (cdlpose[detector])
+from torchvision.models.resnet import Bottleneck as TorchvisionBottleneck  # noqa: E402
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50"])

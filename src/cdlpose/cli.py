@@ -147,9 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="images, videos, folders of them, or quoted glob patterns (\"shots/*.jpg\", ** recursive)")
     p.add_argument("--checkpoint", metavar="FILE",
-                   help="the model (this or --onnx; cdlpose ships none yet): a checkpoint written by cdlpose train "
-                   "or cdlpose demo (cdlpose-demo/finetune/last.pt, not meant for photos), or PoseNet weights "
-                   "imported with cdlpose import posenet (for photos: docs/posenet.md)")
+                   help="the model (default: the one cdlpose ships, cdlpose-photo-v1, trained on rendered people: "
+                   "docs/model-card.md): a checkpoint written by cdlpose train or cdlpose demo "
+                   "(cdlpose-demo/finetune/last.pt, not meant for photos), or PoseNet weights imported with "
+                   "cdlpose import posenet (docs/posenet.md)")
     p.add_argument("--onnx", metavar="FILE", help="instead of --checkpoint: an ONNX file written by cdlpose export, run "
                    "in ONNX Runtime (crop, normalisation and skeleton from its metadata)")
     p.add_argument("--camera", type=int, action="append", metavar="INDEX",
@@ -200,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("export", help="export a checkpoint's network to ONNX, or its weights alone to a small file")
-    p.add_argument("--checkpoint", required=True, help="a checkpoint written by cdlpose train")
+    p.add_argument("--checkpoint", help="a checkpoint written by cdlpose train (default: the shipped model, "
+                   "written to ./cdlpose-photo-v1.onnx)")
     p.add_argument("--format", choices=("onnx", "weights"), default="onnx",
                    help="onnx (default): the whole network with soft-argmax and lifting, checked against ONNX "
                    "Runtime; weights: the weights and config without optimiser state (a fraction of the size), "
@@ -308,10 +310,6 @@ def _cmd_predict(args) -> int:
         raise InputError("give at most one of --box, --detections and --detector")
     if args.checkpoint and args.onnx:
         raise InputError("give --checkpoint (PyTorch) or --onnx (ONNX Runtime), one of them, not both")
-    if not (args.checkpoint or args.onnx):
-        raise InputError("no model: give --checkpoint FILE (cdlpose ships none yet: PoseNet weights imported for "
-                         "photos, docs/posenet.md; a checkpoint from cdlpose train; or cdlpose demo's "
-                         "cdlpose-demo/finetune/last.pt, rendered figures only) or --onnx FILE (cdlpose export)")
     if not args.inputs and not args.camera:
         raise InputError("give images, videos, folders or glob patterns as inputs, or --camera INDEX")
     for opt, v, lo in (("--max-frames", args.max_frames, 1), ("--thickness", args.thickness, 1),
@@ -346,7 +344,7 @@ def _cmd_predict(args) -> int:
     else:
         pred = Predictor.from_checkpoint(args.checkpoint, device=args.device, flip=args.flip,
                                          lifting=not args.no_lifting)
-    model = args.checkpoint or args.onnx
+    model = args.checkpoint or args.onnx or pred.source  # no model given: the shipped one
     trained_on = recorded_training(pred, model)
     print(model_line(model, pred, trained_on), flush=True)
     opts = PredictOptions(out=Path(args.out or "."), boxes=args.box, focal=tuple(args.focal) if args.focal else None,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, lacks_torchvision, needs_torchvision
 
 __all__ = ["Detections", "PersonDetector", "read_detections"]
 
@@ -199,7 +199,12 @@ class PersonDetector:
 
     def __init__(self, device="cpu", min_score: float = 0.7):
         import torch
-        from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights, fasterrcnn_resnet50_fpn
+        try:
+            from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights, fasterrcnn_resnet50_fpn
+        except ImportError as e:
+            if not lacks_torchvision(e):
+                raise
+            raise InputError(needs_torchvision("--detector (torchvision's Faster R-CNN)")) from None
 
         weights = FasterRCNN_ResNet50_FPN_Weights.COCO_V1
         try:

@@ -6,7 +6,8 @@ an exception class. Each message names the file, field or argument at fault and 
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "CheckpointError", "OutputError", "InputError", "DataError"]
+__all__ = ["ConfigError", "CheckpointError", "OutputError", "InputError", "DataError", "lacks_torchvision",
+           "needs_torchvision"]
 
 
 class ConfigError(ValueError):
@@ -35,3 +36,18 @@ class DataError(ValueError):
     def __init__(self, source: str, record: str, field: str, problem: str) -> None:
         self.source, self.record, self.field, self.problem = source, record, field, problem
         super().__init__(f"{source}: record {record}: field '{field}': {problem}")
+
+
+def lacks_torchvision(e: ImportError) -> bool:
+    """Whether ``e`` says that torchvision (an optional extra) is not installed, not that something it imports is
+    missing."""
+    return isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] == "torchvision"
+
+
+def needs_torchvision(what: str) -> str:
+    """The one-line message for ``what`` (a feature that needs torchvision) when torchvision is not installed: the
+    install commands. On a CPU-only machine torchvision comes from the index torch came from: each torchvision
+    release requires one torch release, and PyPI's beside a CPU torch of another release brings PyPI's CUDA torch."""
+    return (f"{what} needs torchvision, which is not installed: in cdlpose's clone pip install \".[detector]\"; on "
+            f"a CPU-only machine take it from the index torch came from: pip install torchvision --index-url "
+            f"https://download.pytorch.org/whl/cpu")

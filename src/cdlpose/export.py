@@ -65,10 +65,12 @@ def _takes_camera(cfg) -> bool:
     return getattr(cfg.model, "lift_input", "crop") != "crop"
 
 
-def onnx_metadata(cfg, flip: bool, imported_from: dict | None = None, trained_on: list | None = None) -> dict:
+def onnx_metadata(cfg, flip: bool, imported_from: dict | None = None, trained_on: list | None = None,
+                  card: dict | None = None) -> dict:
     """The ``cdlpose.*`` metadata of an exported graph: what a deployment needs besides the graph;
     ``imported_from``: the checkpoint's record of imported weights (cdlpose.posenet); ``trained_on``: its record
-    of its training data (``cdlpose.trained_on``, JSON; absent when the checkpoint has none)."""
+    of its training data (``cdlpose.trained_on``, JSON; absent when the checkpoint has none); ``card``: a shipped
+    model's name and what it scores on photos (``cdlpose.card``, JSON)."""
     from .data.pipeline import IMAGENET_MEAN, IMAGENET_STD
     from .model import OUTPUT_STRIDE
     from .skeletons import get_skeleton
@@ -81,6 +83,8 @@ def onnx_metadata(cfg, flip: bool, imported_from: dict | None = None, trained_on
     meta = {} if imported_from is None else {"cdlpose.imported_from": json.dumps(imported_from)}
     if trained_on is not None:
         meta["cdlpose.trained_on"] = json.dumps(trained_on)
+    if card is not None:
+        meta["cdlpose.card"] = json.dumps(card)
     if not cfg.model.lifting:
         meta["cdlpose.pose_3d"] = ("none: no lifting block; back-project the 2.5D estimate: image px → camera space at "
                                    "depth root_depth + z (mm), minus the root joint (PoseNet's demo)")
@@ -118,7 +122,7 @@ def onnx_metadata(cfg, flip: bool, imported_from: dict | None = None, trained_on
     }
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: int = 18, check: bool = True,
+def export_onnx(checkpoint: str | Path | None, out: str | Path | None = None, opset: int = 18, check: bool = True,
                 flip: bool = False, overwrite: bool = False) -> dict:
     """Export ``checkpoint`` to ``out`` (default: next to it, ``.onnx``) with torch's ``torch.export``-based ONNX
     exporter (``dynamo=True``); the graph has a dynamic batch and the metadata of :func:`onnx_metadata`. ``flip``:
@@ -131,19 +135,30 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, opset: in
     temporary file under an unpredictable name and renamed over ``out``."""
     from .loading import load_model
 
-    out = Path(out) if out is not None else Path(checkpoint).with_suffix(".onnx")
+    checkpoint, out = _source_and_target(checkpoint, out, ".onnx")
     _check_target(Path(checkpoint), out)
     net, cfg, ckpt = load_model(checkpoint, "cpu")
     net = net.float().eval()
     S = cfg.augment.input_size
     with claim_target(out, overwrite, "export", suffix=".onnx") as folder:
-        data = _onnx_bytes(net, cfg, opset, flip, ckpt.get("imported_from"), ckpt.get("trained_on"))
+        data = _onnx_bytes(net, cfg, opset, flip, ckpt.get("imported_from"), ckpt.get("trained_on"), ckpt.get("card"))
         folder.write_bytes(out.name, data)
     summary = {"path": str(out), "input_size": S, "skeleton": cfg.model.skeleton, "opset": opset, "flip": flip,
                "inputs": ["images", "camera"] if _takes_camera(cfg) else ["images"], "lifting": net.lifting is not None}
     if check:
         summary.update(compare_onnx(out, net, S, flip=flip))
     return summary
+
+
+def _source_and_target(checkpoint, out, suffix: str) -> tuple[Path, Path]:
+    """The checkpoint (None: the shipped model) and the output file (default: beside the checkpoint with
+    ``suffix``; for the shipped model, in the working folder — never inside the installed package)."""
+    from .loading import DEFAULT_MODEL_NAME, model_path
+
+    src = model_path(checkpoint)
+    if out is not None:
+        return src, Path(out)
+    return src, (Path(f"{DEFAULT_MODEL_NAME}{suffix}") if checkpoint is None else src.with_name(src.stem + suffix))
 
 
 def _check_target(checkpoint: Path, out: Path) -> None:
@@ -185,7 +200,7 @@ def _example(n: int, S: int, generator=None):
 
 
 def _onnx_bytes(net, cfg, opset: int, flip: bool, imported_from: dict | None = None,
-                trained_on: list | None = None) -> bytes:
+                trained_on: list | None = None, card: dict | None = None) -> bytes:
     """The exported graph with its metadata, serialised (written by the caller through the output folder)."""
     try:
         import onnxscript  # noqa: F401  (torch's dynamo exporter needs it)
@@ -212,7 +227,7 @@ def _onnx_bytes(net, cfg, opset: int, flip: bool, imported_from: dict | None = N
         program = torch.onnx.export(graph, args, input_names=names, output_names=list(outputs_of(net)), opset_version=opset,
                                     dynamic_shapes=shapes, dynamo=True, external_data=False, verbose=False)
     model = program.model_proto
-    for k, v in onnx_metadata(cfg, flip, imported_from, trained_on).items():
+    for k, v in onnx_metadata(cfg, flip, imported_from, trained_on, card).items():
         p = model.metadata_props.add()
         p.key, p.value = k, v
     return model.SerializeToString()
@@ -254,27 +269,29 @@ def compare_onnx(path: str | Path, net, size: int, batches=(1, 3), seed: int = 0
     return diffs
 
 
-def export_weights(checkpoint: str | Path, out: str | Path | None = None, half: bool = False,
-                   overwrite: bool = False) -> dict:
+def export_weights(checkpoint: str | Path | None, out: str | Path | None = None, half: bool = False,
+                   overwrite: bool = False, card: dict | None = None) -> dict:
     """Write the network's weights and config alone (no optimiser, grad-scaler, RNG states or history) as a small
     cdlpose checkpoint that :func:`cdlpose.loading.load_model`, ``cdlpose predict``, ``cdlpose evaluate`` and
     :class:`cdlpose.inference.Predictor` load like any other. ``half``: floating-point tensors in float16 (half the
     size; loaded back into float32, which changes outputs by float16 rounding, ~1e-3 relative). Default ``out``:
     the checkpoint's name with ``-weights.pt`` (``-weights-fp16.pt``); an existing ``out`` is replaced only when
-    cdlpose wrote it there or with ``overwrite`` (as :func:`export_onnx`). Returns ``{"path", "bytes",
-    "source_bytes", "dtype"}``."""
+    cdlpose wrote it there or with ``overwrite`` (as :func:`export_onnx`). ``checkpoint`` None: the shipped model.
+    ``card``: ``{"name", "summary"}`` of a model to ship (what ``cdlpose predict`` says of it). Returns ``{"path",
+    "bytes", "source_bytes", "dtype"}``."""
     from .checkpoint import save_checkpoint
     from .loading import CHECKPOINT_FORMAT, read_checkpoint
 
-    src = Path(checkpoint)
-    out = Path(out) if out is not None else src.with_name(f"{src.stem}-weights{'-fp16' if half else ''}.pt")
+    src, out = _source_and_target(checkpoint, out, f"-weights{'-fp16' if half else ''}.pt")
     _check_target(src, out)
-    ckpt = read_checkpoint(checkpoint, "--checkpoint")
+    ckpt = read_checkpoint(src, "--checkpoint")
     model = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["model"].items()}
     state = {"format": CHECKPOINT_FORMAT, "version": ckpt.get("version"), "config": ckpt["config"],
              "model": model, "weights_only": True, "epoch": ckpt.get("epoch"), "step": ckpt.get("step"),
              # provenance travels with the weights: imported weights' origin, the training data
-             **{k: ckpt[k] for k in ("imported_from", "trained_on") if ckpt.get(k) is not None}}
+             **{k: ckpt[k] for k in ("imported_from", "trained_on", "card") if ckpt.get(k) is not None}}
+    if card is not None:
+        state["card"] = card
     with claim_target(out, overwrite, "export") as folder:
         save_checkpoint(state, out)
         folder.record(out.name)

@@ -20,7 +20,7 @@ from .data.readers import load_image
 from .errors import InputError
 from .geometry import (apply_affine, back_project, crop_camera, crop_transform, fix_aspect_ratio, invert_affine,
                        rescale_points)
-from .loading import load_model
+from .loading import load_model, model_path
 from .model import OUTPUT_STRIDE, nominal_camera
 from .skeletons import get_skeleton
 
@@ -178,6 +178,7 @@ class Predictor:
         # (a network without a lifting block — imported PoseNet weights — or ``lifting=False``, ``--no-lifting``)
         self.pose_3d_source = "lifting" if lifting and net.lifting is not None else "back-projection"
         self.origin = origin  # a checkpoint's record of imported weights (cdlpose.posenet), or None
+        self.source = None  # the file the model was read from (from_checkpoint, from_onnx)
         self.cfg = config
         self.device = torch.device(device)
         self.flip = flip
@@ -192,10 +193,17 @@ class Predictor:
         self._forward = _TorchBackend(self.net, self.device, flip_index)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | None = None, flip: bool = False,
+    def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None, flip: bool = False,
                         skeleton: str | None = None, lifting: bool = True) -> "Predictor":
-        """Rebuild the network from a checkpoint's own config. ``skeleton``: refuse a checkpoint of another one.
-        ``lifting=False``: 3D by back-projecting the 2.5D estimate even where the network has a lifting block."""
+        """Rebuild the network from a checkpoint's own config; ``path`` None: the model cdlpose ships
+        (:data:`cdlpose.loading.DEFAULT_MODEL`, docs/model-card.md). ``skeleton``: refuse a checkpoint of another
+        one. ``lifting=False``: 3D by back-projecting the 2.5D estimate even where the network has a lifting
+        block."""
+        if path is None and not model_path(None).is_file():
+            raise InputError(f"the shipped model {model_path(None)} is missing from this install of cdlpose: install "
+                             "it again, or give --checkpoint FILE (a checkpoint from cdlpose train or cdlpose demo, "
+                             "or PoseNet weights imported with cdlpose import posenet: docs/posenet.md)")
+        path = model_path(path)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
             net, cfg, ckpt = load_model(path, device)
@@ -203,7 +211,9 @@ class Predictor:
             raise InputError(str(e)) from None
         if skeleton is not None and get_skeleton(skeleton).name != cfg.model.skeleton:
             raise InputError(f"{path}: the checkpoint predicts the {cfg.model.skeleton} skeleton, not {skeleton}")
-        return cls(net, cfg, device, flip, lifting, ckpt.get("imported_from"))
+        self = cls(net, cfg, device, flip, lifting, ckpt.get("imported_from"))
+        self.source = str(path)
+        return self
 
     @classmethod
     def from_onnx(cls, path: str | Path, flip: bool | None = None, providers=None, lifting: bool = True) -> "Predictor":
@@ -235,6 +245,7 @@ class Predictor:
                              f"test; export it {'without' if graph_flip else 'with'} --flip to change that")
         self = cls.__new__(cls)
         self.net, self.cfg, self.device, self.flip, self.backend = None, None, torch.device("cpu"), graph_flip, "onnxruntime"
+        self.source = str(path)
         self.skeleton = get_skeleton(meta["cdlpose.skeleton"])
         self.size = int(meta["cdlpose.input_size"])
         self.enlarge = float(meta["cdlpose.box_enlarge"])

@@ -14,10 +14,21 @@ from .config import Config, config_from_dict
 from .errors import CheckpointError, ConfigError
 from .model import CascadedLiftingNet
 
-__all__ = ["CHECKPOINT_FORMAT", "codec_for", "build_model", "read_checkpoint", "load_weights", "load_model",
-           "device_problem"]
+__all__ = ["CHECKPOINT_FORMAT", "DEFAULT_MODEL", "DEFAULT_MODEL_NAME", "codec_for", "build_model", "read_checkpoint",
+           "load_weights", "load_model", "model_path", "device_problem"]
 
 CHECKPOINT_FORMAT = "cdlpose-checkpoint/1"
+
+#: The model cdlpose ships (docs/model-card.md: trained on rendered people only, float16 weights): what
+#: ``cdlpose predict``, ``cdlpose export`` and :meth:`cdlpose.inference.Predictor.from_checkpoint` use when no
+#: checkpoint is given.
+DEFAULT_MODEL_NAME = "cdlpose-photo-v1"
+DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "models" / f"{DEFAULT_MODEL_NAME}.pt"
+
+
+def model_path(path: str | Path | None) -> Path:
+    """``path``, or the shipped model (:data:`DEFAULT_MODEL`) for None."""
+    return DEFAULT_MODEL if path is None else Path(path)
 
 def codec_for(cfg: Config):
     """The codec settings of ``cfg`` with the map and input sizes that follow from ``augment.input_size``."""

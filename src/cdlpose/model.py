@@ -24,6 +24,7 @@ from torch import nn
 
 from .codec import joint_confidence, soft_argmax_3d
 from .data.pipeline import IMAGENET_MEAN as _IMAGENET_MEAN, IMAGENET_STD as _IMAGENET_STD
+from .errors import ConfigError, lacks_torchvision, needs_torchvision
 from .resnet import Bottleneck, ResNet
 from .skeletons import get_skeleton
 
@@ -138,7 +139,13 @@ def build_backbone(name: str, pretrained: str | None = None, stages: int = 4) ->
     """
     net = ResNet(name)
     if pretrained == "imagenet":
-        import torchvision  # only for its weights: its import takes seconds (it loads torch._dynamo)
+        try:
+            import torchvision  # only for its weights: its import takes seconds (it loads torch._dynamo)
+        except ImportError as e:
+            if not lacks_torchvision(e):
+                raise
+            raise ConfigError(needs_torchvision("model.pretrained: imagenet (torchvision's ImageNet weights)")) \
+                from None
 
         weights = torchvision.models.get_model_weights(name).DEFAULT
         try:

@@ -345,12 +345,30 @@ def figures_only(trained_on) -> bool:
                                     and e.get("style") in FIGURE_STYLES for e in trained_on)
 
 
+def model_card(pred: Predictor, source) -> dict | None:
+    """A shipped model's card, ``{"name", "summary"}`` (a checkpoint's ``card``, an ONNX file's ``cdlpose.card``),
+    or None."""
+    if pred.backend == "onnxruntime":
+        session = getattr(getattr(pred, "_forward", None), "session", None)
+        raw = session.get_modelmeta().custom_metadata_map.get("cdlpose.card") if session is not None else None
+        try:
+            value = json.loads(raw) if raw else None
+        except ValueError:
+            value = None
+    else:
+        value = _checkpoint_field(source, "card") if source else None
+    return value if isinstance(value, dict) and {"name", "summary"} <= set(value) else None
+
+
 def model_line(source, pred: Predictor, trained_on) -> str:
-    """The one line ``cdlpose predict`` prints before a run: the model (file, skeleton, imported weights' label)
-    and what it was trained on; a model trained only on the figure styles is said not to be meant for photos."""
+    """The one line ``cdlpose predict`` prints before a run: the model (its name when it is a shipped model with a
+    card, the file, skeleton, imported weights' label) and what it was trained on; a model trained only on the
+    figure styles is said not to be meant for photos; a shipped model's card says what it scores on photos."""
     sk = pred.skeleton
     label = f", {pred.origin['label']}" if isinstance(pred.origin, dict) and pred.origin.get("label") else ""
-    head = f"model: {source} ({sk.name}, {sk.num_joints} joints{label}"
+    card = model_card(pred, source)
+    name = f"{card['name']}, " if card else ""
+    head = f"model: {name}{source} ({sk.name}, {sk.num_joints} joints{label}"
     if trained_on is None:
         return f"{head}); training data not recorded (a checkpoint from before cdlpose recorded it)"
     text = f"{head}); trained on " + "; ".join(dict.fromkeys(_describe_entry(e) for e in trained_on))
@@ -359,6 +377,8 @@ def model_line(source, pred: Predictor, trained_on) -> str:
         text += (f" — only rendered figures ({styles}), which are not meant for photos: on a photo its poses are "
                  "unrelated to the people (for photos use a model trained on real images, e.g. imported PoseNet "
                  "weights: docs/posenet.md)")
+    elif card:
+        text += f" — {card['summary']}"
     elif all(isinstance(e, dict) and e.get("format") in RENDERED_FORMATS for e in trained_on):
         text += " — only rendered images: untested on photos"
     return text
