@@ -175,7 +175,8 @@ def mean_pose(path: str, people: list[dict]) -> tuple[list, list]:
     _, cfg, _ = load_model(model_path(None if path == "shipped" else path), "cpu")
     entry = next(e for e in cfg.data.datasets if e.get("role", "train") == "train")
     ds = SyntheticHumans("train", min(int(entry["size"]), 500), int(entry.get("seed", 0)),
-                         entry.get("cache_dir"), style=entry.get("style", "full"))
+                         entry.get("cache_dir"), style=entry.get("style", "full"),
+                         image_size=int(entry.get("image_size", 256)))
     idx = [H36M17.joints.index(n) for n in LIMBS]
     unit, poses = [], []
     for i in range(len(ds)):

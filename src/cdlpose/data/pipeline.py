@@ -239,7 +239,7 @@ class CropAugment:
         if p.get("noise", 0) > 0:
             img = img + r.normal(0, p["noise"], img.shape).astype(np.float32)
         if p.get("jpeg", 0):
-            ok, buf = cv2.imencode(".jpg", (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8),
+            _, buf = cv2.imencode(".jpg", (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8),
                                    [cv2.IMWRITE_JPEG_QUALITY, p["jpeg"]])
             img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).reshape(img.shape).astype(np.float32) / 255.0
         return img
