@@ -5,6 +5,7 @@ redistributable data."""
 import json
 
 import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -92,3 +93,53 @@ def test_export_without_a_checkpoint_writes_the_shipped_model_here_with_its_card
     assert cli_main(["export", "--format", "weights", "--half"]) == 0
     w = torch.load(tmp_path / f"{DEFAULT_MODEL_NAME}-weights-fp16.pt", weights_only=True)
     assert w["card"] == CARD and all(v.dtype != torch.float32 for v in w["model"].values())
+# ------------------------------------------------------------------------------------------ the shipped file
+
+
+def test_the_shipped_file_is_small_half_precision_and_trained_on_rendered_people_only():
+    assert DEFAULT_MODEL.is_file(), f"{DEFAULT_MODEL} is missing from the package"
+    assert DEFAULT_MODEL.stat().st_size <= 25 * 2**20
+    ck = torch.load(DEFAULT_MODEL, map_location="cpu", weights_only=True)
+    floats = [v for v in ck["model"].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)
+    assert ck["card"]["name"] == DEFAULT_MODEL_NAME and "docs/model-card.md" in ck["card"]["summary"]
+    # the weights ship in the package: every training set must be the project's own rendered data
+    assert ck["trained_on"] and all(e["format"] == "synthetic" and e["style"] == "realistic" for e in ck["trained_on"])
+    pred = Predictor.from_checkpoint(device="cpu")
+    assert pred.source == str(DEFAULT_MODEL) and pred.skeleton.name == "h36m17"
+
+
+def test_the_shipped_model_puts_its_joints_on_real_people(shared_dir):
+    """The 12 COCO people of the fixtures (real photos, licensed, read at run time) from their annotated boxes: the
+    joints lie inside each person's box (a crop-to-image mapping bug puts them outside) and PCK@0.2 of the box stays
+    at its measured level (61% on 135 joints; the floor 55% guards a broken load or normalisation). It is a weak
+    model on photos: on these people the mean pose scores 62% and swapping its left and right joints changes
+    nothing (62%), so this test cannot tell those apart — the probe and the model card say so."""
+    from cdlpose.data.readers import read_coco
+    from cdlpose.skeletons import get_skeleton
+
+    ann = shared_dir / "fixtures" / "coco" / "test_coco.json"
+    if not ann.is_file():
+        pytest.skip(f"{ann} is absent (licensed samples, read at run time)")
+    limbs = ("L_Shoulder", "R_Shoulder", "L_Elbow", "R_Elbow", "L_Wrist", "R_Wrist", "L_Hip", "R_Hip", "L_Knee",
+             "R_Knee", "L_Ankle", "R_Ankle")
+    pred = Predictor.from_checkpoint(device="cpu")
+    hits, inside, total, people = 0, 0, 0, 0
+    for r in read_coco(ann, ann.parent):
+        sk = get_skeleton(r["skeleton"])
+        idx = [sk.joints.index(n) for n in limbs]
+        valid = r["valid_2d"][idx]
+        if valid.sum() < 6:
+            continue
+        box = np.asarray(r["box"], float)
+        out = pred.predict([r["image_path"]], boxes=[[list(box)]])[0][0]
+        uv = np.asarray(out["keypoints_2d"])[[pred.skeleton.joints.index(n) for n in limbs]]
+        err = np.linalg.norm(uv - r["joints_2d"][idx], axis=1)[valid] / box[2:].max()
+        hits += int((err < 0.2).sum())
+        total += int(valid.sum())
+        lo, hi = box[:2] - 0.1 * box[2:], box[:2] + 1.1 * box[2:]
+        inside += int(((uv >= lo) & (uv <= hi)).all(1).sum())
+        people += 1
+    assert people == 12 and total > 100
+    assert inside / (12 * people) >= 0.95
+    assert hits / total >= 0.55
