@@ -187,23 +187,16 @@ def main(argv=None) -> int:
     from cdlpose.demo import pretrain_from_stage1, sample_scenes
     from cdlpose.engine import Trainer
 
-    if "stage1" in phases:
-        t = time.perf_counter()
-        Trainer(cfg1).fit()
-        times["stage1"] = time.perf_counter() - t
-    if "lifting" in phases:
-        t = time.perf_counter()
+    def lifting() -> None:  # the demo's lifting pre-training, scaled to the stage-1 steps as the demo scales it
         scenes = sample_scenes(max(round(5.25 * a.steps), 256), "train", a.seed, start=10**7)
         pretrain_from_stage1(cfg1, scenes, max(round(0.21 * a.steps), 1), a.seed, progress=True)
-        times["lifting"] = time.perf_counter() - t
-    if "stage2" in phases:
-        t = time.perf_counter()
-        Trainer(cfg2).fit()
-        times["stage2"] = time.perf_counter() - t
-    if "finetune" in phases:
-        t = time.perf_counter()
-        Trainer(cfg3).fit()
-        times["finetune"] = time.perf_counter() - t
+
+    for name, run in (("stage1", lambda: Trainer(cfg1).fit()), ("lifting", lifting),
+                      ("stage2", lambda: Trainer(cfg2).fit()), ("finetune", lambda: Trainer(cfg3).fit())):
+        if name in phases:
+            t = time.perf_counter()
+            run()
+            times[name] = time.perf_counter() - t
     if "evaluate" in phases:
         from cdlpose.evaluation import evaluate_checkpoint, write_results
 
