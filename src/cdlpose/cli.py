@@ -3,9 +3,11 @@
 An open implementation of Zhang, Zhan and Chang, "Deep Monocular 3D Human Pose Estimation via Cascaded
 Dimension-Lifting" (AAAI 2021): a network lifts an image to 2D joint heatmaps, then to per-joint 2.5D volumes, and a
 lifting block turns the 2.5D estimate into a root-relative 3D pose. Train and evaluate it on Human3.6M and
-MuCo/MuPoTS-3D, or try it on a laptop on the embedded synthetic data set. There are no pretrained weights:
-start with `cdlpose demo`, which trains a small model on your CPU in minutes, on rendered figures (it is not a
-model for photos; for photos, import Moon et al.'s published PoseNet weights, below, or train on real data).
+MuCo/MuPoTS-3D, or try it on a laptop on the embedded synthetic data set. One small model ships, trained on
+rendered people only (cdlpose-photo-v1: predict's default, about the mean pose's level on photos, docs/model-card.md);
+there are no pretrained weights of the paper's model: start with `cdlpose demo`, which trains a small model on your
+CPU in minutes, on rendered figures (for photos, import Moon et al.'s published PoseNet weights, below, or train on
+real data).
 """
 
 from __future__ import annotations

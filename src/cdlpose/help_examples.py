@@ -23,9 +23,11 @@ on the real data sets (licensed; see docs/datasets.md for where to get them and 
   cdlpose evaluate configs/h36m_p1.yaml --checkpoint runs/h36m_p1_stage2/last.pt
   cdlpose export --checkpoint runs/h36m_p1_stage2/last.pt --format weights
 
-photos: cdlpose ships no model for photos yet; use one trained on real images, e.g. Moon et al.'s published
-PoseNet weights (Human3.6M + MPII; download a snapshot from their repository's README), or one you trained on
-the real data sets above:
+photos: without --checkpoint predict runs the shipped cdlpose-photo-v1, trained on rendered people only (a start:
+about the mean pose's level on photos, docs/model-card.md); better, one trained on real images, e.g. Moon et al.'s
+published PoseNet weights (Human3.6M + MPII; download a snapshot from their repository's README), or one you
+trained on the real data sets above:
+  cdlpose predict photo.jpg --box 120 40 200 420
   cdlpose import posenet snapshot_24.pth.tar --joints h36m --out posenet_h36m.pt
   cdlpose predict --checkpoint posenet_h36m.pt photo.jpg --box 120 40 200 420 --out poses/
 
