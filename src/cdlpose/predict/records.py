@@ -291,21 +291,25 @@ def recorded_training(pred: Predictor, source) -> list | None:
     """The model's record of what it was trained on (a checkpoint's ``trained_on``, an ONNX file's
     ``cdlpose.trained_on``; for imported PoseNet weights without one, Moon et al.'s data as
     :data:`cdlpose.posenet.TRAINED_ON` knows them), or None when nothing is recorded."""
-    value = None
-    if pred.backend == "onnxruntime":
-        session = getattr(getattr(pred, "_forward", None), "session", None)  # the loaded graph's metadata
-        raw = session.get_modelmeta().custom_metadata_map.get("cdlpose.trained_on") if session is not None else None
-        try:
-            value = json.loads(raw) if raw else None
-        except ValueError:
-            value = None
-    elif source:
-        value = _checkpoint_field(source, "trained_on")
+    value = _recorded(pred, source, "trained_on")
     if value is None and isinstance(pred.origin, dict) and pred.origin.get("kind") == "posenet":
         from ..posenet import TRAINED_ON
 
         value = TRAINED_ON.get(pred.origin.get("joints"))
     return value if isinstance(value, list) else None
+
+
+def _recorded(pred: Predictor, source, key: str):
+    """What the model's file records under ``key``: a checkpoint's entry, or an ONNX file's ``cdlpose.<key>``
+    metadata (JSON); None when absent or unreadable."""
+    if pred.backend == "onnxruntime":
+        session = getattr(getattr(pred, "_forward", None), "session", None)  # the loaded graph's metadata
+        raw = session.get_modelmeta().custom_metadata_map.get(f"cdlpose.{key}") if session is not None else None
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return None
+    return _checkpoint_field(source, key) if source else None
 
 
 def _checkpoint_field(path, key: str):
@@ -348,15 +352,7 @@ def figures_only(trained_on) -> bool:
 def model_card(pred: Predictor, source) -> dict | None:
     """A shipped model's card, ``{"name", "summary"}`` (a checkpoint's ``card``, an ONNX file's ``cdlpose.card``),
     or None."""
-    if pred.backend == "onnxruntime":
-        session = getattr(getattr(pred, "_forward", None), "session", None)
-        raw = session.get_modelmeta().custom_metadata_map.get("cdlpose.card") if session is not None else None
-        try:
-            value = json.loads(raw) if raw else None
-        except ValueError:
-            value = None
-    else:
-        value = _checkpoint_field(source, "card") if source else None
+    value = _recorded(pred, source, "card")
     return value if isinstance(value, dict) and {"name", "summary"} <= set(value) else None
 
 
