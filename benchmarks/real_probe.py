@@ -102,13 +102,17 @@ def _side(box) -> float:
     return float(max(box[2], box[3]))
 
 
+def _errors(people: list[dict], pred_2d: list) -> list:
+    """Per person, the 2D errors of its valid limb joints over the larger side of its box."""
+    return [np.linalg.norm(uv - p["gt_2d"], axis=1)[p["valid"]] / _side(p["box"]) for p, uv in zip(people, pred_2d)]
+
+
 def score(people: list[dict], pred_2d: list, pred_3d: list) -> dict:
     """PCK@0.2 and 2D error (% of box side) per data set and overall; MPJPE / PA-MPJPE on the 3D frames."""
     from cdlpose.metrics import mpjpe, pa_mpjpe
 
     rows, by = {}, {}
-    for p, uv in zip(people, pred_2d):
-        e = np.linalg.norm(uv - p["gt_2d"], axis=1)[p["valid"]] / _side(p["box"])
+    for p, e in zip(people, _errors(people, pred_2d)):
         for key in (p["dataset"], "all"):
             by.setdefault(key, []).append(e)
     for key, es in by.items():
@@ -128,9 +132,9 @@ def bootstrap(people: list[dict], pred_2d: list, pred_3d: list, draws: int = 200
     people (joints pooled, as :func:`score`), and PA-MPJPE (mm) over the Human3.6M frames' people."""
     from cdlpose.metrics import pa_mpjpe
 
-    hits = np.array([np.sum(np.linalg.norm(uv - p["gt_2d"], axis=1)[p["valid"]] / _side(p["box"]) < 0.2)
-                     for p, uv in zip(people, pred_2d)], float)
-    counts = np.array([p["valid"].sum() for p in people], float)
+    errors = _errors(people, pred_2d)
+    hits = np.array([np.sum(e < 0.2) for e in errors], float)
+    counts = np.array([e.size for e in errors], float)
     r = np.random.default_rng(seed)
     idx = r.integers(len(people), size=(draws, len(people)))
     pck = 100.0 * hits[idx].sum(1) / counts[idx].sum(1)
@@ -145,12 +149,17 @@ def bootstrap(people: list[dict], pred_2d: list, pred_3d: list, draws: int = 200
     return out
 
 
+def _checkpoint(path: str) -> str | None:
+    """A checkpoint argument: ``shipped`` is the model cdlpose ships (None to the loaders)."""
+    return None if path == "shipped" else path
+
+
 def run_network(path: str, people: list[dict]) -> tuple[list, list]:
     """A network's 2D limb joints (px) and 3D scored joints (mm) per person; ``path`` ``shipped``: the model cdlpose
     ships (``cdlpose.loading.DEFAULT_MODEL``)."""
     from cdlpose.inference import Predictor
 
-    pred = Predictor.from_checkpoint(None if path == "shipped" else path, device="cpu")
+    pred = Predictor.from_checkpoint(_checkpoint(path), device="cpu")
     uv, xyz = [], []
     for p in people:
         kw = {"focal": p["f"], "centre": p["c"]} if "f" in p else {}
@@ -172,7 +181,7 @@ def mean_pose(path: str, people: list[dict]) -> tuple[list, list]:
 
     from cdlpose.loading import model_path
 
-    _, cfg, _ = load_model(model_path(None if path == "shipped" else path), "cpu")
+    _, cfg, _ = load_model(model_path(_checkpoint(path)), "cpu")
     entry = next(e for e in cfg.data.datasets if e.get("role", "train") == "train")
     ds = SyntheticHumans("train", min(int(entry["size"]), 500), int(entry.get("seed", 0)),
                          entry.get("cache_dir"), style=entry.get("style", "full"),
