@@ -36,33 +36,40 @@ INPUT = 128
 
 
 def configs(out: Path, cache: str, train_size: int, val_size: int, test_size: int, steps: int, seed: int,
-            augment: AugmentConfig | None = None, stage2_size: int = 6000):
-    """(stage 1, stage 2, fine-tuning) configs."""
+            augment: AugmentConfig | None = None, stage2_size: int = 6000, init_from: str | None = None,
+            workers: int = 0, finetune_from: str = "stage2", lr: float = 2e-3, train_seed: int | None = None):
+    """(stage 1, stage 2, fine-tuning) configs. ``init_from``: stage 1 starts from these weights (e.g. the shipped
+    model's) instead of from scratch; ``workers``: stage 1's DataLoader processes, which render the training
+    images the cache lacks while the main process trains; ``finetune_from``: the phase whose ``last.pt`` the
+    fine-tuning starts from (``stage1`` when stage 1 was itself warm-started with a trained lifting block);
+    ``train_seed``: the training images' seed (default ``seed``): another seed gives other images of the training
+    subjects, e.g. new ones for a model warm-started from one trained on the first seed's."""
     from cdlpose.codec import CodecConfig
 
     common = {"format": "synthetic", "seed": seed, "cache_dir": cache, "style": "realistic", "image_size": INPUT,
               "keep_depth": True}
+    train = {} if train_seed is None else {"seed": train_seed}
     sets = [{**common, "split": "val", "size": val_size, "role": "val"},
             {**common, "split": "test", "size": test_size, "role": "test"}]
     data1 = DataConfig(protocol="synthetic", val_size=val_size,
-                       datasets=[{**common, "split": "train", "size": train_size, "role": "train"}, *sets])
+                       datasets=[{**common, "split": "train", "size": train_size, "role": "train", **train}, *sets])
     # stage 2 caches one pass of the frozen network's estimates: a subset of the images is enough for the MLP
     data2 = dataclasses.replace(data1, datasets=[{**common, "split": "train", "size": min(stage2_size, train_size),
-                                                  "role": "train"}, *sets])
+                                                  "role": "train", **train}, *sets])
     model = ModelConfig(variant="full", backbone="resnet18", lite=True, backbone_stages=3, head_width=64,
                         depth_bins=32, lift_blocks=2, lift_dropout=0.25, lift_input="crop+ray")
     aug = augment or AugmentConfig(
         input_size=INPUT, distribution="uniform", scale=0.25, rotation=20.0, rotation_prob=0.3, flip_prob=0.5,
         color_jitter=0.25, occlusion_prob=0.3, background_prob=0.8, shift=0.08, blur_prob=0.3, noise_prob=0.3,
         jpeg_prob=0.3, gray_prob=0.05, contrast=0.3)
-    t1 = TrainConfig(stage=1, epochs=10**6, lr=2e-3, lr_milestones=(), lr_final_drop=0.2, batch_size=16,
-                     workers=0, channels_last_cpu=True, seed=seed, amp="none", max_steps=steps, log_every=25,
-                     eval_batch_size=64, out_dir=str(out / "stage1"))
+    t1 = TrainConfig(stage=1, epochs=10**6, lr=lr, lr_milestones=(), lr_final_drop=0.2, batch_size=16,
+                     workers=workers, init_from=init_from, channels_last_cpu=True, seed=seed, amp="none",
+                     max_steps=steps, log_every=25, eval_batch_size=64, out_dir=str(out / "stage1"))
     n2, n3 = max(round(0.2 * steps), 1), max(round(0.15 * steps), 1)
     t2 = dataclasses.replace(t1, stage=2, lr=1e-3, lr_final_drop=0.3, batch_size=64, cache_passes=1, max_steps=n2,
                              log_every=50, init_from=str(out / "lifting" / "pretrained.pt"), out_dir=str(out / "stage2"))
     t3 = dataclasses.replace(t2, finetune=True, cache_passes=0, batch_size=16, lr=3e-4, max_steps=n3,
-                             init_from=str(out / "stage2" / "last.pt"), out_dir=str(out / "finetune"))
+                             init_from=str(out / finetune_from / "last.pt"), out_dir=str(out / "finetune"))
     base = Config(model=model, codec=CodecConfig(depth_bins=32), augment=aug, data=data1)
     return (dataclasses.replace(base, train=t1), dataclasses.replace(base, train=t2, data=data2),
             dataclasses.replace(base, train=t3))
@@ -156,6 +163,13 @@ def main(argv=None) -> int:
     ap.add_argument("--val-size", type=int, default=400)
     ap.add_argument("--test-size", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init-from", help="stage 1 starts from this checkpoint ('shipped': the model in the package) "
+                    "instead of from scratch; with a trained lifting block, run --phases stage1,finetune,evaluate")
+    ap.add_argument("--train-seed", type=int, help="the training images' seed (default --seed; validation and test "
+                    "keep --seed's)")
+    ap.add_argument("--lr", type=float, default=2e-3, help="stage 1's learning rate")
+    ap.add_argument("--workers", type=int, default=0, help="stage 1's and fine-tuning's DataLoader processes: they "
+                    "render (and cache) the training images the cache lacks while training goes on")
     ap.add_argument("--render-only", action="store_true")
     ap.add_argument("--phases", default="render,stage1,lifting,stage2,finetune,evaluate")
     ap.add_argument("--ablation", choices=sorted(ABLATIONS), help="stage 1 only, with this lever changed, then "
@@ -163,7 +177,14 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     phases = set(a.phases.split(","))
     out = Path(a.out)
-    cfg1, cfg2, cfg3 = configs(out, a.cache, a.train_size, a.val_size, a.test_size, a.steps, a.seed)
+    init = a.init_from
+    if init == "shipped":
+        from cdlpose.loading import DEFAULT_MODEL
+
+        init = str(DEFAULT_MODEL)
+    cfg1, cfg2, cfg3 = configs(out, a.cache, a.train_size, a.val_size, a.test_size, a.steps, a.seed,
+                               init_from=init, workers=a.workers, lr=a.lr, train_seed=a.train_seed,
+                               finetune_from="stage2" if "stage2" in phases else "stage1")
     if a.ablation:
         from cdlpose.engine import Trainer
 
@@ -179,8 +200,9 @@ def main(argv=None) -> int:
     times = {}
     t = time.perf_counter()
     if "render" in phases or a.render_only:
-        for split, n in (("val", a.val_size), ("test", a.test_size), ("train", a.train_size)):
-            render(a.cache, split, n, a.seed)
+        for split, n, seed in (("val", a.val_size, a.seed), ("test", a.test_size, a.seed),
+                               ("train", a.train_size, a.seed if a.train_seed is None else a.train_seed)):
+            render(a.cache, split, n, seed)
         times["render"] = time.perf_counter() - t
         if a.render_only:
             return 0
