@@ -14,7 +14,12 @@ on the real photographs of the probe.
     python scripts/train_real_photo.py --cache /work/rcache --out runs/real-photo --steps 3600
     # render the cache first (2 processes, ~17 images/s on a 2-core CPU), e.g. by running this with --render-only
 
-Then ``cdlpose export --format weights --half runs/real-photo/finetune/last.pt`` gives the shipped file.
+Then ``cdlpose export --format weights --half runs/real-photo/finetune/last.pt`` gives the shipped file. The shipped
+cdlpose-photo-v2 is v1 (the above, 2,400 steps) continued on new images of the training subjects:
+
+    python scripts/train_real_photo.py --cache /work/rcache --train-size 16000 --train-seed 1 --render-only
+    python scripts/train_real_photo.py --cache /work/rcache --out runs/v2 --train-size 16000 --train-seed 1 \
+        --init-from shipped --lr 1e-3 --steps 2200 --phases stage1,finetune,evaluate
 """
 
 from __future__ import annotations
