@@ -21,7 +21,8 @@ cdlpose-photo-v2 is v1 (the above, 2,400 steps) continued on new images of the t
     python scripts/train_real_photo.py --cache /work/rcache --out runs/v2 --train-size 16000 --train-seed 1 \
         --init-from cdlpose-photo-v1.pt --lr 1e-3 --steps 2200 --phases stage1,finetune,evaluate
 
-(``--init-from shipped`` is now v2 itself; v1's file: ``git show 8f0366e:src/cdlpose/assets/models/cdlpose-photo-v1.pt``.)
+(``--init-from shipped`` is now v2 itself; v1's file:
+``git show 8f0366e:src/cdlpose/assets/models/cdlpose-photo-v1.pt``.)
 """
 
 from __future__ import annotations
