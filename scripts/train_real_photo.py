@@ -15,14 +15,15 @@ on the real photographs of the probe.
     # render the cache first (2 processes, ~17 images/s on a 2-core CPU), e.g. by running this with --render-only
 
 Then ``cdlpose export --format weights --half runs/real-photo/finetune/last.pt`` gives the shipped file. The shipped
-cdlpose-photo-v2 is v1 (the above, 2,400 steps) continued on new images of the training subjects:
+cdlpose-photo-v3 is v1 (the above, 2,400 steps) continued twice on new images of the training subjects, v2:
 
     python scripts/train_real_photo.py --cache /work/rcache --train-size 16000 --train-seed 1 --render-only
     python scripts/train_real_photo.py --cache /work/rcache --out runs/v2 --train-size 16000 --train-seed 1 \
         --init-from cdlpose-photo-v1.pt --lr 1e-3 --steps 2200 --phases stage1,finetune,evaluate
 
-(``--init-from shipped`` is now v2 itself; v1's file:
-``git show 8f0366e:src/cdlpose/assets/models/cdlpose-photo-v1.pt``.)
+then v3, the same from v2 with ``--train-seed 2 --steps 2600 --init-from cdlpose-photo-v2.pt``.
+(``--init-from shipped`` is now v3 itself; v1's file:
+``git show 8f0366e:src/cdlpose/assets/models/cdlpose-photo-v1.pt``, v2's: ``git show 188cb8a:src/cdlpose/assets/models/cdlpose-photo-v2.pt``.)
 """
 
 from __future__ import annotations
