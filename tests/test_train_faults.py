@@ -183,6 +183,19 @@ def test_overwrite_removes_the_earlier_runs_tensorboard_events(tmp_path):
 
 # --- Ctrl-C ----------------------------------------------------------------------------------------------------
 
+@pytest.fixture
+def ctrl_c_reaches_python():
+    """SIGINT as an interactive terminal has it (Python's KeyboardInterrupt handler) for the test's duration:
+    a shell starts background jobs (``pytest … &``) with SIGINT ignored, which train rightly leaves alone."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def _default_sigint() -> None:  # a child process's SIGINT back to the default, whatever the parent ignores
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _ctrl_c_at_the_second_step(monkeypatch, times: int):
     """Send this process ``times`` SIGINTs (as Ctrl-C) from inside the second training step's loss; returns the
     real loss function."""
@@ -202,7 +215,7 @@ def _ctrl_c_at_the_second_step(monkeypatch, times: int):
     return real
 
 
-def test_ctrl_c_in_train_stops_after_the_step_saves_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
+def test_ctrl_c_in_train_stops_after_the_step_saves_and_says_how_to_resume(tmp_path, capsys, monkeypatch, ctrl_c_reaches_python):
     import cdlpose.engine as engine
 
     path = _yaml(tmp_path, tiny(tmp_path, epochs=3))
@@ -223,7 +236,7 @@ def test_ctrl_c_in_train_stops_after_the_step_saves_and_says_how_to_resume(tmp_p
     assert torch.load(last, weights_only=True)["step"] == 3
 
 
-def test_a_second_ctrl_c_stops_at_once_and_says_what_is_left(tmp_path, capsys, monkeypatch):
+def test_a_second_ctrl_c_stops_at_once_and_says_what_is_left(tmp_path, capsys, monkeypatch, ctrl_c_reaches_python):
     path = _yaml(tmp_path, tiny(tmp_path, epochs=3))
     _ctrl_c_at_the_second_step(monkeypatch, 2)
     code, _, err = _cli(capsys, "train", path, "--device", "cpu")
@@ -235,7 +248,7 @@ def test_a_second_ctrl_c_stops_at_once_and_says_what_is_left(tmp_path, capsys, m
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_ctrl_c_in_any_command_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
+def test_ctrl_c_in_any_command_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch, ctrl_c_reaches_python):
     import cdlpose.evaluation as evaluation
 
     def interrupted(*a, **k):
@@ -254,7 +267,8 @@ def test_ctrl_c_sent_to_a_training_process(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "src"))
     with open(tmp_path / "stdout.txt", "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "cdlpose", "train", str(path), "--device", "cpu"],
-                                stdout=out, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+                                stdout=out, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+                                preexec_fn=_default_sigint)
         try:
             deadline = time.monotonic() + 300
             while not (log.is_file() and log.read_text().strip()):  # a step was taken
