@@ -23,7 +23,8 @@ cdlpose-photo-v3 is v1 (the above, 2,400 steps) continued twice on new images of
 
 then v3, the same from v2 with ``--train-seed 2 --steps 2600 --init-from cdlpose-photo-v2.pt``.
 (``--init-from shipped`` is now v3 itself; v1's file:
-``git show 8f0366e:src/cdlpose/assets/models/cdlpose-photo-v1.pt``, v2's: ``git show 188cb8a:src/cdlpose/assets/models/cdlpose-photo-v2.pt``.)
+``git show 8f0366e:src/cdlpose/assets/models/cdlpose-photo-v1.pt``,
+v2's: ``git show 188cb8a:src/cdlpose/assets/models/cdlpose-photo-v2.pt``.)
 """
 
 from __future__ import annotations

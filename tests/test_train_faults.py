@@ -215,7 +215,8 @@ def _ctrl_c_at_the_second_step(monkeypatch, times: int):
     return real
 
 
-def test_ctrl_c_in_train_stops_after_the_step_saves_and_says_how_to_resume(tmp_path, capsys, monkeypatch, ctrl_c_reaches_python):
+@pytest.mark.usefixtures("ctrl_c_reaches_python")
+def test_ctrl_c_in_train_stops_after_the_step_saves_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
     import cdlpose.engine as engine
 
     path = _yaml(tmp_path, tiny(tmp_path, epochs=3))
@@ -236,7 +237,8 @@ def test_ctrl_c_in_train_stops_after_the_step_saves_and_says_how_to_resume(tmp_p
     assert torch.load(last, weights_only=True)["step"] == 3
 
 
-def test_a_second_ctrl_c_stops_at_once_and_says_what_is_left(tmp_path, capsys, monkeypatch, ctrl_c_reaches_python):
+@pytest.mark.usefixtures("ctrl_c_reaches_python")
+def test_a_second_ctrl_c_stops_at_once_and_says_what_is_left(tmp_path, capsys, monkeypatch):
     path = _yaml(tmp_path, tiny(tmp_path, epochs=3))
     _ctrl_c_at_the_second_step(monkeypatch, 2)
     code, _, err = _cli(capsys, "train", path, "--device", "cpu")
@@ -248,7 +250,7 @@ def test_a_second_ctrl_c_stops_at_once_and_says_what_is_left(tmp_path, capsys, m
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_ctrl_c_in_any_command_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch, ctrl_c_reaches_python):
+def test_ctrl_c_in_any_command_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
     import cdlpose.evaluation as evaluation
 
     def interrupted(*a, **k):
