@@ -47,13 +47,17 @@ INPUT = 128
 
 def configs(out: Path, cache: str, train_size: int, val_size: int, test_size: int, steps: int, seed: int,
             augment: AugmentConfig | None = None, stage2_size: int = 6000, init_from: str | None = None,
-            workers: int = 0, finetune_from: str = "stage2", lr: float = 2e-3, train_seed: int | None = None):
+            workers: int = 0, finetune_from: str = "stage2", lr: float = 2e-3, train_seed: int | None = None,
+            varied_size: int = 0, varied_seed: int | None = None):
     """(stage 1, stage 2, fine-tuning) configs. ``init_from``: stage 1 starts from these weights (e.g. the shipped
     model's) instead of from scratch; ``workers``: stage 1's DataLoader processes, which render the training
     images the cache lacks while the main process trains; ``finetune_from``: the phase whose ``last.pt`` the
     fine-tuning starts from (``stage1`` when stage 1 was itself warm-started with a trained lifting block);
     ``train_seed``: the training images' seed (default ``seed``): another seed gives other images of the training
-    subjects, e.g. new ones for a model warm-started from one trained on the first seed's."""
+    subjects, e.g. new ones for a model warm-started from one trained on the first seed's; ``varied_size``:
+    that many training images more from the ``varied`` pose set (:data:`cdlpose.data.synthetic.POSE_SETS`; seed
+    ``varied_seed``, default the training seed), and then a second validation and test set of held-out subjects in
+    varied poses (``val_size`` and ``test_size`` each)."""
     from cdlpose.codec import CodecConfig
 
     common = {"format": "synthetic", "seed": seed, "cache_dir": cache, "style": "realistic", "image_size": INPUT,
@@ -61,8 +65,14 @@ def configs(out: Path, cache: str, train_size: int, val_size: int, test_size: in
     train = {} if train_seed is None else {"seed": train_seed}
     sets = [{**common, "split": "val", "size": val_size, "role": "val"},
             {**common, "split": "test", "size": test_size, "role": "test"}]
-    data1 = DataConfig(protocol="synthetic", val_size=val_size,
-                       datasets=[{**common, "split": "train", "size": train_size, "role": "train", **train}, *sets])
+    varied = []
+    if varied_size:
+        vseed = varied_seed if varied_seed is not None else train.get("seed", seed)
+        varied = [{**common, "split": "train", "size": varied_size, "role": "train", "seed": vseed,
+                   "pose_set": "varied"}]
+        sets += [dict(e, pose_set="varied") for e in sets]
+    data1 = DataConfig(protocol="synthetic", val_size=val_size * (2 if varied_size else 1), datasets=[
+        {**common, "split": "train", "size": train_size, "role": "train", **train}, *varied, *sets])
     # stage 2 caches one pass of the frozen network's estimates: a subset of the images is enough for the MLP
     data2 = dataclasses.replace(data1, datasets=[{**common, "split": "train", "size": min(stage2_size, train_size),
                                                   "role": "train", **train}, *sets])
@@ -96,10 +106,10 @@ def eval_augment(input_size: int) -> AugmentConfig:
     return AugmentConfig(input_size=input_size, train=False, background_prob=0.8)
 
 
-def validate_2d(checkpoint: Path, cfg: Config, role: str = "val") -> dict:
-    """The probe's 2D scores on the synthetic ``role`` entries (held-out subjects, held-out panoramas), whatever the
-    checkpoint's input size: PCK@0.2 of the box's larger side and the mean 2D error in % of that side over the
-    12 limb joints, and the lifted pose's MPJPE / PA-MPJPE (mm)."""
+def validate_2d(checkpoint: Path, cfg: Config, role: str = "val", poses: str = "activities") -> dict:
+    """The probe's 2D scores on the synthetic ``role`` entries of the ``poses`` set (held-out subjects, held-out
+    panoramas), whatever the checkpoint's input size: PCK@0.2 of the box's larger side and the mean 2D error in %
+    of that side over the 12 limb joints, and the lifted pose's MPJPE / PA-MPJPE (mm)."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -113,8 +123,7 @@ def validate_2d(checkpoint: Path, cfg: Config, role: str = "val") -> dict:
     net, saved, _ = load_model(checkpoint, torch.device("cpu"))
     S = saved.augment.input_size
     aug = CropAugment(saved.model.skeleton, eval_augment(S))
-    data = dataclasses.replace(cfg.data, datasets=[dict(e, role="test") for e in cfg.data.datasets
-                                                   if e["role"] == role])
+    data = dataclasses.replace(cfg.data, datasets=_entries(cfg, role, poses))
     loader = DataLoader(build_dataset(data, "test", aug), batch_size=64, collate_fn=collate)
     pred = predict_loader(net, loader, torch.device("cpu"), True, "none", codec_for(saved).depth_range)
     sk = get_skeleton(saved.model.skeleton)
@@ -127,6 +136,12 @@ def validate_2d(checkpoint: Path, cfg: Config, role: str = "val") -> dict:
             "PA-MPJPE": float(pa_mpjpe(pred["pred_3d"], pred["gt_3d"])), "n": int(len(err))}
 
 
+def _entries(cfg: Config, role: str, poses: str) -> list[dict]:
+    """``cfg``'s synthetic ``role`` entries of the ``poses`` set, as test entries."""
+    return [dict(e, role="test") for e in cfg.data.datasets
+            if e["role"] == role and e.get("pose_set", "activities") == poses]
+
+
 #: Stage-1 ablations of the levers, each against the recipe's augmentation at 128²: what it changes on the
 #: synthetic validation set (held-out subjects before held-out panoramas).
 ABLATIONS = {
@@ -137,19 +152,20 @@ ABLATIONS = {
 }
 
 
-def render(cache: str, split: str, size: int, seed: int, workers: int = 2) -> None:
-    """Render (and cache) ``size`` samples of ``split`` with ``workers`` processes."""
+def render(cache: str, split: str, size: int, seed: int, workers: int = 2, pose_set: str = "activities") -> None:
+    """Render (and cache) ``size`` samples of ``split`` (of the ``pose_set``) with ``workers`` processes."""
     from torch.utils.data import DataLoader
 
     from cdlpose.data.synthetic import SyntheticHumans
 
-    ds = SyntheticHumans(split, size, seed, cache, keep_depth=True, style="realistic", image_size=INPUT)
+    ds = SyntheticHumans(split, size, seed, cache, keep_depth=True, style="realistic", image_size=INPUT,
+                         pose_set=pose_set)
     loader = DataLoader(_Touch(ds), batch_size=32, num_workers=workers, collate_fn=len)
     done, t0 = 0, time.perf_counter()
     for k in loader:
         done += k
         if done % 1024 < 32:
-            print(f"rendered {split} {done}/{size} ({done / (time.perf_counter() - t0):.1f}/s)", flush=True)
+            print(f"rendered {split} {pose_set} {done}/{size} ({done / (time.perf_counter() - t0):.1f}/s)", flush=True)
 
 
 class _Touch:
@@ -177,6 +193,9 @@ def main(argv=None) -> int:
                     "instead of from scratch; with a trained lifting block, run --phases stage1,finetune,evaluate")
     ap.add_argument("--train-seed", type=int, help="the training images' seed (default --seed; validation and test "
                     "keep --seed's)")
+    ap.add_argument("--varied-size", type=int, default=0, help="this many training images more from the varied "
+                    "pose set (more pose families, wider camera tilts), and validation and test sets of it")
+    ap.add_argument("--varied-seed", type=int, help="the varied training images' seed (default: the training seed)")
     ap.add_argument("--lr", type=float, default=2e-3, help="stage 1's learning rate")
     ap.add_argument("--workers", type=int, default=0, help="stage 1's and fine-tuning's DataLoader processes: they "
                     "render (and cache) the training images the cache lacks while training goes on")
@@ -194,7 +213,9 @@ def main(argv=None) -> int:
         init = str(DEFAULT_MODEL)
     cfg1, cfg2, cfg3 = configs(out, a.cache, a.train_size, a.val_size, a.test_size, a.steps, a.seed,
                                init_from=init, workers=a.workers, lr=a.lr, train_seed=a.train_seed,
-                               finetune_from="stage2" if "stage2" in phases else "stage1")
+                               finetune_from="stage2" if "stage2" in phases else "stage1",
+                               varied_size=a.varied_size, varied_seed=a.varied_seed)
+    pose_sets = ("activities", "varied") if a.varied_size else ("activities",)
     if a.ablation:
         from cdlpose.engine import Trainer
 
@@ -210,9 +231,8 @@ def main(argv=None) -> int:
     times = {}
     t = time.perf_counter()
     if "render" in phases or a.render_only:
-        for split, n, seed in (("val", a.val_size, a.seed), ("test", a.test_size, a.seed),
-                               ("train", a.train_size, a.seed if a.train_seed is None else a.train_seed)):
-            render(a.cache, split, n, seed)
+        for e in cfg1.data.datasets:
+            render(a.cache, e["split"], e["size"], e["seed"], pose_set=e.get("pose_set", "activities"))
         times["render"] = time.perf_counter() - t
         if a.render_only:
             return 0
@@ -220,7 +240,14 @@ def main(argv=None) -> int:
     from cdlpose.engine import Trainer
 
     def lifting() -> None:  # the demo's lifting pre-training, scaled to the stage-1 steps as the demo scales it
-        scenes = sample_scenes(max(round(5.25 * a.steps), 256), "train", a.seed, start=10**7)
+        n = max(round(5.25 * a.steps), 256)
+        if a.varied_size:  # the varied set's share of the training images, and its poses
+            nv = round(n * a.varied_size / (a.varied_size + a.train_size))
+            parts = [sample_scenes(n - nv, "train", a.seed, start=10**7),
+                     sample_scenes(nv, "train", a.seed, start=10**7, pose_set="varied")]
+            scenes = tuple(np.concatenate(k) for k in zip(*parts))
+        else:
+            scenes = sample_scenes(n, "train", a.seed, start=10**7)
         pretrain_from_stage1(cfg1, scenes, max(round(0.21 * a.steps), 1), a.seed, progress=True)
 
     for name, run in (("stage1", lambda: Trainer(cfg1).fit()), ("lifting", lifting),
@@ -233,20 +260,27 @@ def main(argv=None) -> int:
         from cdlpose.evaluation import evaluate_checkpoint, write_results
 
         summary = {}
-        for stage in ("stage2", "finetune"):
+        for stage in ("stage1", "stage2", "finetune"):
             ckpt = out / stage / "last.pt"
             if not ckpt.is_file():
                 continue
-            summary[f"{stage}/val 2D"] = validate_2d(ckpt, cfg3, "val")
+            for poses in pose_sets:  # the selection's scores: both pose sets' validation images
+                name = "val" if poses == "activities" else f"val {poses}"
+                summary[f"{stage}/{name} 2D"] = validate_2d(ckpt, cfg3, "val", poses)
+            if stage == "stage1":
+                continue
             for role in ("val", "test"):
-                cfg = dataclasses.replace(cfg3, data=dataclasses.replace(cfg3.data, datasets=[
-                    dict(e, role="test") for e in cfg3.data.datasets if e["role"] == role]))
-                result, _ = evaluate_checkpoint(ckpt, cfg, "synthetic", flip=True, out_dir=out / f"eval-{stage}",
-                                                progress=False, stem=role)
-                write_results(result, out / f"eval-{stage}", role)
-                s = result["summary"]
-                summary[f"{stage}/{role}"] = {"MPJPE": s["cdlpose"]["MPJPE"], "PA-MPJPE": s["cdlpose"]["PA-MPJPE"],
-                                              "error_2d_px": s.get("error_2d_px")}
+                for poses in pose_sets:
+                    name = role if poses == "activities" else f"{role}-{poses}"
+                    cfg = dataclasses.replace(cfg3, data=dataclasses.replace(cfg3.data, datasets=_entries(cfg3, role,
+                                                                                                          poses)))
+                    result, _ = evaluate_checkpoint(ckpt, cfg, "synthetic", flip=True, out_dir=out / f"eval-{stage}",
+                                                    progress=False, stem=name)
+                    write_results(result, out / f"eval-{stage}", name)
+                    s = result["summary"]
+                    summary[f"{stage}/{name}"] = {"MPJPE": s["cdlpose"]["MPJPE"],
+                                                  "PA-MPJPE": s["cdlpose"]["PA-MPJPE"],
+                                                  "error_2d_px": s.get("error_2d_px")}
         print(json.dumps(summary, indent=1))
         (out / "summary.json").write_text(json.dumps({"synthetic": summary, "seconds": times}, indent=1))
     print({k: round(v / 60, 1) for k, v in times.items()}, "minutes")

@@ -58,3 +58,32 @@ def test_stage_one_warm_starts_from_the_shipped_model(recipe, tmp_path):
     assert any(k.startswith("lifting.") for k in shipped)
     for k, v in shipped.items():
         assert torch.equal(state[k].float(), v.float()), k
+
+
+def test_varied_poses_add_training_images_and_their_own_validation(recipe, tmp_path):
+    """--varied-size adds varied-pose training images (their own seed) and varied-pose validation and test sets
+    of the held-out subjects, leaving the activity sets as they were: both are scored, neither replaced."""
+    plain = recipe.configs(tmp_path, "cache", 100, 10, 10, 20, seed=0, train_seed=2)[0]
+    cfg1, cfg2, _ = recipe.configs(tmp_path, "cache", 100, 10, 10, 20, seed=0, train_seed=2, varied_size=30,
+                                   varied_seed=3)
+    train = _entries(cfg1, "train")
+    assert [(e["size"], e["seed"], e.get("pose_set", "activities")) for e in train] == [(100, 2, "activities"),
+                                                                                         (30, 3, "varied")]
+    for role in ("val", "test"):
+        got = _entries(cfg1, role)
+        assert got[0] == _entries(plain, role)[0] and "pose_set" not in got[0]
+        assert got[1] == dict(got[0], pose_set="varied")
+    assert recipe._entries(cfg1, "val", "varied") == [dict(_entries(cfg1, "val")[1], role="test")]
+    # stage 2's one pass of estimates stays on the activity images; its validation keeps both sets
+    assert [e.get("pose_set") for e in _entries(cfg2, "train")] == [None] and len(_entries(cfg2, "val")) == 2
+
+
+def test_render_phase_renders_every_entry_of_both_pose_sets(recipe, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(recipe, "render", lambda cache, split, n, seed, pose_set="activities": calls.append(
+        (split, n, seed, pose_set)))
+    recipe.main(["--cache", str(tmp_path), "--out", str(tmp_path / "run"), "--render-only", "--train-size", "50",
+                 "--val-size", "6", "--test-size", "7", "--train-seed", "2", "--varied-size", "40"])
+    assert sorted(calls) == sorted([("train", 50, 2, "activities"), ("train", 40, 2, "varied"),
+                                    ("val", 6, 0, "activities"), ("val", 6, 0, "varied"),
+                                    ("test", 7, 0, "activities"), ("test", 7, 0, "varied")])

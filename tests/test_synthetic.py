@@ -5,7 +5,9 @@ import pytest
 
 from cdlpose.cli import main as cli_main
 from cdlpose.data.sample import DataError, validate_sample
-from cdlpose.data.synthetic import ACTIVITIES, SyntheticHumans, make_subject, render_sample
+from cdlpose.data.datasets import FORMATS
+from cdlpose.data.synthetic import (ACTIVITIES, VARIED_FAMILIES, SyntheticHumans, _scene, make_subject, render_sample,
+                                    sample_scene)
 from cdlpose.geometry import apply_affine, project
 from cdlpose.skeletons import H36M17, geodesic_length
 
@@ -83,6 +85,59 @@ def test_statures_bone_lengths_and_activities(samples):
     lengths = [[np.linalg.norm(s["joints_3d"][c] - s["joints_3d"][p]) for p, c in H36M17.bones] for s in same]
     assert len(same) >= 2 and np.allclose(lengths[0], lengths[1], rtol=1e-9)
     assert {s["action"] for s in samples} <= set(ACTIVITIES) and len({s["action"] for s in samples}) >= 6
+
+
+def _body_pose(scene):
+    """A scene's joints in its body frame (pelvis at the origin), in units of the subject's stature, and its
+    family."""
+    _, subject, family, _, _, _, R, t, cam, _ = scene
+    return (cam - t) @ R / subject.stature, family
+
+
+def test_varied_pose_set_reaches_poses_the_activities_do_not():
+    """60% of the varied set comes from the added families, whose poses lie about twice as far from their nearest
+    activity pose as a new activity pose does; its other 40% are the activities' own distribution."""
+    ref = np.stack([_body_pose(_scene(i, "train", 0))[0] for i in range(300)])
+
+    def nearest(p):  # mean joint distance to the closest activity pose
+        return np.linalg.norm(ref - p, axis=-1).mean(-1).min()
+
+    held_out = np.median([nearest(_body_pose(_scene(i, "train", 0))[0]) for i in range(300, 400)])
+    varied = [_body_pose(_scene(i, "train", 0, "varied")) for i in range(300)]
+    families = [f for _, f in varied]
+    assert set(families) >= set(VARIED_FAMILIES) and set(families) <= set(VARIED_FAMILIES) | set(ACTIVITIES)
+    assert 0.5 < np.mean([f in VARIED_FAMILIES for f in families]) < 0.7
+    added = np.median([nearest(p) for p, f in varied if f in VARIED_FAMILIES])
+    same = np.median([nearest(p) for p, f in varied if f not in VARIED_FAMILIES])
+    assert added > 1.6 * held_out and same < 1.3 * held_out
+
+
+def test_varied_pose_set_tilts_the_camera_further():
+    """The angle between the body's up and the camera's up: at most arccos(cos 10° cos 10°) = 14.1° for the
+    activities (pitch and roll ±10°), up to arccos(cos 35° cos 20°) = 39.7° for the varied set."""
+
+    def tilt(scene):
+        up = scene[6] @ np.array([0.0, 1.0, 0.0])  # the body's up in camera axes (image y points down)
+        return np.degrees(np.arccos(-up[1]))
+
+    act = [tilt(_scene(i, "val", 0)) for i in range(200)]
+    var = [tilt(_scene(i, "val", 0, "varied")) for i in range(200)]
+    assert max(act) < 14.2 and 30 < max(var) < 39.8 and np.median(var) > 1.5 * np.median(act)
+
+
+def test_pose_set_keeps_the_default_and_separates_caches_and_ids(tmp_path):
+    # the default set is what every cache and published number was made with: pinned
+    first = [sample_scene(i, "train", 0)["action"] for i in range(8)]
+    assert first == ["Standing", "Walking", "SittingDown", "Bending", "SittingDown", "Bending", "Standing", "Walking"]
+    assert np.allclose(sample_scene(0, "train", 0)["joints_3d"][0], [915.4865, 302.1058, 3456.6880], atol=1e-3)
+    a, v = SyntheticHumans("val", 4, 0, tmp_path), SyntheticHumans("val", 4, 0, tmp_path, pose_set="varied")
+    assert a.cache_dir != v.cache_dir and a.cache_dir.parent == v.cache_dir.parent
+    assert sample_scene(1, "val", 0)["sample_id"] != sample_scene(1, "val", 0, "varied")["sample_id"]
+    # a config entry's pose_set reaches the data set
+    ds = FORMATS["synthetic"][1]({"format": "synthetic", "split": "val", "size": 3, "pose_set": "varied"}, True)
+    assert ds.pose_set == "varied" and ds[0]["sample_id"].startswith("synthetic-varied/val/")
+    with pytest.raises(ValueError, match="unknown synthetic pose set 'wild'"):
+        SyntheticHumans("val", 4, 0, pose_set="wild")
 
 
 def render_sample_many(subject_id, limit=2, tries=2000):

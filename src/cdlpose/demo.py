@@ -96,21 +96,23 @@ def demo_finetune_config(cfg2: Config, steps: int) -> Config:
 class _Scenes(torch.utils.data.Dataset):
     """Synthetic people without pictures (:func:`cdlpose.data.synthetic.sample_scene`), for worker processes."""
 
-    def __init__(self, split: str, seed: int, start: int, n: int) -> None:
-        self.split, self.seed, self.start, self.n = split, seed, start, n
+    def __init__(self, split: str, seed: int, start: int, n: int, pose_set: str = "activities") -> None:
+        self.split, self.seed, self.start, self.n, self.pose_set = split, seed, start, n, pose_set
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, i: int):
-        s = sample_scene(self.start + i, self.split, self.seed)
+        s = sample_scene(self.start + i, self.split, self.seed, self.pose_set)
         return s["joints_2d"], s["joints_3d"], s["box"], s["f"], s["c"]
 
 
-def sample_scenes(n: int, split: str = "train", seed: int = 0, start: int = 0, workers: int = 2):
+def sample_scenes(n: int, split: str = "train", seed: int = 0, start: int = 0, workers: int = 2,
+                  pose_set: str = "activities"):
     """``joints_2d`` (n, J, 2), ``joints_3d`` (n, J, 3), ``box`` (n, 4), ``f`` and ``c`` (n, 2) of synthetic samples
-    ``start`` … ``start + n - 1`` of ``split`` (poses and cameras as rendered, ~0.7 ms each per core)."""
-    loader = DataLoader(_Scenes(split, seed, start, n), batch_size=256, num_workers=workers,
+    ``start`` … ``start + n - 1`` of ``split`` of the ``pose_set`` (poses and cameras as rendered, ~0.7 ms each
+    per core)."""
+    loader = DataLoader(_Scenes(split, seed, start, n, pose_set), batch_size=256, num_workers=workers,
                         collate_fn=lambda items: [np.stack(c) for c in zip(*items)])
     parts = list(loader)
     return tuple(np.concatenate([p[k] for p in parts]) for k in range(5))

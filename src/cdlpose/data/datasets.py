@@ -13,7 +13,8 @@ The section lists data set entries, each with a ``format``, its paths and a ``ro
 
 ``format: synthetic`` (with ``split``, ``size`` — the number of samples, ``seed``, ``cache_dir``, ``style``,
 ``image_size`` — the rendered crop's side, default 256, ``keep_depth`` — keep the depth map, which
-``augment.background_prob`` needs) is the embedded synthetic set;
+``augment.background_prob`` needs, ``pose_set`` — ``activities``, the default, or ``varied``: more pose families
+and camera tilts, :data:`cdlpose.data.synthetic.POSE_SETS`) is the embedded synthetic set;
 ``format: rendered-poses`` (``poses``, ``cameras``, ``subjects``, ``every``, ``style``, ``seed``, ``cache_dir``,
 ``file_step``, ``image_size``) renders given 3D poses (Human3.6M's, world mm) from their calibrated cameras with
 the same figures (:mod:`cdlpose.data.rendered`). A data set is 3D when its format carries 3D joints (Human3.6M,
@@ -58,7 +59,8 @@ FORMATS = {
                                                    e.get("seed", 0), e.get("cache_dir"),
                                                    style=e.get("style", "full"),
                                                    image_size=e.get("image_size", 256),
-                                                   keep_depth=bool(e.get("keep_depth", False)))),
+                                                   keep_depth=bool(e.get("keep_depth", False)),
+                                                   pose_set=e.get("pose_set", "activities"))),
     "rendered-poses": (("poses", "cameras"), lambda e, v: RenderedPoses(
         e["poses"], e["cameras"], e.get("subjects"), e.get("every"), e.get("style", "plain"), e.get("seed", 0),
         e.get("cache_dir"), e.get("file_step"), image_size=e.get("image_size", 256))),

@@ -37,6 +37,8 @@ from .sample import DataError
 __all__ = [
     "ACTIVITIES",
     "SPLITS",
+    "VARIED_FAMILIES",
+    "POSE_SETS",
     "Subject",
     "make_subject",
     "sample_pose",
@@ -49,6 +51,16 @@ __all__ = [
 ACTIVITIES = (
     "Standing", "Walking", "Sitting", "SittingDown", "Crouching", "Bending", "ArmsRaised", "Phoning",
 )  # fmt: skip
+
+#: The families ``pose_set="varied"`` adds to :data:`ACTIVITIES`: the limb configurations of photos of sport, play
+#: and everyday life that the eight activities never reach (arms out or overhead, long strides, kneeling, a leg
+#: lifted, sitting on the floor, throwing) and ``Free``, every angle drawn over its whole anatomical range.
+VARIED_FAMILIES = ("Free", "ArmsOut", "Striding", "Kneeling", "LegRaised", "FloorSitting", "Throwing")
+
+#: The pose sets a synthetic data set draws from: the eight activities (the default, what every published
+#: cdlpose number used), or those and :data:`VARIED_FAMILIES` (60% of the samples), seen from a wider range of
+#: camera pitch and roll (±35° and ±20° instead of ±10°).
+POSE_SETS = ("activities", "varied")
 
 #: Subject pools per split (disjoint) and the code that separates their random streams.
 SPLITS = {"train": (0, 400, 1), "val": (400, 450, 2), "test": (450, 500, 3)}
@@ -163,7 +175,59 @@ def _activity_angles(activity: str, r: np.random.Generator) -> dict:
         a[f"sh_tw_{lead}"] = u(-60, -20)
         if r.random() < 0.4:  # eating-like: both hands up
             a[f"sh_{back}"], a[f"elb_{back}"] = u(10, 50), u(90, 140)
+    elif activity in VARIED_FAMILIES:
+        _varied_angles(activity, a, r, lead, back)
     return a
+
+
+def _varied_angles(family: str, a: dict, r: np.random.Generator, lead: str, back: str) -> None:
+    """:data:`VARIED_FAMILIES`' joint angles (degrees, as :func:`_activity_angles`), written into ``a``."""
+    u = r.uniform
+    if family == "Free":  # every joint anywhere in its range, independently
+        a.update(lumbar=u(-15, 60), chest=u(-10, 30), chest_side=u(-25, 25), chest_twist=u(-40, 40),
+                 neck=u(-30, 45), neck_twist=u(-60, 60))
+        for s in "lr":
+            a.update({f"hip_{s}": u(-30, 110), f"hip_abd_{s}": u(0, 50), f"hip_tw_{s}": u(-30, 30),
+                      f"knee_{s}": u(0, 140), f"sh_{s}": u(-60, 180), f"sh_abd_{s}": u(0, 170),
+                      f"sh_tw_{s}": u(-60, 60), f"elb_{s}": u(0, 150)})
+    elif family == "ArmsOut":  # T-pose, waving, stretching, hands on the head
+        for s in "lr":
+            if s == lead or r.random() < 0.7:
+                a[f"sh_{s}"], a[f"sh_abd_{s}"], a[f"elb_{s}"] = u(-30, 60), u(45, 170), u(0, 130)
+                a[f"sh_tw_{s}"] = u(-60, 60)
+        a["chest_side"] = u(-20, 20)
+    elif family == "Striding":  # running, lunging, jumping forward
+        a["lumbar"], a["chest"] = u(0, 30), u(0, 15)
+        a[f"hip_{lead}"], a[f"knee_{lead}"] = u(40, 95), u(20, 100)
+        a[f"hip_{back}"], a[f"knee_{back}"] = u(-45, -10), u(20, 120)
+        a[f"sh_{back}"], a[f"sh_{lead}"] = u(20, 80), u(-60, -10)
+        a[f"elb_{lead}"], a[f"elb_{back}"] = u(50, 120), u(50, 120)
+    elif family == "Kneeling":  # one knee down, the other foot planted
+        a["lumbar"] = u(-5, 25)
+        a[f"hip_{lead}"], a[f"knee_{lead}"] = u(60, 100), u(70, 110)
+        a[f"hip_{back}"], a[f"knee_{back}"] = u(-20, 20), u(80, 130)
+        a[f"sh_{lead}"], a[f"elb_{lead}"] = u(-10, 70), u(0, 110)
+    elif family == "LegRaised":  # kicking, stretching, balancing on one foot
+        a[f"hip_{lead}"], a[f"hip_abd_{lead}"], a[f"knee_{lead}"] = u(20, 100), u(0, 60), u(0, 110)
+        a[f"knee_{back}"] = u(0, 30)
+        for s in "lr":
+            a[f"sh_abd_{s}"], a[f"elb_{s}"] = u(10, 90), u(0, 90)
+    elif family == "FloorSitting":  # legs out in front, or crossed
+        a["lumbar"], a["chest"] = u(-10, 30), u(-5, 20)
+        crossed = r.random() < 0.5
+        for s in "lr":
+            if crossed:
+                a[f"hip_{s}"], a[f"hip_abd_{s}"], a[f"knee_{s}"] = u(60, 95), u(30, 60), u(100, 145)
+                a[f"hip_tw_{s}"] = u(-40, 0)
+            else:
+                a[f"hip_{s}"], a[f"hip_abd_{s}"], a[f"knee_{s}"] = u(70, 100), u(0, 30), u(0, 60)
+            a[f"sh_{s}"], a[f"elb_{s}"] = u(-40, 50), u(0, 100)
+    elif family == "Throwing":  # one arm back and up, the trunk turned and leaning
+        a["chest_twist"], a["chest_side"], a["lumbar"] = u(-45, 45), u(-25, 25), u(-10, 30)
+        a[f"sh_{lead}"], a[f"sh_abd_{lead}"], a[f"elb_{lead}"] = u(90, 180), u(20, 120), u(20, 140)
+        a[f"sh_tw_{lead}"] = u(-60, 60)
+        a[f"sh_{back}"], a[f"sh_abd_{back}"], a[f"elb_{back}"] = u(-20, 90), u(10, 80), u(0, 90)
+        a[f"hip_{back}"], a[f"hip_{lead}"], a[f"knee_{back}"] = u(-30, 0), u(10, 50), u(10, 60)
 
 
 def sample_pose(subject: Subject, activity: str, r: np.random.Generator):
@@ -245,21 +309,33 @@ def body_parts(P: np.ndarray, subject: Subject, R_pelvis: np.ndarray, R_chest: n
 STYLES = ("full", "plain", "realistic")
 
 
-def _scene(index: int, split: str, seed: int):
+def _check_poses(pose_set: str) -> None:
+    if pose_set not in POSE_SETS:
+        raise ValueError(f"unknown synthetic pose set {pose_set!r}; expected one of {', '.join(POSE_SETS)}")
+
+
+def _scene(index: int, split: str, seed: int, pose_set: str = "activities"):
     """Subject, pose and camera of sample ``index``: everything but the picture (the generator ``r`` continues
-    with the lighting and background draws, so the rendered sample is the same with or without this split)."""
+    with the lighting and background draws, so the rendered sample is the same with or without this split).
+    ``pose_set``: one of :data:`POSE_SETS`; the varied set draws from its own random stream."""
     if split not in SPLITS:
         raise KeyError(f"unknown synthetic split {split!r}; expected one of {', '.join(SPLITS)}")
+    _check_poses(pose_set)
     lo, hi, code = SPLITS[split]
-    r = _rng("sample", seed, code, index)
+    varied = pose_set == "varied"
+    r = _rng("sample", seed, code, index) if not varied else _rng("sample-varied", seed, code, index)
     subject = make_subject(int(r.integers(lo, hi)), seed)
     activity = ACTIVITIES[int(r.integers(len(ACTIVITIES)))]
+    if varied and r.random() < 0.6:
+        activity = VARIED_FAMILIES[int(r.integers(len(VARIED_FAMILIES)))]
     body, parts = sample_pose(subject, activity, r)
-    # camera: Human3.6M-like intrinsics; body turned by yaw, small pitch and roll, then into camera axes
+    # camera: Human3.6M-like intrinsics; body turned by yaw, small pitch and roll (wider for the varied set: photos
+    # are taken from above and below, and tilted), then into camera axes
+    pitch, roll = (35.0, 20.0) if varied else (10.0, 10.0)
     f = np.array([1150.0, 1150.0]) * r.uniform(0.9, 1.1) * np.array([1.0, r.uniform(0.995, 1.005)])
     c = np.array(FRAME, float) / 2 + r.normal(0, 8, 2)
-    R = np.diag([1.0, -1.0, -1.0]) @ _ry(r.uniform(-np.pi, np.pi)) @ _rx(np.deg2rad(r.uniform(-10, 10))) @ _rz(
-        np.deg2rad(r.uniform(-10, 10))
+    R = np.diag([1.0, -1.0, -1.0]) @ _ry(r.uniform(-np.pi, np.pi)) @ _rx(np.deg2rad(r.uniform(-pitch, pitch))) @ _rz(
+        np.deg2rad(r.uniform(-roll, roll))
     )
     depth_root = r.uniform(3000, 7000)
     X0 = R @ body.T  # (3, J) rotated, pelvis at origin
@@ -274,17 +350,17 @@ def _scene(index: int, split: str, seed: int):
     return r, subject, activity, parts, f, c, R, t, cam, uv
 
 
-def sample_scene(index: int, split: str = "train", seed: int = 0) -> dict:
+def sample_scene(index: int, split: str = "train", seed: int = 0, pose_set: str = "activities") -> dict:
     """Sample ``index`` of ``split`` without its picture: the record :func:`render_sample` gives (same joints,
     camera and box) except ``image`` (a 1×1 placeholder), ``depth`` and ``visible`` (all True). ~50× cheaper than
     rendering: what training the lifting block on exact or noisy 2.5D inputs needs."""
-    _, subject, activity, _, f, c, _, _, cam, uv = _scene(index, split, seed)
+    _, subject, activity, _, f, c, _, _, cam, uv = _scene(index, split, seed, pose_set)
     box, M = person_crop(uv, CROP)
     return {
         "image": np.zeros((1, 1, 3), np.uint8), "frame_to_image": M, "frame_size": np.array(FRAME),
         "joints_2d": uv, "joints_3d": cam, "valid_2d": np.ones(J, bool), "valid_3d": np.ones(J, bool),
         "visible": np.ones(J, bool), "f": f, "c": c, "box": box, "skeleton": H36M17.name, "dataset": "synthetic",
-        "sample_id": f"synthetic/{split}/{seed}/{index}", "subject": f"P{subject.id}", "action": activity,
+        "sample_id": _sample_id(split, seed, index, pose_set), "subject": f"P{subject.id}", "action": activity,
         "stature": subject.stature,
     }
 
@@ -299,14 +375,21 @@ def parts_in_camera(parts: list, rot: np.ndarray, shift: np.ndarray) -> list:
     return out
 
 
-def render_sample(index: int, split: str = "train", seed: int = 0, size: int = CROP, style: str = "full") -> dict:
+def _sample_id(split: str, seed: int, index: int, pose_set: str) -> str:
+    # the varied set's ids differ from the activities' so that the two can train side by side
+    prefix = "synthetic" if pose_set == "activities" else f"synthetic-{pose_set}"
+    return f"{prefix}/{split}/{seed}/{index}"
+
+
+def render_sample(index: int, split: str = "train", seed: int = 0, size: int = CROP, style: str = "full",
+                  pose_set: str = "activities") -> dict:
     """Render synthetic sample ``index`` of ``split``: the common sample record plus ``depth`` (size, size), the
     rendered depth in mm (inf where the background shows). ``style``: ``full``, ``plain`` or ``realistic`` (see the
-    module)."""
+    module); ``pose_set``: one of :data:`POSE_SETS`."""
     if style not in STYLES:
         raise ValueError(f"unknown synthetic style {style!r}; expected one of {', '.join(STYLES)}")
     plain = style == "plain"
-    r, subject, activity, parts, f, c, R, t, cam, uv = _scene(index, split, seed)
+    r, subject, activity, parts, f, c, R, t, cam, uv = _scene(index, split, seed, pose_set)
     stature = subject.stature
     if style == "realistic":
         from .realistic import render_person
@@ -335,7 +418,7 @@ def render_sample(index: int, split: str = "train", seed: int = 0, size: int = C
         "box": box,
         "skeleton": H36M17.name,
         "dataset": "synthetic",
-        "sample_id": f"synthetic/{split}/{seed}/{index}",
+        "sample_id": _sample_id(split, seed, index, pose_set),
         "subject": f"P{subject.id}",
         "action": activity,
         "stature": stature,
@@ -383,15 +466,17 @@ class SyntheticHumans:
     """
 
     def __init__(self, split: str = "train", size: int = 10000, seed: int = 0, cache_dir: str | Path | None = None,
-                 keep_depth: bool = False, style: str = "full", image_size: int = CROP):
+                 keep_depth: bool = False, style: str = "full", image_size: int = CROP, pose_set: str = "activities"):
         if split not in SPLITS:
             raise KeyError(f"unknown synthetic split {split!r}; expected one of {', '.join(SPLITS)}")
         if style not in STYLES:
             raise ValueError(f"unknown synthetic style {style!r}; expected one of {', '.join(STYLES)}")
+        _check_poses(pose_set)
         self.split, self.size, self.seed, self.keep_depth, self.style = split, int(size), int(seed), keep_depth, style
-        self.image_size = int(image_size)
+        self.image_size, self.pose_set = int(image_size), pose_set
         tag = f"{split}-{seed}" if style == "full" else f"{split}-{seed}-{style}"
         tag += "" if self.image_size == CROP else f"-{self.image_size}px"
+        tag += "" if pose_set == "activities" else f"-{pose_set}"
         if style == "realistic":  # the garments and skins it is dressed from change its pictures
             from .mh_assets import asset_tag
 
@@ -405,7 +490,8 @@ class SyntheticHumans:
         if not 0 <= index < self.size:
             raise IndexError(f"synthetic {self.split} split has {self.size} samples, asked for {index}")
         path = None if self.cache_dir is None else self.cache_dir / f"{index:07d}.npz"
-        sample = cached_render(path, lambda: render_sample(index, self.split, self.seed, self.image_size, self.style),
+        sample = cached_render(path, lambda: render_sample(index, self.split, self.seed, self.image_size, self.style,
+                                                           self.pose_set),
                                self.keep_depth, f"{self.split} sample {index}")
         if not self.keep_depth:
             sample.pop("depth", None)
