@@ -17,8 +17,10 @@ mean 3D pose — what a network that learnt nothing from the image scores.
 
 Each network also gets 95% bootstrap intervals over the people (PCK@0.2 of all 25, PA-MPJPE of the Human3.6M
 frames): with 25 people, differences inside them are noise. ``CHECKPOINT`` ``shipped``: the model cdlpose ships.
+``--flip``: the networks run with the flip test (as ``cdlpose predict --flip``); without it, as ``predict`` does
+by default.
 
-    python benchmarks/real_probe.py NAME=CHECKPOINT [NAME=CHECKPOINT ...] [--mean-pose-from CHECKPOINT]
+    python benchmarks/real_probe.py NAME=CHECKPOINT [NAME=CHECKPOINT ...] [--mean-pose-from CHECKPOINT] [--flip]
         [--out benchmarks/results/real_probe.json]
 """
 
@@ -154,12 +156,12 @@ def _checkpoint(path: str) -> str | None:
     return None if path == "shipped" else path
 
 
-def run_network(path: str, people: list[dict]) -> tuple[list, list]:
+def run_network(path: str, people: list[dict], flip: bool = False) -> tuple[list, list]:
     """A network's 2D limb joints (px) and 3D scored joints (mm) per person; ``path`` ``shipped``: the model cdlpose
-    ships (``cdlpose.loading.DEFAULT_MODEL``)."""
+    ships (``cdlpose.loading.DEFAULT_MODEL``); ``flip``: with the flip test."""
     from cdlpose.inference import Predictor
 
-    pred = Predictor.from_checkpoint(_checkpoint(path), device="cpu")
+    pred = Predictor.from_checkpoint(_checkpoint(path), device="cpu", flip=flip)
     uv, xyz = [], []
     for p in people:
         kw = {"focal": p["f"], "centre": p["c"]} if "f" in p else {}
@@ -208,6 +210,8 @@ def main() -> None:
     ap.add_argument("networks", nargs="+", metavar="NAME=CHECKPOINT")
     ap.add_argument("--mean-pose-from", default=None, help="a checkpoint whose synthetic training set gives the "
                     "mean-pose row (default: the first)")
+    ap.add_argument("--flip", action="store_true", help="run the networks with the flip test (the mirrored crop "
+                    "averaged in), as cdlpose predict --flip")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "real_probe.json"))
     args = ap.parse_args()
     if not FIXTURES.is_dir():
@@ -217,7 +221,7 @@ def main() -> None:
     results = {}
     intervals = {}
     for name, path in nets.items():
-        preds = run_network(path, people)
+        preds = run_network(path, people, args.flip)
         results[name] = score(people, *preds)
         intervals[name] = bootstrap(people, *preds)
     results["mean pose"] = score(people, *mean_pose(args.mean_pose_from or next(iter(nets.values())), people))
@@ -241,7 +245,7 @@ def main() -> None:
     print("people / joints scored: " + ", ".join(f"{k} {p} / {j}" for k, (p, j) in counts.items()))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"networks": nets, "results": results, "intervals": intervals,
+    out.write_text(json.dumps({"networks": nets, "flip_test": args.flip, "results": results, "intervals": intervals,
                                "machine": platform.machine(),
                                "date": time.strftime("%Y-%m-%d")}, indent=1))
     print(f"wrote {out}")

@@ -81,7 +81,7 @@ def configs(out: Path, cache: str, train_size: int, val_size: int, test_size: in
     aug = augment or AugmentConfig(
         input_size=INPUT, distribution="uniform", scale=0.25, rotation=20.0, rotation_prob=0.3, flip_prob=0.5,
         color_jitter=0.25, occlusion_prob=0.3, background_prob=0.8, shift=0.08, blur_prob=0.3, noise_prob=0.3,
-        jpeg_prob=0.3, gray_prob=0.05, contrast=0.3)
+        jpeg_prob=0.3, gray_prob=0.05, contrast=0.3, edge_prob=0.3)
     t1 = TrainConfig(stage=1, epochs=10**6, lr=lr, lr_milestones=(), lr_final_drop=0.2, batch_size=16,
                      workers=workers, init_from=init_from, channels_last_cpu=True, seed=seed, amp="none",
                      max_steps=steps, log_every=25, eval_batch_size=64, out_dir=str(out / "stage1"))
@@ -100,16 +100,20 @@ LIMBS = ("L_Shoulder", "R_Shoulder", "L_Elbow", "R_Elbow", "L_Wrist", "R_Wrist",
          "R_Knee", "L_Ankle", "R_Ankle")
 
 
-def eval_augment(input_size: int) -> AugmentConfig:
+def eval_augment(input_size: int, edges: bool = False) -> AugmentConfig:
     """Validation's crops: un-augmented, 80% of them before a held-out panorama (train False draws the views from
-    the ``val`` panoramas, the same view for an index each time)."""
-    return AugmentConfig(input_size=input_size, train=False, background_prob=0.8)
+    the ``val`` panoramas, the same view for an index each time); ``edges``: every crop ends at a photo's edge on
+    one or two sides (black past it, as a crop beyond an image's border is at inference; the same for an index
+    each time)."""
+    return AugmentConfig(input_size=input_size, train=False, background_prob=0.8, edge_prob=1.0 if edges else 0.0)
 
 
-def validate_2d(checkpoint: Path, cfg: Config, role: str = "val", poses: str = "activities") -> dict:
+def validate_2d(checkpoint: Path, cfg: Config, role: str = "val", poses: str = "activities",
+                edges: bool = False) -> dict:
     """The probe's 2D scores on the synthetic ``role`` entries of the ``poses`` set (held-out subjects, held-out
-    panoramas), whatever the checkpoint's input size: PCK@0.2 of the box's larger side and the mean 2D error in %
-    of that side over the 12 limb joints, and the lifted pose's MPJPE / PA-MPJPE (mm)."""
+    panoramas; ``edges``: cut by photo edges, :func:`eval_augment`), whatever the checkpoint's input size:
+    PCK@0.2 of the box's larger side and the mean 2D error in % of that side over the 12 limb joints, and the
+    lifted pose's MPJPE / PA-MPJPE (mm)."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -122,7 +126,7 @@ def validate_2d(checkpoint: Path, cfg: Config, role: str = "val", poses: str = "
 
     net, saved, _ = load_model(checkpoint, torch.device("cpu"))
     S = saved.augment.input_size
-    aug = CropAugment(saved.model.skeleton, eval_augment(S))
+    aug = CropAugment(saved.model.skeleton, eval_augment(S, edges))
     data = dataclasses.replace(cfg.data, datasets=_entries(cfg, role, poses))
     loader = DataLoader(build_dataset(data, "test", aug), batch_size=64, collate_fn=collate)
     pred = predict_loader(net, loader, torch.device("cpu"), True, "none", codec_for(saved).depth_range)
@@ -267,6 +271,7 @@ def main(argv=None) -> int:
             for poses in pose_sets:  # the selection's scores: both pose sets' validation images
                 name = "val" if poses == "activities" else f"val {poses}"
                 summary[f"{stage}/{name} 2D"] = validate_2d(ckpt, cfg3, "val", poses)
+            summary[f"{stage}/val photo-edges 2D"] = validate_2d(ckpt, cfg3, "val", edges=True)
             if stage == "stage1":
                 continue
             for role in ("val", "test"):

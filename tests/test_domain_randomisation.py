@@ -1,4 +1,5 @@
-"""Domain randomisation of rendered people: panorama backgrounds, loose boxes, blur, noise, JPEG, grey level."""
+"""Domain randomisation of rendered people: panorama backgrounds, loose boxes, blur, noise, JPEG, grey level, photo
+edges."""
 
 import numpy as np
 import pytest
@@ -127,3 +128,46 @@ def test_records_without_depth_keep_their_background(sample):
 def test_probabilities_outside_zero_one_are_refused(field):
     with pytest.raises(ValueError, match=f"augment.{field} must be a probability"):
         AugmentConfig(**{field: 1.5})
+
+
+def test_photo_edges_black_out_past_the_drawn_line_as_inference_pads(sample):
+    aug = CropAugment("h36m17", AugmentConfig(input_size=128, occlusion_prob=0.0))
+    p = {"scale": 1.0, "rot": 0.0, "flip": False, "gain": np.ones(3, np.float32), "occlude": False}
+    clean = aug(sample, dict(p))
+    uv = clean["uv_crop"].numpy()
+    lo, hi = uv.min(0), uv.max(0)
+    inset = 0.1 * (hi - lo).max()
+    left = aug(sample, dict(p, edges=np.array([[0.0, 1.0]])))  # t = 1: 10% of the body's extent into it
+    img, ref = _rgb(left), _rgb(clean)
+    cut = int(np.floor(lo[0] + inset))
+    # black, as a crop beyond a photo's border is at inference, up to the line, the picture from it on
+    assert 5 < cut and np.abs(img[:, :cut]).max() < 1e-3 and np.array_equal(img[:, cut:], ref[:, cut:])
+    assert np.array_equal(left["uv_crop"].numpy(), uv) and bool(left["valid_2d"].all()) == bool(clean["valid_2d"].all())
+    half = _rgb(aug(sample, dict(p, edges=np.array([[3.0, 0.5]]))))  # bottom, halfway to the joints' line
+    row = int(np.ceil(128 - 0.5 * (128 - (hi[1] - inset))))
+    assert np.abs(half[row:]).max() < 1e-3 and np.array_equal(half[:row], ref[:row])
+    for side in range(4):  # left, right, top, bottom: the black band lies along that side
+        black = np.abs(_rgb(aug(sample, dict(p, edges=np.array([[side, 1.0]]))))).max(-1) < 1e-3
+        rows, cols = np.nonzero(black)
+        along = (cols.mean() < 30, cols.mean() > 97, rows.mean() < 30, rows.mean() > 97)[side]
+        assert black.any() and along, side
+    none = aug(sample, dict(p, edges=np.array([[1.0, 0.0], [2.0, 0.0]])))  # t = 0: the crop's own sides
+    assert np.array_equal(none["image"].numpy(), clean["image"].numpy())
+
+
+def test_photo_edge_draws_come_last_and_evaluation_edges_are_fixed_per_index():
+    base = dict(input_size=128, background_prob=0.8, shift=0.08, blur_prob=0.3)
+    plain, edged = CropAugment("h36m17", AugmentConfig(**base)), CropAugment("h36m17", AugmentConfig(**base, edge_prob=0.3))
+    draws = [edged.sample_params(np.random.default_rng(i)) for i in range(3000)]
+    for i in range(20):  # the draws before the edges are those of a pipeline without them
+        a = plain.sample_params(np.random.default_rng(i))
+        assert a["view_seed"] == draws[i]["view_seed"] and a["blur"] == draws[i]["blur"]
+    k = np.array([len(d["edges"]) for d in draws])
+    assert abs((k > 0).mean() - 0.3) < 0.03 and abs((k == 2).sum() / (k > 0).sum() - 1 / 3) < 0.06
+    sides = np.concatenate([d["edges"][:, 0] for d in draws if len(d["edges"])])
+    assert set(sides.tolist()) == {0.0, 1.0, 2.0, 3.0}
+    ev = CropAugment("h36m17", AugmentConfig(**base, train=False, edge_prob=1.0))
+    one, two = ev.sample_params(np.random.default_rng(5)), ev.sample_params(np.random.default_rng(5))
+    assert len(one["edges"]) and np.array_equal(one["edges"], two["edges"])
+    assert one["view_seed"] == CropAugment("h36m17", AugmentConfig(**base, train=False)).sample_params(
+        np.random.default_rng(5))["view_seed"]

@@ -53,11 +53,15 @@ class AugmentConfig:
     jpeg_prob: float = 0.0  # JPEG re-compression at quality U(20, 80)
     gray_prob: float = 0.0  # grey-level image
     contrast: float = 0.0  # contrast × U(1 ± contrast) about the crop's mean
+    # this share of crops end at a photo's edge: black (what a crop beyond an image's border gets at inference)
+    # past a line drawn between the crop's side and the person's joints (10% of the body into it at most), on one
+    # side of the crop, on two for a third of them; with train False, the same edges for an index each time
+    edge_prob: float = 0.0
 
     def __post_init__(self) -> None:
         if self.distribution not in ("normal", "uniform"):
             raise ValueError(f"augment.distribution must be 'normal' or 'uniform'; got {self.distribution!r}")
-        for name in ("background_prob", "blur_prob", "noise_prob", "jpeg_prob", "gray_prob"):
+        for name in ("background_prob", "blur_prob", "noise_prob", "jpeg_prob", "gray_prob", "edge_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"augment.{name} must be a probability in [0, 1]; got {getattr(self, name)!r}")
 
@@ -94,6 +98,8 @@ class CropAugment:
             if cfg.background_prob > 0:
                 p["background"] = bool(r.random() < cfg.background_prob)
                 p["view_seed"] = int(r.integers(2**31))
+            if cfg.edge_prob > 0:
+                p["edges"] = _edge_draw(r, cfg.edge_prob)
             return p
         if cfg.distribution == "normal":
             scale = 1.0 + float(np.clip(r.standard_normal(), -1.0, 1.0)) * cfg.scale
@@ -114,7 +120,7 @@ class CropAugment:
     def _randomises(self) -> bool:
         c = self.cfg
         return any(v > 0 for v in (c.background_prob, c.shift, c.blur_prob, c.noise_prob, c.jpeg_prob, c.gray_prob,
-                                   c.contrast))
+                                   c.contrast, c.edge_prob))
 
     def _randomisation(self, r: np.random.Generator) -> dict:
         """The domain-randomisation draws (after the classic ones: a seed gives the classic draws as before)."""
@@ -128,6 +134,8 @@ class CropAugment:
             "jpeg": int(r.integers(20, 81)) if r.random() < c.jpeg_prob else 0,
             "gray": bool(r.random() < c.gray_prob),
             "contrast": float(r.uniform(1 - c.contrast, 1 + c.contrast)),
+            # drawn last, and only when asked for: a seed gives the draws above as before
+            **({"edges": _edge_draw(r, c.edge_prob)} if c.edge_prob > 0 else {}),
         }
 
     def to_skeleton(self, sample: dict) -> dict:
@@ -194,6 +202,8 @@ class CropAugment:
         if p["occlude"]:
             self._occlude(img, uv_crop[valid_2d] if valid_2d.any() else None, rng)
         img = self._degrade(img, p, rng) if self._randomises and self.cfg.train else img
+        if len(p.get("edges", ())):  # after the camera's effects: the photo's edge is the crop's padding
+            photo_edges(img, uv_crop[valid_2d], p["edges"])
         img = (np.clip(img, 0, 1) - IMAGENET_MEAN) / IMAGENET_STD
         m = S // 4
         return {
@@ -271,6 +281,36 @@ class CropAugment:
             rgb = r.uniform(0, 1, 3).astype(np.float32) + r.normal(0, 0.05, (h, w, 1)).astype(np.float32)
         region = img[ys, xs]
         img[ys, xs] = region * (1 - alpha) + rgb * alpha
+
+
+def _edge_draw(r: np.random.Generator, prob: float) -> np.ndarray:
+    """(k, 2) photo edges of a crop: rows (side 0 left, 1 right, 2 top, 3 bottom; position U(0, 1)); k = 0 for
+    ``1 - prob`` of the crops, else 1, or 2 for a third of them."""
+    if not r.random() < prob:
+        return np.zeros((0, 2))
+    sides = r.permutation(4)[: 2 if r.random() < 1 / 3 else 1]
+    return np.stack([sides.astype(np.float64), r.uniform(0, 1, len(sides))], 1)
+
+
+def photo_edges(img: np.ndarray, joints_uv: np.ndarray, edges: np.ndarray) -> None:
+    """Black out, in place, the (S, S, 3) crop ``img`` past each of ``edges`` (:func:`_edge_draw`): an edge at
+    position t lies t of the way from the crop's side to 10% of the joints' extent inside their bounding box
+    (``joints_uv`` (n, 2) crop px), so t = 0 leaves the crop whole and t = 1 cuts a little into the body."""
+    S = img.shape[0]
+    if len(joints_uv):
+        lo, hi = joints_uv.min(0), joints_uv.max(0)
+    else:
+        lo, hi = np.zeros(2), np.full(2, S - 1.0)
+    inset = 0.1 * float(np.max(hi - lo))
+    for side, t in edges:
+        axis, far = int(side) // 2, int(side) % 2  # axis 0: x (columns), 1: y (rows); far: right / bottom
+        if far:
+            cut = int(np.ceil(S - t * (S - (hi[axis] - inset))))  # black from this column/row on
+            region = (slice(None), slice(max(cut, 0), None)) if axis == 0 else (slice(max(cut, 0), None),)
+        else:
+            cut = int(np.floor(t * (lo[axis] + inset)))  # black before this column/row
+            region = (slice(None), slice(0, max(cut, 0))) if axis == 0 else (slice(0, max(cut, 0)),)
+        img[region] = 0.0
 
 
 def _compose(A: np.ndarray, B: np.ndarray) -> np.ndarray:
