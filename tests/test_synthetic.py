@@ -6,8 +6,8 @@ import pytest
 from cdlpose.cli import main as cli_main
 from cdlpose.data.sample import DataError, validate_sample
 from cdlpose.data.datasets import FORMATS
-from cdlpose.data.synthetic import (ACTIVITIES, VARIED_FAMILIES, SyntheticHumans, _scene, make_subject, render_sample,
-                                    sample_scene)
+from cdlpose.data.synthetic import (ACTIVITIES, VARIED_FAMILIES, SyntheticHumans, _scene, make_subject,
+                                    render_sample, sample_scene)
 from cdlpose.geometry import apply_affine, project
 from cdlpose.skeletons import H36M17, geodesic_length
 
@@ -196,3 +196,7 @@ def test_cli_synth_writes_a_browsable_sample(tmp_path):
     rec = ann["images"][0]
     assert (tmp_path / rec["file_name"]).is_file()
     assert np.array(rec["joints_3d"]).shape == (17, 3) and rec["skeleton"] == "h36m17"
+    varied = tmp_path / "varied"
+    assert cli_main(["synth", "--out", str(varied), "-n", "12", "--pose-set", "varied", "--split", "val"]) == 0
+    ann = json.loads((varied / "annotations.json").read_text())
+    assert {r["action"] for r in ann["images"]} & set(VARIED_FAMILIES)

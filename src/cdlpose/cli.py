@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "default): smooth backgrounds, plain clothing, no occluders (what `cdlpose demo` trains on); "
                    "realistic: clothed, textured bodies in rendered rooms (needs pip install -e \".[realistic]\"; "
                    "MakeHuman assets from $CDLPOSE_ASSETS or ../shared/assets/makehuman-cc0)")
+    p.add_argument("--pose-set", choices=("activities", "varied"), default="activities",
+                   help="the synthetic poses: the eight activity families (default), or varied: those and seven more "
+                   "(arms out, striding, kneeling, a leg raised, sitting on the floor, throwing, free) seen from "
+                   "tilted cameras")
     p.add_argument("--sheet", type=int, default=64, help="images on the contact sheet (default 64)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
     p.set_defaults(func=_cmd_synth)
@@ -409,6 +413,8 @@ def _cmd_synth(args) -> int:
         raise InputError("synth: --poses and --cameras go together (the poses and the cameras that see them)")
     if args.poses is None and (args.subjects or args.every):
         raise InputError("synth: --subjects and --every select poses of --poses")
+    if args.poses is not None and args.pose_set != "activities":
+        raise InputError("synth: --pose-set chooses synthetic poses; --poses renders the file's own")
     style = args.style or ("plain" if args.poses else "full")
     if args.n < 1:
         raise InputError(f"synth: -n must be at least 1 (the number of samples to write), got {args.n}")
@@ -417,7 +423,8 @@ def _cmd_synth(args) -> int:
             out = export_rendered(args.out, args.poses, args.cameras, args.n, args.subjects, args.every, style,
                                   args.seed, args.sheet, args.overwrite)
         else:
-            out = export_synthetic(args.out, args.n, args.split, args.seed, args.sheet, style, args.overwrite)
+            out = export_synthetic(args.out, args.n, args.split, args.seed, args.sheet, style, args.overwrite,
+                                   args.pose_set)
     except FileExistsError as e:  # an earlier export, not replaced unasked
         raise InputError(str(e)) from None
     import json

@@ -85,13 +85,14 @@ def _export(ds, indices, out: str | Path, meta: dict, sheet: int, overwrite: boo
 
 
 def export_synthetic(out: str | Path, n: int, split: str = "train", seed: int = 0, sheet: int = 64,
-                     style: str = "full", overwrite: bool = False) -> Path:
+                     style: str = "full", overwrite: bool = False, pose_set: str = "activities") -> Path:
     """Render ``n`` samples of ``split`` into ``out``: ``images/NNNNNN.jpg`` (the 256×256 crops),
     ``annotations.json`` (per image: frame-level 2D joints, camera-space 3D joints in mm, intrinsics, box, the
     frame→image affine, validity and visibility, subject and activity) and ``contact_sheet.png``. ``style``: the
-    images' style (``full`` or ``plain``, see :mod:`cdlpose.data.synthetic`)."""
-    ds = SyntheticHumans(split, n, seed, style=style)
-    meta = {"dataset": "cdlpose synthetic", "split": split, "seed": seed, "style": style}
+    images' style (``full`` or ``plain``, see :mod:`cdlpose.data.synthetic`); ``pose_set``: its
+    :data:`~cdlpose.data.synthetic.POSE_SETS` entry."""
+    ds = SyntheticHumans(split, n, seed, style=style, pose_set=pose_set)
+    meta = {"dataset": "cdlpose synthetic", "split": split, "seed": seed, "style": style, "pose_set": pose_set}
     return _export(ds, range(n), out, meta, sheet, overwrite)
 
 
