@@ -2,10 +2,12 @@
 
 Rendered people (the ``realistic`` style: Anny bodies dressed in CC0 MakeHuman assets, posed by the synthetic
 sampler, in procedural rooms) at 128², their rooms replaced by views into CC0 photographic panoramas for most
-crops, with loose detector-like boxes, blur, noise, JPEG and colour randomisation (:class:`cdlpose.data.pipeline.
-AugmentConfig`). The phases are the demo's (stage 1, the lifting block pre-trained on exact and noisy synthetic
-2.5D inputs, stage 2 on the frozen network's estimates, end-to-end fine-tuning) with a wider network: the full
-variant on ResNet-18's first three stages (stride 16), 64-channel heads, 32 depth bins.
+crops, with loose detector-like boxes, blur, noise, JPEG, colour randomisation and photo edges
+(:class:`cdlpose.data.pipeline.AugmentConfig`; v1–v3 were trained before photo edges, ``edge_prob`` 0); with
+``--varied-size``, images in the varied pose set too. The phases are the demo's (stage 1, the lifting block
+pre-trained on exact and noisy synthetic 2.5D inputs, stage 2 on the frozen network's estimates, end-to-end
+fine-tuning) with a wider network: the full variant on ResNet-18's first three stages (stride 16), 64-channel
+heads, 32 depth bins.
 
 Validation and test are the synthetic sampler's held-out subjects (``val`` and ``test`` splits) with the held-out
 panoramas behind them (:func:`cdlpose.data.backgrounds.panoramas` ``"val"``): every choice is made on them, never
@@ -15,16 +17,25 @@ on the real photographs of the probe.
     # render the cache first (2 processes, ~17 images/s on a 2-core CPU), e.g. by running this with --render-only
 
 Then ``cdlpose export --format weights --half runs/real-photo/finetune/last.pt`` gives the shipped file. The shipped
-cdlpose-photo-v3 is v1 (the above, 2,400 steps) continued twice on new images of the training subjects, v2:
+cdlpose-photo-v4 is v1 (the above, 2,400 steps) continued three times on new images of the training subjects, v2:
 
     python scripts/train_real_photo.py --cache /work/rcache --train-size 16000 --train-seed 1 --render-only
     python scripts/train_real_photo.py --cache /work/rcache --out runs/v2 --train-size 16000 --train-seed 1 \
         --init-from cdlpose-photo-v1.pt --lr 1e-3 --steps 2200 --phases stage1,finetune,evaluate
 
-then v3, the same from v2 with ``--train-seed 2 --steps 2600 --init-from cdlpose-photo-v2.pt``.
-(``--init-from shipped`` is now v3 itself; v1's file:
+then v3, the same from v2 with ``--train-seed 2 --steps 2600 --init-from cdlpose-photo-v2.pt``, then v4 from v3 on
+v3's images, 12,000 in the varied pose set and 30% photo-edge crops (the ``edge_prob`` above):
+
+    python scripts/train_real_photo.py --cache /work/rcache --train-size 16000 --train-seed 2 --varied-size 12000 \
+        --varied-seed 3 --render-only
+    python scripts/train_real_photo.py --cache /work/rcache --out runs/v4 --train-size 16000 --train-seed 2 \
+        --varied-size 12000 --varied-seed 3 --init-from cdlpose-photo-v3.pt --lr 1e-3 --steps 3200 \
+        --phases stage1,finetune,evaluate
+
+(``--init-from shipped`` is now v4 itself; v1's file:
 ``git show 8f0366e:src/cdlpose/assets/models/cdlpose-photo-v1.pt``,
-v2's: ``git show 188cb8a:src/cdlpose/assets/models/cdlpose-photo-v2.pt``.)
+v2's: ``git show 188cb8a:src/cdlpose/assets/models/cdlpose-photo-v2.pt``,
+v3's: ``git show 3ed859b:src/cdlpose/assets/models/cdlpose-photo-v3.pt``.)
 """
 
 from __future__ import annotations

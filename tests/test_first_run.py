@@ -36,7 +36,7 @@ def test_help_describes_the_tool_and_every_option_has_help():
     parser = build_parser()
     text = parser.format_help()
     assert "cascaded dimension-lifting" in text.lower() and "AAAI 2021" in text
-    assert "no pretrained weights of the paper's model" in text and "cdlpose-photo-v3" in text
+    assert "no pretrained weights of the paper's model" in text and "cdlpose-photo-v4" in text
     # the first example is the demo
     examples = text[text.index("first run:"):]
     assert examples.split("\n")[1].strip().startswith("cdlpose demo")

@@ -199,7 +199,7 @@ def test_a_missing_shipped_model_says_what_to_pass(tmp_path, monkeypatch, capsys
     its file says so in one line, with where a model comes from, before making any folder."""
     import cdlpose.loading
 
-    monkeypatch.setattr(cdlpose.loading, "DEFAULT_MODEL", tmp_path / "gone" / "cdlpose-photo-v3.pt")
+    monkeypatch.setattr(cdlpose.loading, "DEFAULT_MODEL", tmp_path / "gone" / "cdlpose-photo-v4.pt")
     monkeypatch.chdir(tmp_path)
     _img(tmp_path / "photo.jpg")
     code, _, err = _cli(capsys, "predict", "photo.jpg")

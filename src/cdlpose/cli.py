@@ -4,7 +4,7 @@ An open implementation of Zhang, Zhan and Chang, "Deep Monocular 3D Human Pose E
 Dimension-Lifting" (AAAI 2021): a network lifts an image to 2D joint heatmaps, then to per-joint 2.5D volumes, and a
 lifting block turns the 2.5D estimate into a root-relative 3D pose. Train and evaluate it on Human3.6M and
 MuCo/MuPoTS-3D, or try it on a laptop on the embedded synthetic data set. One small model ships, trained on
-rendered people only (cdlpose-photo-v3: predict's default, PCK@0.2 71% on the probe's real photos, docs/model-card.md);
+rendered people only (cdlpose-photo-v4: predict's default, PCK@0.2 79% on the probe's real photos, docs/model-card.md);
 there are no pretrained weights of the paper's model: start with `cdlpose demo`, which trains a small model on your
 CPU in minutes, on rendered figures (for photos, import Moon et al.'s published PoseNet weights, below, or train on
 real data).
@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="images, videos, folders of them, or quoted glob patterns (\"shots/*.jpg\", ** recursive)")
     p.add_argument("--checkpoint", metavar="FILE",
-                   help="the model (default: the one cdlpose ships, cdlpose-photo-v3, trained on rendered people: "
+                   help="the model (default: the one cdlpose ships, cdlpose-photo-v4, trained on rendered people: "
                    "docs/model-card.md): a checkpoint written by cdlpose train or cdlpose demo "
                    "(cdlpose-demo/finetune/last.pt, not meant for photos), or PoseNet weights imported with "
                    "cdlpose import posenet (docs/posenet.md)")
@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a checkpoint's network to ONNX, or its weights alone to a small file")
     p.add_argument("--checkpoint", help="a checkpoint written by cdlpose train (default: the shipped model, "
-                   "written to ./cdlpose-photo-v3.onnx)")
+                   "written to ./cdlpose-photo-v4.onnx)")
     p.add_argument("--format", choices=("onnx", "weights"), default="onnx",
                    help="onnx (default): the whole network with soft-argmax and lifting, checked against ONNX "
                    "Runtime; weights: the weights and config without optimiser state (a fraction of the size), "

@@ -23,8 +23,8 @@ on the real data sets (licensed; see docs/datasets.md for where to get them and 
   cdlpose evaluate configs/h36m_p1.yaml --checkpoint runs/h36m_p1_stage2/last.pt
   cdlpose export --checkpoint runs/h36m_p1_stage2/last.pt --format weights
 
-photos: without --checkpoint predict runs the shipped cdlpose-photo-v3, trained on rendered people only (a start:
-71% PCK@0.2 on real photos, the mean pose 57%, docs/model-card.md); better, one trained on real images, e.g. Moon et al.'s
+photos: without --checkpoint predict runs the shipped cdlpose-photo-v4, trained on rendered people only (a start:
+79% PCK@0.2 on real photos, the mean pose 57%, docs/model-card.md); better, one trained on real images, e.g. Moon et al.'s
 published PoseNet weights (Human3.6M + MPII; download a snapshot from their repository's README), or one you
 trained on the real data sets above:
   cdlpose predict photo.jpg --box 120 40 200 420

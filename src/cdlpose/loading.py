@@ -22,7 +22,7 @@ CHECKPOINT_FORMAT = "cdlpose-checkpoint/1"
 #: The model cdlpose ships (docs/model-card.md: trained on rendered people only, float16 weights): what
 #: ``cdlpose predict``, ``cdlpose export`` and :meth:`cdlpose.inference.Predictor.from_checkpoint` use when no
 #: checkpoint is given.
-DEFAULT_MODEL_NAME = "cdlpose-photo-v3"
+DEFAULT_MODEL_NAME = "cdlpose-photo-v4"
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "models" / f"{DEFAULT_MODEL_NAME}.pt"
 
 
