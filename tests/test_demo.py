@@ -209,3 +209,14 @@ def test_ctrl_c_in_the_demo_is_one_line_and_releases_the_folder(tmp_path, capsys
     assert code == 130 and len(lines) == 1 and lines[0].startswith("cdlpose demo: interrupted; no report")
     assert "--overwrite" in lines[0] and "--resume" not in lines[0]
     assert not (tmp_path / "d" / LOCK).exists()
+
+
+def test_scenes_for_lifting_come_from_the_pose_set_asked_for():
+    """The lifting block's pre-training scenes are the pose set's own (the recipe mixes in the varied set)."""
+    for pose_set in ("activities", "varied"):
+        got = sample_scenes(5, "val", 0, start=3, workers=0, pose_set=pose_set)
+        want = [sample_scene(3 + i, "val", 0, pose_set) for i in range(5)]
+        assert np.array_equal(got[1], np.stack([w["joints_3d"] for w in want])), pose_set
+        assert np.array_equal(got[2], np.stack([w["box"] for w in want])), pose_set
+    assert not np.array_equal(sample_scenes(5, "val", 0, workers=0)[1],
+                              sample_scenes(5, "val", 0, workers=0, pose_set="varied")[1])
