@@ -164,6 +164,8 @@ ABLATIONS = {
     "no-randomisation": {"augment": dict(background_prob=0.0, shift=0.0, blur_prob=0.0, noise_prob=0.0,
                                          jpeg_prob=0.0, gray_prob=0.0, contrast=0.0)},
     "input-64": {"augment": dict(input_size=64)},
+    # the trunk's width: ResNet-18's first two stages (128 channels, stride 8) instead of three (256, stride 16)
+    "trunk-2-stages": {"model": dict(backbone_stages=2)},
 }
 
 
@@ -235,7 +237,8 @@ def main(argv=None) -> int:
         from cdlpose.engine import Trainer
 
         change = ABLATIONS[a.ablation]
-        cfg = dataclasses.replace(cfg1, augment=dataclasses.replace(cfg1.augment, **change.get("augment", {})))
+        cfg = dataclasses.replace(cfg1, augment=dataclasses.replace(cfg1.augment, **change.get("augment", {})),
+                                  model=dataclasses.replace(cfg1.model, **change.get("model", {})))
         t = time.perf_counter()
         Trainer(cfg).fit()
         scores = validate_2d(out / "stage1" / "last.pt", cfg1)
