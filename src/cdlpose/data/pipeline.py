@@ -304,13 +304,11 @@ def photo_edges(img: np.ndarray, joints_uv: np.ndarray, edges: np.ndarray) -> No
     inset = 0.1 * float(np.max(hi - lo))
     for side, t in edges:
         axis, far = int(side) // 2, int(side) % 2  # axis 0: x (columns), 1: y (rows); far: right / bottom
-        if far:
-            cut = int(np.ceil(S - t * (S - (hi[axis] - inset))))  # black from this column/row on
-            region = (slice(None), slice(max(cut, 0), None)) if axis == 0 else (slice(max(cut, 0), None),)
-        else:
-            cut = int(np.floor(t * (lo[axis] + inset)))  # black before this column/row
-            region = (slice(None), slice(0, max(cut, 0))) if axis == 0 else (slice(0, max(cut, 0)),)
-        img[region] = 0.0
+        if far:  # black from this column/row on
+            span = slice(max(int(np.ceil(S - t * (S - (hi[axis] - inset)))), 0), None)
+        else:  # black before this column/row
+            span = slice(0, max(int(np.floor(t * (lo[axis] + inset))), 0))
+        img[(slice(None), span) if axis == 0 else span] = 0.0
 
 
 def _compose(A: np.ndarray, B: np.ndarray) -> np.ndarray:
