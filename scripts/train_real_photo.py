@@ -119,9 +119,9 @@ def eval_augment(input_size: int, edges: bool = False) -> AugmentConfig:
     return AugmentConfig(input_size=input_size, train=False, background_prob=0.8, edge_prob=1.0 if edges else 0.0)
 
 
-def validate_2d(checkpoint: Path, cfg: Config, role: str = "val", poses: str = "activities",
+def validate_2d(checkpoint: Path, cfg: Config, role: str = "val", pose_set: str = "activities",
                 edges: bool = False) -> dict:
-    """The probe's 2D scores on the synthetic ``role`` entries of the ``poses`` set (held-out subjects, held-out
+    """The probe's 2D scores on the synthetic ``role`` entries of the ``pose_set`` (held-out subjects, held-out
     panoramas; ``edges``: cut by photo edges, :func:`eval_augment`), whatever the checkpoint's input size:
     PCK@0.2 of the box's larger side and the mean 2D error in % of that side over the 12 limb joints, and the
     lifted pose's MPJPE / PA-MPJPE (mm)."""
@@ -138,7 +138,7 @@ def validate_2d(checkpoint: Path, cfg: Config, role: str = "val", poses: str = "
     net, saved, _ = load_model(checkpoint, torch.device("cpu"))
     S = saved.augment.input_size
     aug = CropAugment(saved.model.skeleton, eval_augment(S, edges))
-    data = dataclasses.replace(cfg.data, datasets=_entries(cfg, role, poses))
+    data = dataclasses.replace(cfg.data, datasets=_entries(cfg, role, pose_set))
     loader = DataLoader(build_dataset(data, "test", aug), batch_size=64, collate_fn=collate)
     pred = predict_loader(net, loader, torch.device("cpu"), True, "none", codec_for(saved).depth_range)
     sk = get_skeleton(saved.model.skeleton)
@@ -151,10 +151,10 @@ def validate_2d(checkpoint: Path, cfg: Config, role: str = "val", poses: str = "
             "PA-MPJPE": float(pa_mpjpe(pred["pred_3d"], pred["gt_3d"])), "n": int(len(err))}
 
 
-def _entries(cfg: Config, role: str, poses: str) -> list[dict]:
-    """``cfg``'s synthetic ``role`` entries of the ``poses`` set, as test entries."""
+def _entries(cfg: Config, role: str, pose_set: str) -> list[dict]:
+    """``cfg``'s synthetic ``role`` entries of the ``pose_set``, as test entries."""
     return [dict(e, role="test") for e in cfg.data.datasets
-            if e["role"] == role and e.get("pose_set", "activities") == poses]
+            if e["role"] == role and e.get("pose_set", "activities") == pose_set]
 
 
 #: Stage-1 ablations of the levers, each against the recipe's augmentation at 128²: what it changes on the
@@ -169,20 +169,20 @@ ABLATIONS = {
 }
 
 
-def render(cache: str, split: str, size: int, seed: int, workers: int = 2, pose_set: str = "activities") -> None:
-    """Render (and cache) ``size`` samples of ``split`` (of the ``pose_set``) with ``workers`` processes."""
+def render(entry: dict, workers: int = 2) -> None:
+    """Render (and cache) the samples of a synthetic data entry (:func:`configs`') with ``workers`` processes."""
     from torch.utils.data import DataLoader
 
-    from cdlpose.data.synthetic import SyntheticHumans
+    from cdlpose.data.datasets import read_entry
 
-    ds = SyntheticHumans(split, size, seed, cache, keep_depth=True, style="realistic", image_size=INPUT,
-                         pose_set=pose_set)
+    ds = read_entry(entry, validate=False)
+    what = f"{ds.split} {ds.pose_set}"
     loader = DataLoader(_Touch(ds), batch_size=32, num_workers=workers, collate_fn=len)
     done, t0 = 0, time.perf_counter()
     for k in loader:
         done += k
         if done % 1024 < 32:
-            print(f"rendered {split} {pose_set} {done}/{size} ({done / (time.perf_counter() - t0):.1f}/s)", flush=True)
+            print(f"rendered {what} {done}/{len(ds)} ({done / (time.perf_counter() - t0):.1f}/s)", flush=True)
 
 
 class _Touch:
@@ -250,7 +250,7 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     if "render" in phases or a.render_only:
         for e in cfg1.data.datasets:
-            render(a.cache, e["split"], e["size"], e["seed"], pose_set=e.get("pose_set", "activities"))
+            render(e)
         times["render"] = time.perf_counter() - t
         if a.render_only:
             return 0
@@ -282,17 +282,17 @@ def main(argv=None) -> int:
             ckpt = out / stage / "last.pt"
             if not ckpt.is_file():
                 continue
-            for poses in pose_sets:  # the selection's scores: both pose sets' validation images
-                name = "val" if poses == "activities" else f"val {poses}"
-                summary[f"{stage}/{name} 2D"] = validate_2d(ckpt, cfg3, "val", poses)
+            for pose_set in pose_sets:  # the selection's scores: both pose sets' validation images
+                name = "val" if pose_set == "activities" else f"val {pose_set}"
+                summary[f"{stage}/{name} 2D"] = validate_2d(ckpt, cfg3, "val", pose_set)
             summary[f"{stage}/val photo-edges 2D"] = validate_2d(ckpt, cfg3, "val", edges=True)
             if stage == "stage1":
                 continue
             for role in ("val", "test"):
-                for poses in pose_sets:
-                    name = role if poses == "activities" else f"{role}-{poses}"
-                    cfg = dataclasses.replace(cfg3, data=dataclasses.replace(cfg3.data, datasets=_entries(cfg3, role,
-                                                                                                          poses)))
+                for pose_set in pose_sets:
+                    name = role if pose_set == "activities" else f"{role}-{pose_set}"
+                    entries = _entries(cfg3, role, pose_set)
+                    cfg = dataclasses.replace(cfg3, data=dataclasses.replace(cfg3.data, datasets=entries))
                     result, _ = evaluate_checkpoint(ckpt, cfg, "synthetic", flip=True, out_dir=out / f"eval-{stage}",
                                                     progress=False, stem=name)
                     write_results(result, out / f"eval-{stage}", name)

@@ -80,8 +80,8 @@ def test_varied_poses_add_training_images_and_their_own_validation(recipe, tmp_p
 
 def test_render_phase_renders_every_entry_of_both_pose_sets(recipe, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(recipe, "render", lambda cache, split, n, seed, pose_set="activities": calls.append(
-        (split, n, seed, pose_set)))
+    monkeypatch.setattr(recipe, "render", lambda e: calls.append(
+        (e["split"], e["size"], e["seed"], e.get("pose_set", "activities"))))
     recipe.main(["--cache", str(tmp_path), "--out", str(tmp_path / "run"), "--render-only", "--train-size", "50",
                  "--val-size", "6", "--test-size", "7", "--train-seed", "2", "--varied-size", "40"])
     assert sorted(calls) == sorted([("train", 50, 2, "activities"), ("train", 40, 2, "varied"),
