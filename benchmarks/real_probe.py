@@ -176,18 +176,15 @@ def run_network(path: str, people: list[dict], flip: bool = False) -> tuple[list
 
 def mean_pose(path: str, people: list[dict]) -> tuple[list, list]:
     """The training set's mean pose (of the checkpoint's training data: its synthetic config) in each box."""
-    from cdlpose.data.synthetic import SyntheticHumans
-    from cdlpose.loading import load_model
+    from cdlpose.data.datasets import read_entry
     from cdlpose.geometry import box_from_joints, fix_aspect_ratio
+    from cdlpose.loading import load_model, model_path
     from cdlpose.skeletons import H36M17
-
-    from cdlpose.loading import model_path
 
     _, cfg, _ = load_model(model_path(_checkpoint(path)), "cpu")
     entry = next(e for e in cfg.data.datasets if e.get("role", "train") == "train")
-    ds = SyntheticHumans("train", min(int(entry["size"]), 500), int(entry.get("seed", 0)),
-                         entry.get("cache_dir"), style=entry.get("style", "full"),
-                         image_size=int(entry.get("image_size", 256)))
+    # the entry as the training read it (pose set, style, size of crop …), its first 500 samples
+    ds = read_entry(dict(entry, size=min(int(entry["size"]), 500)), validate=False)
     idx = [H36M17.joints.index(n) for n in LIMBS]
     unit, poses = [], []
     for i in range(len(ds)):
