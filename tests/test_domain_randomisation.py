@@ -157,7 +157,8 @@ def test_photo_edges_black_out_past_the_drawn_line_as_inference_pads(sample):
 
 def test_photo_edge_draws_come_last_and_evaluation_edges_are_fixed_per_index():
     base = dict(input_size=128, background_prob=0.8, shift=0.08, blur_prob=0.3)
-    plain, edged = CropAugment("h36m17", AugmentConfig(**base)), CropAugment("h36m17", AugmentConfig(**base, edge_prob=0.3))
+    plain = CropAugment("h36m17", AugmentConfig(**base))
+    edged = CropAugment("h36m17", AugmentConfig(**base, edge_prob=0.3))
     draws = [edged.sample_params(np.random.default_rng(i)) for i in range(3000)]
     for i in range(20):  # the draws before the edges are those of a pipeline without them
         a = plain.sample_params(np.random.default_rng(i))
